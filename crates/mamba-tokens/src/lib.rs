@@ -48,6 +48,16 @@
 //! The minimum supported Rust version is 1.88, declared as `rust-version`; CI builds with the
 //! current stable toolchain.
 #![doc(test(attr(deny(warnings))))]
+// Library code reports problems through its return values; it never panics or prints.
+#![cfg_attr(
+    not(test),
+    warn(
+        clippy::unwrap_used,
+        clippy::expect_used,
+        clippy::panic,
+        clippy::print_stdout
+    )
+)]
 
 mod config;
 mod counter;

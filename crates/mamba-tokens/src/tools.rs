@@ -22,8 +22,9 @@ use serde_json::Value;
 ///     json!({"type": "object", "properties": {}}),
 /// );
 /// let counter = TokenCounter::for_model("gpt-4o");
-/// // 7 to open the function, "get_time:Get the current time" is 7, 12 to close the list.
-/// assert_eq!(counter.count_tools(&[tool]), 7 + 7 + 12);
+/// // 7 to open the function, "get_time:Get the current time" is 6, 12 to close the list.
+/// assert_eq!(counter.count("get_time:Get the current time"), 6);
+/// assert_eq!(counter.count_tools(&[tool]), 7 + 6 + 12);
 /// ```
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ToolDefinition {

@@ -174,14 +174,14 @@ fn merged_token_count(piece: &[u8], ranks: &FxHashMap<Vec<u8>, Rank>) -> usize {
     let mut alive = vec![true; len];
     // `pair_rank[i]` is the rank of merging the part at `i` with the next one; heap entries that
     // no longer match it are stale and skipped.
-    let mut pair_rank = vec![Rank::MAX; len];
-    let mut heap = BinaryHeap::with_capacity(len);
-    for start in 0..len - 1 {
-        if let Some(rank) = rank_of(start, start + 2) {
-            pair_rank[start] = rank;
-            heap.push(Reverse((rank, start)));
-        }
-    }
+    let mut pair_rank: Vec<Rank> = (0..len)
+        .map(|start| rank_of(start, (start + 2).min(len)).filter(|_| start + 2 <= len))
+        .map(|rank| rank.unwrap_or(Rank::MAX))
+        .collect();
+    let mut heap: BinaryHeap<_> = (0..len)
+        .filter(|&start| pair_rank[start] != Rank::MAX)
+        .map(|start| Reverse((pair_rank[start], start)))
+        .collect();
     let mut parts = len;
     while let Some(Reverse((rank, left))) = heap.pop() {
         if !alive[left] || pair_rank[left] != rank {

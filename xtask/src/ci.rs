@@ -1,0 +1,85 @@
+//! `cargo xtask ci`: the whole CI pipeline, in the order cheapest feedback first.
+
+use std::time::Instant;
+
+use anyhow::Result;
+
+use crate::{cargo, run_command, tidy, workspace_root};
+
+/// Runs every step in order and stops at the first failure.
+pub(crate) fn run() -> Result<()> {
+    let started = Instant::now();
+    step("fmt", || {
+        run_command(cargo_with(&["fmt", "--all", "--", "--check"]))
+    })?;
+    step("clippy (default features)", || {
+        run_command(cargo_with(&[
+            "clippy",
+            "--workspace",
+            "--all-targets",
+            "--locked",
+            "--",
+            "-D",
+            "warnings",
+        ]))
+    })?;
+    step("clippy (all features)", || {
+        run_command(cargo_with(&[
+            "clippy",
+            "--workspace",
+            "--all-targets",
+            "--all-features",
+            "--locked",
+            "--",
+            "-D",
+            "warnings",
+        ]))
+    })?;
+    // `cargo test` runs unit, integration and doc tests; with all features, the tests check
+    // every counting engine against the same references.
+    step("test (all features, with doctests)", || {
+        run_command(cargo_with(&[
+            "test",
+            "--workspace",
+            "--all-features",
+            "--locked",
+        ]))
+    })?;
+    step("doc", || {
+        let mut command = cargo_with(&[
+            "doc",
+            "--workspace",
+            "--no-deps",
+            "--all-features",
+            "--locked",
+        ]);
+        command.env("RUSTDOCFLAGS", "-D warnings");
+        run_command(command)
+    })?;
+    step("tidy", || tidy::run(&workspace_root()))?;
+    // The README's main-job command, so it cannot rot.
+    step("demo (README main job)", || {
+        run_command(cargo_with(&[
+            "run",
+            "--locked",
+            "--example",
+            "token_counting",
+        ]))
+    })?;
+    println!("\nxtask ci: all steps passed in {:.0?}", started.elapsed());
+    Ok(())
+}
+
+fn step(name: &str, body: impl FnOnce() -> Result<()>) -> Result<()> {
+    println!("\n=== xtask ci: {name}");
+    let started = Instant::now();
+    body().map_err(|error| error.context(format!("step `{name}` failed")))?;
+    println!("=== xtask ci: {name} ok ({:.1?})", started.elapsed());
+    Ok(())
+}
+
+fn cargo_with(args: &[&str]) -> std::process::Command {
+    let mut command = cargo();
+    command.args(args);
+    command
+}

@@ -1,0 +1,551 @@
+//! `cargo xtask tidy`: the architecture rules that the compiler cannot check.
+//!
+//! * Layering: each workspace crate has a rank, and depends only on crates of lower rank.
+//! * Fences: heavy or I/O crates stay in the layers that own them (tokio, async-openai and reqwest
+//!   only in mamba-agent; `config` only from mamba-settings up; tiktoken-rs never under
+//!   mamba-usage or mamba-pricing), checked on the resolved graph, transitively, all features on.
+//! * Manifests: members inherit the workspace's package fields, lints and dependency versions;
+//!   no `*` or `>=` requirements, no git dependencies, external crates without default features.
+//!
+//! The checks are pure functions over small graph and manifest values, so tests can feed them
+//! bad input and see them fail.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt::Write as _;
+use std::path::Path;
+
+use anyhow::{Context, Result, bail};
+use serde_json::Value;
+
+use crate::cargo;
+
+/// The layers, lowest first. A crate may depend only on crates of lower rank.
+pub(crate) const LAYERS: &[(&str, u8)] = &[
+    ("mamba-tokens", 0),
+    ("mamba-usage", 1),
+    ("mamba-pricing", 2),
+    ("mamba-settings", 3),
+    ("mamba-agent", 4),
+];
+
+/// Tooling crates outside the layering.
+const TOOLING: &[&str] = &["xtask"];
+
+/// External crates and the lowest rank allowed to have them anywhere in its dependency tree,
+/// or the ranks that must never have them.
+const FENCES: &[Fence] = &[
+    Fence {
+        external: "tokio",
+        rule: FenceRule::FromRank(4),
+    },
+    Fence {
+        external: "async-openai",
+        rule: FenceRule::FromRank(4),
+    },
+    Fence {
+        external: "reqwest",
+        rule: FenceRule::FromRank(4),
+    },
+    Fence {
+        external: "config",
+        rule: FenceRule::FromRank(3),
+    },
+    Fence {
+        external: "tiktoken-rs",
+        rule: FenceRule::NeverIn(&["mamba-usage", "mamba-pricing"]),
+    },
+];
+
+struct Fence {
+    external: &'static str,
+    rule: FenceRule,
+}
+
+enum FenceRule {
+    FromRank(u8),
+    NeverIn(&'static [&'static str]),
+}
+
+/// One workspace crate as the checks see it.
+#[derive(Debug, Default, Clone)]
+pub(crate) struct CrateNode {
+    /// Workspace crates it depends on directly (any kind: normal, build or dev).
+    pub(crate) workspace_deps: BTreeSet<String>,
+    /// External crates in its normal and build dependency tree, transitively, all features on.
+    pub(crate) external_closure: BTreeSet<String>,
+}
+
+/// Runs every check on the workspace at `root` and reports all violations at once.
+pub(crate) fn run(root: &Path) -> Result<()> {
+    let graph = load_graph(root)?;
+    let mut violations = check_layering(&graph);
+    violations.extend(check_fences(&graph));
+    violations.extend(check_manifests(root)?);
+    if violations.is_empty() {
+        println!(
+            "tidy: {} crates, layering, fences and manifests ok",
+            graph.len()
+        );
+        return Ok(());
+    }
+    let mut report = String::new();
+    for violation in &violations {
+        let _ = writeln!(report, "  - {violation}");
+    }
+    bail!("tidy found {} problem(s):\n{report}", violations.len())
+}
+
+fn rank_of(name: &str) -> Option<u8> {
+    LAYERS
+        .iter()
+        .find(|(layer, _)| *layer == name)
+        .map(|&(_, rank)| rank)
+}
+
+/// Every workspace crate depends only on workspace crates of lower rank.
+pub(crate) fn check_layering(graph: &BTreeMap<String, CrateNode>) -> Vec<String> {
+    let mut violations = Vec::new();
+    for (name, node) in graph {
+        if TOOLING.contains(&name.as_str()) {
+            continue;
+        }
+        let Some(rank) = rank_of(name) else {
+            violations.push(format!(
+                "{name} has no layer: add it to LAYERS in xtask/src/tidy.rs (and to ARCHITECTURE.md)"
+            ));
+            continue;
+        };
+        for dep in &node.workspace_deps {
+            if TOOLING.contains(&dep.as_str()) {
+                violations.push(format!("{name} depends on the tooling crate {dep}"));
+                continue;
+            }
+            match rank_of(dep) {
+                Some(dep_rank) if dep_rank < rank => {}
+                Some(dep_rank) => violations.push(format!(
+                    "{name} (rank {rank}) depends on {dep} (rank {dep_rank}): a crate may depend \
+                     only on crates of lower rank"
+                )),
+                None => {} // Reported as "has no layer" for the dependency itself.
+            }
+        }
+    }
+    violations
+}
+
+/// Fenced external crates appear only in the dependency trees of the layers that own them.
+pub(crate) fn check_fences(graph: &BTreeMap<String, CrateNode>) -> Vec<String> {
+    let mut violations = Vec::new();
+    for (name, node) in graph {
+        let Some(rank) = rank_of(name) else { continue };
+        for fence in FENCES {
+            if !node.external_closure.contains(fence.external) {
+                continue;
+            }
+            match fence.rule {
+                FenceRule::FromRank(lowest) if rank < lowest => violations.push(format!(
+                    "{name} (rank {rank}) pulls in {}, which only crates from rank {lowest} up may use",
+                    fence.external
+                )),
+                FenceRule::NeverIn(crates) if crates.contains(&name.as_str()) => violations.push(
+                    format!("{name} pulls in {}, which must never be under it", fence.external),
+                ),
+                FenceRule::FromRank(_) | FenceRule::NeverIn(_) => {}
+            }
+        }
+    }
+    violations
+}
+
+/// Reads the resolved dependency graph from `cargo metadata` (all features, locked).
+fn load_graph(root: &Path) -> Result<BTreeMap<String, CrateNode>> {
+    let output = cargo()
+        .current_dir(root)
+        .args([
+            "metadata",
+            "--format-version",
+            "1",
+            "--all-features",
+            "--locked",
+        ])
+        .output()
+        .context("could not run cargo metadata")?;
+    if !output.status.success() {
+        bail!(
+            "cargo metadata failed: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
+    let metadata: Value =
+        serde_json::from_slice(&output.stdout).context("cargo metadata printed invalid JSON")?;
+    graph_from_metadata(&metadata)
+}
+
+/// Builds the per-crate view from cargo metadata's `packages`, `workspace_members` and `resolve`.
+pub(crate) fn graph_from_metadata(metadata: &Value) -> Result<BTreeMap<String, CrateNode>> {
+    let names: BTreeMap<&str, &str> = metadata["packages"]
+        .as_array()
+        .context("metadata has no packages")?
+        .iter()
+        .filter_map(|package| Some((package["id"].as_str()?, package["name"].as_str()?)))
+        .collect();
+    let members: BTreeSet<&str> = metadata["workspace_members"]
+        .as_array()
+        .context("metadata has no workspace_members")?
+        .iter()
+        .filter_map(Value::as_str)
+        .collect();
+    // Edges per package id: (dependency id, whether it is a normal or build edge).
+    let mut edges: BTreeMap<&str, Vec<(&str, bool)>> = BTreeMap::new();
+    for node in metadata["resolve"]["nodes"]
+        .as_array()
+        .context("metadata has no resolve graph")?
+    {
+        let id = node["id"].as_str().context("resolve node without id")?;
+        let deps = node["deps"]
+            .as_array()
+            .map(Vec::as_slice)
+            .unwrap_or_default();
+        for dep in deps {
+            let dep_id = dep["pkg"].as_str().context("dependency without pkg")?;
+            let kinds = dep["dep_kinds"]
+                .as_array()
+                .map(Vec::as_slice)
+                .unwrap_or_default();
+            let runtime = kinds
+                .iter()
+                .any(|kind| kind["kind"].as_str() != Some("dev"));
+            edges.entry(id).or_default().push((dep_id, runtime));
+        }
+    }
+    let mut graph = BTreeMap::new();
+    for &member in &members {
+        let name = names
+            .get(member)
+            .context("workspace member without a package")?;
+        let mut node = CrateNode::default();
+        for &(dep, _) in edges.get(member).map(Vec::as_slice).unwrap_or_default() {
+            if members.contains(dep) {
+                node.workspace_deps.insert(names[dep].to_owned());
+            }
+        }
+        // Walk normal and build edges only: dev-dependencies never reach users.
+        let mut stack: Vec<&str> = vec![member];
+        let mut seen = BTreeSet::new();
+        while let Some(id) = stack.pop() {
+            for &(dep, runtime) in edges.get(id).map(Vec::as_slice).unwrap_or_default() {
+                if runtime && seen.insert(dep) {
+                    if !members.contains(dep) {
+                        node.external_closure.insert(names[dep].to_owned());
+                    }
+                    stack.push(dep);
+                }
+            }
+        }
+        graph.insert((*name).to_owned(), node);
+    }
+    Ok(graph)
+}
+
+/// Checks the root manifest's shared dependency table and every member manifest.
+fn check_manifests(root: &Path) -> Result<Vec<String>> {
+    let mut violations = check_root_manifest(&read_toml(&root.join("Cargo.toml"))?);
+    let mut manifests = vec![root.join("xtask/Cargo.toml")];
+    for entry in std::fs::read_dir(root.join("crates")).context("cannot list crates/")? {
+        let manifest = entry?.path().join("Cargo.toml");
+        if manifest.exists() {
+            manifests.push(manifest);
+        }
+    }
+    for manifest in manifests {
+        let label = manifest
+            .strip_prefix(root)
+            .unwrap_or(&manifest)
+            .display()
+            .to_string();
+        violations.extend(check_member_manifest(&label, &read_toml(&manifest)?));
+    }
+    Ok(violations)
+}
+
+fn read_toml(path: &Path) -> Result<toml::Table> {
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
+    text.parse()
+        .with_context(|| format!("{} is not valid TOML", path.display()))
+}
+
+/// `[workspace.dependencies]`: exact-enough versions, no git, external crates without default
+/// features (members opt into the features they use).
+pub(crate) fn check_root_manifest(manifest: &toml::Table) -> Vec<String> {
+    let mut violations = Vec::new();
+    let Some(deps) = manifest
+        .get("workspace")
+        .and_then(|w| w.get("dependencies"))
+        .and_then(toml::Value::as_table)
+    else {
+        return vec!["Cargo.toml has no [workspace.dependencies]".to_owned()];
+    };
+    for (name, spec) in deps {
+        let at = format!("Cargo.toml [workspace.dependencies] {name}");
+        violations.extend(check_requirement(&at, spec));
+        let is_path = spec.get("path").is_some();
+        let no_defaults =
+            spec.get("default-features").and_then(toml::Value::as_bool) == Some(false);
+        if !is_path && !no_defaults {
+            violations.push(format!(
+                "{at}: external crates need `default-features = false`"
+            ));
+        }
+    }
+    violations
+}
+
+/// A member manifest inherits package fields, lints and every dependency from the workspace.
+pub(crate) fn check_member_manifest(label: &str, manifest: &toml::Table) -> Vec<String> {
+    let mut violations = Vec::new();
+    let package = manifest.get("package").and_then(toml::Value::as_table);
+    for field in [
+        "version",
+        "edition",
+        "rust-version",
+        "license",
+        "repository",
+    ] {
+        let inherited = package
+            .and_then(|p| p.get(field))
+            .and_then(|v| v.get("workspace"))
+            .and_then(toml::Value::as_bool)
+            == Some(true);
+        if !inherited {
+            violations.push(format!(
+                "{label}: package.{field} must be `{field}.workspace = true`"
+            ));
+        }
+    }
+    let lints_inherited = manifest
+        .get("lints")
+        .and_then(|l| l.get("workspace"))
+        .and_then(toml::Value::as_bool)
+        == Some(true);
+    if !lints_inherited {
+        violations.push(format!("{label}: needs `[lints] workspace = true`"));
+    }
+    let mut tables: Vec<(String, &toml::Table)> = Vec::new();
+    for section in ["dependencies", "dev-dependencies", "build-dependencies"] {
+        if let Some(table) = manifest.get(section).and_then(toml::Value::as_table) {
+            tables.push((section.to_owned(), table));
+        }
+    }
+    if let Some(targets) = manifest.get("target").and_then(toml::Value::as_table) {
+        for (target, spec) in targets {
+            for section in ["dependencies", "dev-dependencies", "build-dependencies"] {
+                if let Some(table) = spec.get(section).and_then(toml::Value::as_table) {
+                    tables.push((format!("target.{target}.{section}"), table));
+                }
+            }
+        }
+    }
+    for (section, table) in tables {
+        for (name, spec) in table {
+            let at = format!("{label} [{section}] {name}");
+            violations.extend(check_requirement(&at, spec));
+            if spec.get("workspace").and_then(toml::Value::as_bool) != Some(true) {
+                violations.push(format!(
+                    "{at}: use `{name}.workspace = true` and declare the version in the root Cargo.toml"
+                ));
+            }
+        }
+    }
+    violations
+}
+
+/// No `*` or `>=` version requirements, no git dependencies.
+fn check_requirement(at: &str, spec: &toml::Value) -> Vec<String> {
+    let mut violations = Vec::new();
+    let version = match spec {
+        toml::Value::String(version) => Some(version.as_str()),
+        other => other.get("version").and_then(toml::Value::as_str),
+    };
+    if let Some(version) = version.filter(|v| v.contains('*') || v.contains(">=")) {
+        violations.push(format!(
+            "{at}: version requirement `{version}` is unbounded; use a caret version"
+        ));
+    }
+    if spec.get("git").is_some() {
+        violations.push(format!(
+            "{at}: git dependencies are not allowed; use a crates.io release"
+        ));
+    }
+    violations
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::workspace_root;
+
+    fn graph(edges: &[(&str, &[&str], &[&str])]) -> BTreeMap<String, CrateNode> {
+        edges
+            .iter()
+            .map(|(name, deps, externals)| {
+                let node = CrateNode {
+                    workspace_deps: deps.iter().map(|d| (*d).to_owned()).collect(),
+                    external_closure: externals.iter().map(|e| (*e).to_owned()).collect(),
+                };
+                ((*name).to_owned(), node)
+            })
+            .collect()
+    }
+
+    #[test]
+    fn the_real_workspace_is_tidy() {
+        run(&workspace_root()).unwrap();
+    }
+
+    #[test]
+    fn a_good_graph_passes() {
+        let good = graph(&[
+            ("mamba-tokens", &[], &["tiktoken-rs"]),
+            ("mamba-usage", &["mamba-tokens"], &[]),
+            ("mamba-pricing", &["mamba-usage"], &["rust_decimal"]),
+            (
+                "mamba-settings",
+                &["mamba-pricing", "mamba-tokens"],
+                &["config", "tiktoken-rs"],
+            ),
+            (
+                "mamba-agent",
+                &["mamba-settings"],
+                &["tokio", "async-openai", "reqwest", "config"],
+            ),
+            ("xtask", &[], &["toml"]),
+        ]);
+        assert_eq!(check_layering(&good), Vec::<String>::new());
+        assert_eq!(check_fences(&good), Vec::<String>::new());
+    }
+
+    #[test]
+    fn an_upward_dependency_names_both_crates() {
+        let bad = graph(&[
+            ("mamba-usage", &["mamba-pricing"], &[]),
+            ("mamba-pricing", &[], &[]),
+        ]);
+        assert_eq!(
+            check_layering(&bad),
+            [
+                "mamba-usage (rank 1) depends on mamba-pricing (rank 2): a crate may depend only on \
+              crates of lower rank"
+            ]
+        );
+    }
+
+    #[test]
+    fn a_same_rank_or_unknown_crate_fails() {
+        let bad = graph(&[
+            ("mamba-tokens", &["mamba-tokens"], &[]),
+            ("mamba-extra", &[], &[]),
+        ]);
+        let violations = check_layering(&bad);
+        assert_eq!(violations.len(), 2, "{violations:?}");
+        assert!(violations[0].starts_with("mamba-extra has no layer"));
+        assert!(
+            violations[1].starts_with("mamba-tokens (rank 0) depends on mamba-tokens (rank 0)")
+        );
+    }
+
+    #[test]
+    fn fenced_crates_below_their_layer_fail() {
+        let bad = graph(&[
+            ("mamba-tokens", &[], &["tokio"]),
+            ("mamba-usage", &[], &["tiktoken-rs"]),
+            ("mamba-pricing", &[], &["config"]),
+        ]);
+        assert_eq!(
+            check_fences(&bad),
+            [
+                "mamba-pricing (rank 2) pulls in config, which only crates from rank 3 up may use",
+                "mamba-tokens (rank 0) pulls in tokio, which only crates from rank 4 up may use",
+                "mamba-usage pulls in tiktoken-rs, which must never be under it",
+            ]
+        );
+    }
+
+    #[test]
+    fn metadata_is_read_transitively_without_dev_edges() {
+        let metadata = serde_json::json!({
+            "packages": [
+                {"id": "a", "name": "mamba-tokens"}, {"id": "b", "name": "mamba-usage"},
+                {"id": "t", "name": "tiktoken-rs"}, {"id": "r", "name": "fancy-regex"},
+                {"id": "p", "name": "proptest"}
+            ],
+            "workspace_members": ["a", "b"],
+            "resolve": {"nodes": [
+                {"id": "a", "deps": [
+                    {"pkg": "t", "dep_kinds": [{"kind": null}]},
+                    {"pkg": "p", "dep_kinds": [{"kind": "dev"}]}
+                ]},
+                {"id": "b", "deps": [{"pkg": "a", "dep_kinds": [{"kind": null}]}]},
+                {"id": "t", "deps": [{"pkg": "r", "dep_kinds": [{"kind": null}]}]},
+                {"id": "r", "deps": []}, {"id": "p", "deps": []}
+            ]}
+        });
+        let graph = graph_from_metadata(&metadata).unwrap();
+        let usage = &graph["mamba-usage"];
+        assert_eq!(
+            usage.workspace_deps,
+            BTreeSet::from(["mamba-tokens".to_owned()])
+        );
+        let expected: BTreeSet<String> = ["fancy-regex", "tiktoken-rs"].map(String::from).into();
+        assert_eq!(usage.external_closure, expected);
+        // The fence catches the transitive tiktoken-rs under mamba-usage.
+        assert_eq!(
+            check_fences(&graph),
+            ["mamba-usage pulls in tiktoken-rs, which must never be under it"]
+        );
+    }
+
+    #[test]
+    fn manifest_rules_name_file_section_and_dependency() {
+        let member: toml::Table = r#"
+            [package]
+            name = "mamba-usage"
+            version = "0.1.0"
+            edition.workspace = true
+            rust-version.workspace = true
+            license.workspace = true
+            repository.workspace = true
+            [dependencies]
+            serde = "*"
+            foo = { git = "https://example.com/foo" }
+            mamba-tokens = { workspace = true }
+        "#
+        .parse()
+        .unwrap();
+        assert_eq!(
+            check_member_manifest("crates/mamba-usage/Cargo.toml", &member),
+            [
+                "crates/mamba-usage/Cargo.toml: package.version must be `version.workspace = true`",
+                "crates/mamba-usage/Cargo.toml: needs `[lints] workspace = true`",
+                "crates/mamba-usage/Cargo.toml [dependencies] foo: git dependencies are not allowed; use a crates.io release",
+                "crates/mamba-usage/Cargo.toml [dependencies] foo: use `foo.workspace = true` and declare the version in the root Cargo.toml",
+                "crates/mamba-usage/Cargo.toml [dependencies] serde: version requirement `*` is unbounded; use a caret version",
+                "crates/mamba-usage/Cargo.toml [dependencies] serde: use `serde.workspace = true` and declare the version in the root Cargo.toml",
+            ]
+        );
+        let root: toml::Table = r#"
+            [workspace.dependencies]
+            tokio = { version = ">=1" }
+            local = { path = "crates/local", version = "0.1.0" }
+        "#
+        .parse()
+        .unwrap();
+        assert_eq!(
+            check_root_manifest(&root),
+            [
+                "Cargo.toml [workspace.dependencies] tokio: version requirement `>=1` is unbounded; use a caret version",
+                "Cargo.toml [workspace.dependencies] tokio: external crates need `default-features = false`",
+            ]
+        );
+    }
+}
