@@ -76,3 +76,12 @@ pub use error::TokensError;
 pub use message::{ChatMessage, MessagePart, Role, TokenizedMessage, ToolCall};
 pub use model::{Accuracy, ModelEncoding, encoding_for_model};
 pub use tools::{TokenizedTool, ToolDefinition, ToolProperty};
+
+// The README quick start and the user guide are compiled and run as doctests, so neither can rot.
+#[cfg(doctest)]
+#[doc = include_str!("../../../README.md")]
+struct ReadmeQuickStart;
+
+#[cfg(doctest)]
+#[doc = include_str!("../../../docs/token-counting.md")]
+struct UserGuideTokenCounting;
