@@ -181,32 +181,74 @@ impl TokenCounter {
     }
 
     /// The encoding this counter counts with.
+    ///
+    /// ```
+    /// use mamba_tokens::{Encoding, TokenCounter};
+    ///
+    /// assert_eq!(TokenCounter::for_model("gpt-4").encoding(), Encoding::Cl100kBase);
+    /// ```
     pub fn encoding(&self) -> Encoding {
         self.encoding
     }
 
     /// The engine that does the counting.
+    ///
+    /// ```
+    /// use mamba_tokens::{CountingEngine, Encoding, TokenCounter};
+    ///
+    /// let counter = TokenCounter::from_encoding(Encoding::P50kBase);
+    /// assert_eq!(counter.engine(), CountingEngine::TiktokenRs);
+    /// ```
     pub fn engine(&self) -> CountingEngine {
         self.engine
     }
 
     /// The model this counter was made for, if any.
+    ///
+    /// ```
+    /// use mamba_tokens::TokenCounter;
+    ///
+    /// assert_eq!(TokenCounter::for_model("gpt-4o").model(), Some("gpt-4o"));
+    /// assert_eq!(TokenCounter::new("o200k_base")?.model(), None);
+    /// # Ok::<(), mamba_tokens::TokensError>(())
+    /// ```
     pub fn model(&self) -> Option<&str> {
         self.model.as_deref()
     }
 
     /// Whether counts are exact for [`model`](Self::model) (always exact for a counter made from
     /// an encoding).
+    ///
+    /// ```
+    /// use mamba_tokens::{Accuracy, TokenCounter};
+    ///
+    /// assert_eq!(TokenCounter::for_model("gemini-2.5-pro").accuracy(), Accuracy::Approximate);
+    /// assert_eq!(TokenCounter::new("cl100k_base")?.accuracy(), Accuracy::Exact);
+    /// # Ok::<(), mamba_tokens::TokensError>(())
+    /// ```
     pub fn accuracy(&self) -> Accuracy {
         self.accuracy
     }
 
     /// `true` when [`accuracy`](Self::accuracy) is [`Accuracy::Exact`].
+    ///
+    /// ```
+    /// use mamba_tokens::TokenCounter;
+    ///
+    /// assert!(TokenCounter::for_model("o3-mini").is_exact());
+    /// assert!(!TokenCounter::for_model("claude-3-opus").is_exact());
+    /// ```
     pub fn is_exact(&self) -> bool {
         self.accuracy == Accuracy::Exact
     }
 
     /// The fraction [`count_with_margin`](Self::count_with_margin) adds.
+    ///
+    /// ```
+    /// use mamba_tokens::{TokenCounter, TokenizerConfig};
+    ///
+    /// assert_eq!(TokenCounter::default().safety_margin(), TokenizerConfig::DEFAULT_SAFETY_MARGIN);
+    /// ```
     pub fn safety_margin(&self) -> f64 {
         self.safety_margin
     }

@@ -33,7 +33,7 @@ pub enum Role {
 }
 
 impl Role {
-    /// The role as it appears on the wire.
+    /// The role as it appears on the wire (and as the cookbook formula counts it).
     pub const fn as_str(self) -> &'static str {
         match self {
             Role::System => "system",
@@ -64,7 +64,7 @@ pub struct ToolCall {
 }
 
 impl ToolCall {
-    /// A tool call from its id, function name and JSON arguments.
+    /// A tool call from its id, function name and JSON arguments (see the type's example).
     pub fn new(
         id: impl Into<String>,
         name: impl Into<String>,
@@ -112,6 +112,13 @@ pub struct ChatMessage {
 
 impl ChatMessage {
     /// A message with a role and content.
+    ///
+    /// ```
+    /// use mamba_tokens::{ChatMessage, Role};
+    ///
+    /// let message = ChatMessage::new(Role::Developer, "Answer in French.");
+    /// assert_eq!((message.role, message.content.as_str()), (Role::Developer, "Answer in French."));
+    /// ```
     pub fn new(role: Role, content: impl Into<String>) -> Self {
         ChatMessage {
             role,
@@ -123,21 +130,40 @@ impl ChatMessage {
     }
 
     /// A system message.
+    ///
+    /// ```
+    /// assert_eq!(mamba_tokens::ChatMessage::system("Be brief.").role, mamba_tokens::Role::System);
+    /// ```
     pub fn system(content: impl Into<String>) -> Self {
         ChatMessage::new(Role::System, content)
     }
 
     /// A user message.
+    ///
+    /// ```
+    /// assert_eq!(mamba_tokens::ChatMessage::user("Hi").role, mamba_tokens::Role::User);
+    /// ```
     pub fn user(content: impl Into<String>) -> Self {
         ChatMessage::new(Role::User, content)
     }
 
     /// An assistant message.
+    ///
+    /// ```
+    /// assert_eq!(mamba_tokens::ChatMessage::assistant("Hello!").role, mamba_tokens::Role::Assistant);
+    /// ```
     pub fn assistant(content: impl Into<String>) -> Self {
         ChatMessage::new(Role::Assistant, content)
     }
 
     /// A tool result answering the call `tool_call_id`.
+    ///
+    /// ```
+    /// use mamba_tokens::{ChatMessage, Role};
+    ///
+    /// let result = ChatMessage::tool("call_1", "18C");
+    /// assert_eq!((result.role, result.tool_call_id.as_deref()), (Role::Tool, Some("call_1")));
+    /// ```
     pub fn tool(tool_call_id: impl Into<String>, content: impl Into<String>) -> Self {
         ChatMessage {
             tool_call_id: Some(tool_call_id.into()),
@@ -146,6 +172,11 @@ impl ChatMessage {
     }
 
     /// Sets the participant name.
+    ///
+    /// ```
+    /// let message = mamba_tokens::ChatMessage::user("Hi").with_name("ada");
+    /// assert_eq!(message.name.as_deref(), Some("ada"));
+    /// ```
     #[must_use]
     pub fn with_name(mut self, name: impl Into<String>) -> Self {
         self.name = Some(name.into());
@@ -153,6 +184,14 @@ impl ChatMessage {
     }
 
     /// Adds the assistant's tool calls.
+    ///
+    /// ```
+    /// use mamba_tokens::{ChatMessage, ToolCall};
+    ///
+    /// let message = ChatMessage::assistant("")
+    ///     .with_tool_calls([ToolCall::new("call_1", "get_weather", r#"{"city":"Paris"}"#)]);
+    /// assert_eq!(message.tool_calls.len(), 1);
+    /// ```
     #[must_use]
     pub fn with_tool_calls(mut self, calls: impl IntoIterator<Item = ToolCall>) -> Self {
         self.tool_calls.extend(calls);
@@ -161,6 +200,18 @@ impl ChatMessage {
 }
 
 /// The parts of a message that cost tokens, handed to a visitor one by one.
+///
+/// ```
+/// use mamba_tokens::{ChatMessage, MessagePart, TokenizedMessage};
+///
+/// let mut names = Vec::new();
+/// ChatMessage::user("Hi").with_name("ada").visit_parts(&mut |part| {
+///     if let MessagePart::Name(name) = part {
+///         names.push(name.to_owned());
+///     }
+/// });
+/// assert_eq!(names, ["ada"]);
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum MessagePart<'a> {
     /// A string field counted by its tokens (role, content, tool call id, a tool call's name or

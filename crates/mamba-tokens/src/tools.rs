@@ -39,7 +39,7 @@ pub struct ToolDefinition {
 }
 
 impl ToolDefinition {
-    /// A definition from its parts.
+    /// A definition from its parts (see the type's example).
     pub fn new(name: impl Into<String>, description: impl Into<String>, parameters: Value) -> Self {
         ToolDefinition {
             name: name.into(),
@@ -50,6 +50,17 @@ impl ToolDefinition {
 }
 
 /// One property of a tool's parameters, as the cookbook formula reads it.
+///
+/// ```
+/// use mamba_tokens::{TokenizedTool, ToolDefinition};
+/// use serde_json::json;
+///
+/// let tool = ToolDefinition::new("set_unit", "", json!({"properties": {
+///     "unit": {"type": "string", "description": "Unit", "enum": ["C", "F"]}}}));
+/// let properties = tool.tool_properties();
+/// assert_eq!((properties[0].name, properties[0].type_name.as_str()), ("unit", "string"));
+/// assert_eq!(properties[0].enum_values, ["C", "F"]);
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ToolProperty<'a> {
     /// The property name.

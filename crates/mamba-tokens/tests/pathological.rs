@@ -115,3 +115,32 @@ fn special_token_strings_are_ordinary_text() {
         );
     }
 }
+
+/// Shapes around the regex rules (mixed case, punctuation absorbing newlines, CRLF, Unicode
+/// spaces), a megabyte each: no engine may panic, and where the `bpe-openai` engine is built in,
+/// the guarded tiktoken-rs engine must agree with it exactly.
+#[test]
+fn megabyte_shapes_never_panic_and_engines_agree() {
+    let shapes = [
+        "aA".repeat(MIB / 2),
+        ".\n".repeat(MIB / 2),
+        " .".repeat(MIB / 2),
+        "\r\n".repeat(MIB / 2) + "x",
+        format!("{}\n{}'s", " ".repeat(MIB / 2), "\t".repeat(MIB / 2)),
+        "\u{3000}".repeat(MIB / 3) + "a",
+        "\u{a0}".repeat(MIB / 2) + "1",
+    ];
+    for text in &shapes {
+        for encoding in Encoding::ALL {
+            let counts: Vec<u64> = engines()
+                .into_iter()
+                .map(|engine| count(encoding, engine, text))
+                .collect();
+            assert!(counts[0] > 0, "{encoding}");
+            assert!(
+                counts.windows(2).all(|w| w[0] == w[1]),
+                "{encoding}: {counts:?}"
+            );
+        }
+    }
+}
