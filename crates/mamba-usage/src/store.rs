@@ -1,0 +1,386 @@
+//! How history is kept: compact records in shared, append-only chunks.
+//!
+//! A [`Stored`] record is 48 bytes: a nanosecond timestamp, the five counts as `u32`, latency in
+//! microseconds, interned model and tool ids and a flag byte. What does not fit (a count above
+//! `u32::MAX`, a latency over 71 minutes, a request id, a disagreeing provider total) goes to a
+//! per-chunk side list of [`Extra`]s, so it costs memory only on the records that have it and
+//! nothing is ever truncated.
+//!
+//! Chunks hold [`CHUNK_RECORDS`] records. Full chunks are frozen behind an `Arc`, so a history
+//! snapshot shares them and copies at most the one open chunk.
+
+use std::collections::VecDeque;
+use std::sync::Arc;
+use std::time::{Duration, UNIX_EPOCH};
+
+use rustc_hash::FxHashMap;
+
+use crate::UsageRecord;
+
+/// Records per chunk: large enough that the chunk list stays short, small enough that copying
+/// the open chunk for a snapshot is cheap (4096 x 48 bytes = 192 KiB at most).
+pub(crate) const CHUNK_RECORDS: usize = 4096;
+
+const ESTIMATED: u8 = 1;
+const HAS_EXTRA: u8 = 2;
+const HAS_TOOL: u8 = 4;
+const HAS_LATENCY: u8 = 8;
+
+/// One record in history.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Stored {
+    unix_nanos: u64,
+    prompt: u32,
+    completion: u32,
+    cached: u32,
+    cache_write: u32,
+    reasoning: u32,
+    latency_micros: u32,
+    model: u32,
+    tool: u32,
+    flags: u8,
+}
+
+/// The parts of a record that do not fit in [`Stored`].
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub(crate) struct Extra {
+    /// The five counts at full width, when any of them exceeds `u32::MAX`.
+    wide_counts: Option<[u64; 5]>,
+    latency: Option<Duration>,
+    request_id: Option<Arc<str>>,
+    provider_total_tokens: Option<u64>,
+}
+
+impl Stored {
+    /// Packs `record`; returns the extra part when something does not fit.
+    pub(crate) fn pack(
+        record: &UsageRecord,
+        model: u32,
+        tool: Option<u32>,
+    ) -> (Stored, Option<Box<Extra>>) {
+        let counts = [
+            record.prompt_tokens,
+            record.completion_tokens,
+            record.cached_tokens,
+            record.cache_write_tokens,
+            record.reasoning_tokens,
+        ];
+        let narrow = counts.map(|count| u32::try_from(count).ok());
+        let latency_micros = record
+            .latency
+            .and_then(|latency| u32::try_from(latency.as_micros()).ok())
+            .filter(|&micros| {
+                u128::from(micros) * 1000 == record.latency.map_or(0, |l| l.as_nanos())
+            });
+        let mut extra = Extra {
+            wide_counts: narrow.iter().any(Option::is_none).then_some(counts),
+            latency: record.latency.filter(|_| latency_micros.is_none()),
+            request_id: record.request_id.clone(),
+            provider_total_tokens: record.provider_total_tokens,
+        };
+        let mut flags = 0;
+        if record.estimated {
+            flags |= ESTIMATED;
+        }
+        if tool.is_some() {
+            flags |= HAS_TOOL;
+        }
+        if record.latency.is_some() {
+            flags |= HAS_LATENCY;
+        }
+        let has_extra = extra != Extra::default();
+        if has_extra {
+            flags |= HAS_EXTRA;
+        } else {
+            extra = Extra::default();
+        }
+        let [prompt, completion, cached, cache_write, reasoning] =
+            narrow.map(Option::unwrap_or_default);
+        let stored = Stored {
+            unix_nanos: record.unix_nanos(),
+            prompt,
+            completion,
+            cached,
+            cache_write,
+            reasoning,
+            latency_micros: latency_micros.unwrap_or_default(),
+            model,
+            tool: tool.unwrap_or_default(),
+            flags,
+        };
+        (stored, has_extra.then(|| Box::new(extra)))
+    }
+
+    /// A stored record of the seed's simple form: no cache, reasoning, tool or latency.
+    /// Returns `None` when a count does not fit, so the caller takes the general path.
+    pub(crate) fn simple(
+        unix_nanos: u64,
+        prompt: u64,
+        completion: u64,
+        model: u32,
+    ) -> Option<Stored> {
+        Some(Stored {
+            unix_nanos,
+            prompt: u32::try_from(prompt).ok()?,
+            completion: u32::try_from(completion).ok()?,
+            cached: 0,
+            cache_write: 0,
+            reasoning: 0,
+            latency_micros: 0,
+            model,
+            tool: 0,
+            flags: 0,
+        })
+    }
+
+    pub(crate) fn tool(&self) -> Option<u32> {
+        (self.flags & HAS_TOOL != 0).then_some(self.tool)
+    }
+
+    pub(crate) fn unix_nanos(&self) -> u64 {
+        self.unix_nanos
+    }
+
+    pub(crate) fn has_extra(&self) -> bool {
+        self.flags & HAS_EXTRA != 0
+    }
+
+    /// The five counts, from the extra part when they were too wide to store inline.
+    pub(crate) fn counts(&self, extra: Option<&Extra>) -> [u64; 5] {
+        extra.and_then(|e| e.wide_counts).unwrap_or_else(|| {
+            [
+                self.prompt,
+                self.completion,
+                self.cached,
+                self.cache_write,
+                self.reasoning,
+            ]
+            .map(u64::from)
+        })
+    }
+
+    pub(crate) fn estimated(&self) -> bool {
+        self.flags & ESTIMATED != 0
+    }
+
+    /// Unpacks into a public record, resolving ids with `names`.
+    pub(crate) fn unpack(&self, extra: Option<&Extra>, names: &[Arc<str>]) -> UsageRecord {
+        let [prompt, completion, cached, cache_write, reasoning] = self.counts(extra);
+        let name = |id: u32| {
+            let index = usize::try_from(id).unwrap_or(usize::MAX);
+            names.get(index).cloned().unwrap_or_else(|| Arc::from(""))
+        };
+        let latency = (self.flags & HAS_LATENCY != 0).then(|| {
+            extra
+                .and_then(|e| e.latency)
+                .unwrap_or_else(|| Duration::from_micros(u64::from(self.latency_micros)))
+        });
+        UsageRecord {
+            timestamp: UNIX_EPOCH + Duration::from_nanos(self.unix_nanos),
+            model: name(self.model),
+            prompt_tokens: prompt,
+            completion_tokens: completion,
+            cached_tokens: cached,
+            cache_write_tokens: cache_write,
+            reasoning_tokens: reasoning,
+            tool_name: self.tool().map(name),
+            estimated: self.estimated(),
+            request_id: extra.and_then(|e| e.request_id.clone()),
+            latency,
+            provider_total_tokens: extra.and_then(|e| e.provider_total_tokens),
+        }
+    }
+}
+
+/// A run of consecutive records with the extras of those that have one.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Chunk {
+    pub(crate) records: Vec<Stored>,
+    /// `(index in records, extra)`, in index order.
+    extras: Vec<(u32, Box<Extra>)>,
+}
+
+impl Chunk {
+    fn with_capacity() -> Chunk {
+        Chunk {
+            records: Vec::with_capacity(CHUNK_RECORDS),
+            extras: Vec::new(),
+        }
+    }
+
+    /// The extra part of the record at `index`, if it has one.
+    pub(crate) fn extra(&self, index: usize) -> Option<&Extra> {
+        if !self.records.get(index)?.has_extra() {
+            return None;
+        }
+        let key = u32::try_from(index).ok()?;
+        let position = self.extras.binary_search_by_key(&key, |(i, _)| *i).ok()?;
+        Some(&self.extras[position].1)
+    }
+}
+
+/// Interned model and tool names. Ids index `names`, which snapshots share; a new name after a
+/// snapshot copies the (short) list once instead of locking readers out.
+#[derive(Debug, Default)]
+pub(crate) struct Interner {
+    ids: FxHashMap<Arc<str>, u32>,
+    names: Arc<Vec<Arc<str>>>,
+    last: Option<(Arc<str>, u32)>,
+}
+
+impl Interner {
+    pub(crate) fn intern(&mut self, name: &str) -> u32 {
+        // Agents usually record the same model over and over: compare with the last name first.
+        if let Some((last, id)) = &self.last {
+            if **last == *name {
+                return *id;
+            }
+        }
+        let id = match self.ids.get(name) {
+            Some(&id) => id,
+            None => {
+                let shared: Arc<str> = name.into();
+                // Four billion distinct names would need hundreds of gigabytes first.
+                let id = u32::try_from(self.names.len()).unwrap_or(u32::MAX);
+                Arc::make_mut(&mut self.names).push(Arc::clone(&shared));
+                self.ids.insert(Arc::clone(&shared), id);
+                id
+            }
+        };
+        let shared = self
+            .names
+            .get(usize::try_from(id).unwrap_or(usize::MAX))
+            .cloned();
+        self.last = shared.map(|name| (name, id));
+        id
+    }
+
+    pub(crate) fn names(&self) -> &Arc<Vec<Arc<str>>> {
+        &self.names
+    }
+}
+
+/// The history: frozen chunks, the open chunk, and the retention state.
+#[derive(Debug)]
+pub(crate) struct Log {
+    frozen: VecDeque<Arc<Chunk>>,
+    open: Chunk,
+    /// Records at the front of the first chunk hidden by retention.
+    skip: usize,
+    /// Visible records.
+    len: usize,
+    /// Keep at most this many records (`None`: all).
+    limit: Option<usize>,
+    /// Records dropped by retention since the last reset.
+    dropped: u64,
+}
+
+impl Log {
+    pub(crate) fn new(limit: Option<usize>) -> Log {
+        Log {
+            frozen: VecDeque::new(),
+            open: Chunk::with_capacity(),
+            skip: 0,
+            len: 0,
+            limit,
+            dropped: 0,
+        }
+    }
+
+    pub(crate) fn push(&mut self, stored: Stored, extra: Option<Box<Extra>>) {
+        if let Some(extra) = extra {
+            let index = u32::try_from(self.open.records.len()).unwrap_or(u32::MAX);
+            self.open.extras.push((index, extra));
+        }
+        self.open.records.push(stored);
+        self.len += 1;
+        if self.open.records.len() == CHUNK_RECORDS {
+            let full = std::mem::replace(&mut self.open, Chunk::with_capacity());
+            self.frozen.push_back(Arc::new(full));
+        }
+        if let Some(limit) = self.limit {
+            while self.len > limit {
+                self.drop_oldest();
+            }
+        }
+    }
+
+    fn drop_oldest(&mut self) {
+        self.skip += 1;
+        self.len -= 1;
+        self.dropped += 1;
+        if let Some(first) = self.frozen.front() {
+            if self.skip == first.records.len() {
+                self.frozen.pop_front();
+                self.skip = 0;
+            }
+        }
+    }
+
+    pub(crate) fn len(&self) -> usize {
+        self.len
+    }
+
+    pub(crate) fn dropped(&self) -> u64 {
+        self.dropped
+    }
+
+    /// The visible records as shared chunks plus a copy of the open one.
+    pub(crate) fn snapshot(&self) -> (Vec<Arc<Chunk>>, usize) {
+        let mut chunks: Vec<Arc<Chunk>> = self.frozen.iter().cloned().collect();
+        if !self.open.records.is_empty() {
+            chunks.push(Arc::new(self.open.clone()));
+        }
+        (chunks, self.skip)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_stored_record_is_48_bytes() {
+        assert_eq!(std::mem::size_of::<Stored>(), 48);
+    }
+
+    #[test]
+    fn wide_values_round_trip_through_the_extra_part() {
+        let record = UsageRecord::builder("m")
+            .prompt_tokens(u64::from(u32::MAX) + 7)
+            .cached_tokens(5)
+            .completion_tokens(3)
+            .latency(Duration::from_nanos(1_500))
+            .request_id("req-1")
+            .build()
+            .unwrap();
+        let (stored, extra) = Stored::pack(&record, 0, None);
+        assert!(stored.has_extra());
+        let names = vec![Arc::from("m")];
+        assert_eq!(stored.unpack(extra.as_deref(), &names), record);
+    }
+
+    #[test]
+    fn retention_drops_the_oldest_and_frees_whole_chunks() {
+        let mut log = Log::new(Some(10));
+        for i in 0..(CHUNK_RECORDS as u64 * 2 + 5) {
+            log.push(Stored::simple(i, 1, 1, 0).unwrap(), None);
+        }
+        assert_eq!(log.len(), 10);
+        assert_eq!(log.dropped(), CHUNK_RECORDS as u64 * 2 + 5 - 10);
+        let (chunks, skip) = log.snapshot();
+        let visible: Vec<u64> = chunks
+            .iter()
+            .flat_map(|c| c.records.iter())
+            .skip(skip)
+            .map(Stored::unix_nanos)
+            .collect();
+        let expected: Vec<u64> =
+            (CHUNK_RECORDS as u64 * 2 - 5..CHUNK_RECORDS as u64 * 2 + 5).collect();
+        assert_eq!(visible, expected);
+        assert!(
+            chunks.len() <= 2,
+            "at most the chunk holding the oldest kept record and the open one"
+        );
+    }
+}

@@ -1,0 +1,356 @@
+//! [`UsageTracker`]: the thread-safe, shared record of every request.
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::SystemTime;
+
+use crate::history::UsageHistory;
+use crate::record::unix_nanos;
+use crate::store::{Interner, Log, Stored};
+use crate::{TokenUsage, UsageRecord};
+
+/// How a tracker keeps history.
+///
+/// `mamba-settings` maps the `tracking` section of `config.toml` onto this struct.
+///
+/// ```
+/// use mamba_usage::{TrackerConfig, UsageTracker};
+///
+/// let tracker = UsageTracker::with_config(TrackerConfig { max_history_records: Some(1_000) });
+/// assert_eq!(tracker.config().max_history_records, Some(1_000));
+/// ```
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "serde", serde(default, deny_unknown_fields))]
+pub struct TrackerConfig {
+    /// Keep only the most recent records in history (`None`, the default: keep all). Totals,
+    /// [`UsageTracker::by_model`] and [`UsageTracker::by_tool`] still count every record;
+    /// [`UsageSummary::dropped_records`] says how many left history. `Some(0)` keeps totals only.
+    pub max_history_records: Option<usize>,
+}
+
+/// Totals of everything recorded, and how much of it history still holds.
+///
+/// ```
+/// use mamba_usage::UsageTracker;
+///
+/// let tracker = UsageTracker::new();
+/// tracker.record_usage(100, 50, "gpt-4o");
+/// let summary = tracker.summary();
+/// assert_eq!((summary.totals.total_tokens, summary.retained_records, summary.dropped_records), (150, 1, 0));
+/// ```
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[non_exhaustive]
+pub struct UsageSummary {
+    /// Usage of every request recorded since creation or the last reset.
+    pub totals: TokenUsage,
+    /// Records still in history.
+    pub retained_records: u64,
+    /// Records dropped from history by retention (still counted in `totals`).
+    pub dropped_records: u64,
+}
+
+/// Records the usage of every model request; clones share one record, across threads.
+///
+/// The Rust counterpart of the seed's `UsageTracker`. Recording is O(1) and takes one short lock
+/// that does no I/O. Every view is taken under that lock, so a [`UsageHistory`] always agrees
+/// with the [`UsageSummary`] it carries: totals equal the sum of history plus the dropped records.
+///
+/// ```
+/// use mamba_usage::UsageTracker;
+///
+/// let tracker = UsageTracker::new();
+/// tracker.record_usage(100, 50, "gpt-4o");
+///
+/// let worker = tracker.clone(); // shares state
+/// std::thread::spawn(move || worker.record_usage(10, 5, "gpt-4o-mini")).join().unwrap();
+///
+/// let summary = tracker.summary();
+/// assert_eq!((summary.totals.total_tokens, summary.totals.request_count), (165, 2));
+/// assert_eq!(tracker.history().len(), 2);
+/// tracker.reset();
+/// assert_eq!(tracker.summary().totals.request_count, 0);
+/// ```
+#[derive(Debug, Clone, Default)]
+pub struct UsageTracker {
+    shared: Arc<Shared>,
+}
+
+#[derive(Debug, Default)]
+struct Shared {
+    config: TrackerConfig,
+    state: Mutex<State>,
+}
+
+#[derive(Debug)]
+struct State {
+    log: Log,
+    names: Interner,
+    totals: TokenUsage,
+    /// All-time usage per interned model name id.
+    per_model: Vec<TokenUsage>,
+    /// All-time usage per interned tool name id.
+    per_tool: Vec<TokenUsage>,
+    without_tool: TokenUsage,
+}
+
+impl Default for State {
+    fn default() -> Self {
+        State::new(TrackerConfig::default())
+    }
+}
+
+impl State {
+    fn new(config: TrackerConfig) -> State {
+        State {
+            log: Log::new(config.max_history_records),
+            names: Interner::default(),
+            totals: TokenUsage::ZERO,
+            per_model: Vec::new(),
+            per_tool: Vec::new(),
+            without_tool: TokenUsage::ZERO,
+        }
+    }
+
+    fn account(&mut self, usage: TokenUsage, model: u32, tool: Option<u32>) {
+        self.totals += usage;
+        *slot(&mut self.per_model, model) += usage;
+        match tool {
+            Some(tool) => *slot(&mut self.per_tool, tool) += usage,
+            None => self.without_tool += usage,
+        }
+    }
+}
+
+/// The entry for `id`, growing the table as new names appear.
+fn slot(table: &mut Vec<TokenUsage>, id: u32) -> &mut TokenUsage {
+    let index = usize::try_from(id).unwrap_or(usize::MAX);
+    if index >= table.len() {
+        table.resize(index.saturating_add(1), TokenUsage::ZERO);
+    }
+    &mut table[index]
+}
+
+impl UsageTracker {
+    /// An empty tracker that keeps all history.
+    ///
+    /// ```
+    /// assert_eq!(mamba_usage::UsageTracker::new().summary().totals.request_count, 0);
+    /// ```
+    pub fn new() -> UsageTracker {
+        UsageTracker::default()
+    }
+
+    /// An empty tracker with the given retention.
+    ///
+    /// ```
+    /// use mamba_usage::{TrackerConfig, UsageTracker};
+    ///
+    /// let tracker = UsageTracker::with_config(TrackerConfig { max_history_records: Some(2) });
+    /// for _ in 0..5 {
+    ///     tracker.record_usage(10, 1, "gpt-4o");
+    /// }
+    /// let summary = tracker.summary();
+    /// assert_eq!((summary.retained_records, summary.dropped_records), (2, 3));
+    /// assert_eq!(summary.totals.prompt_tokens, 50); // totals still count everything
+    /// ```
+    pub fn with_config(config: TrackerConfig) -> UsageTracker {
+        UsageTracker {
+            shared: Arc::new(Shared {
+                config,
+                state: Mutex::new(State::new(config)),
+            }),
+        }
+    }
+
+    /// The configuration this tracker was made with.
+    pub fn config(&self) -> TrackerConfig {
+        self.shared.config
+    }
+
+    /// Records one request of `input_tokens` in and `output_tokens` out, timestamped now: the
+    /// seed's `record_usage(input_tokens=100, output_tokens=50, model="gpt-4o")`.
+    ///
+    /// ```
+    /// let tracker = mamba_usage::UsageTracker::new();
+    /// tracker.record_usage(100, 50, "gpt-4o");
+    /// assert_eq!(tracker.history().last().unwrap().model(), "gpt-4o");
+    /// ```
+    pub fn record_usage(&self, input_tokens: u64, output_tokens: u64, model: &str) {
+        let now = SystemTime::now();
+        let usage = TokenUsage {
+            prompt_tokens: input_tokens,
+            completion_tokens: output_tokens,
+            total_tokens: input_tokens.saturating_add(output_tokens),
+            request_count: 1,
+            ..TokenUsage::ZERO
+        };
+        let nanos = unix_nanos(now).unwrap_or_default();
+        let mut state = self.lock();
+        let model_id = state.names.intern(model);
+        match Stored::simple(nanos, input_tokens, output_tokens, model_id) {
+            Some(stored) => state.log.push(stored, None),
+            None => {
+                let mut record = UsageRecord::new(model, input_tokens, output_tokens);
+                record.timestamp = now;
+                let (stored, extra) = Stored::pack(&record, model_id, None);
+                state.log.push(stored, extra);
+            }
+        }
+        state.account(usage, model_id, None);
+    }
+
+    /// Records a full [`UsageRecord`] (cached, reasoning, tool, latency, ...).
+    ///
+    /// ```
+    /// use mamba_usage::{UsageRecord, UsageTracker};
+    ///
+    /// let tracker = UsageTracker::new();
+    /// let record = UsageRecord::builder("o3").prompt_tokens(500).completion_tokens(900)
+    ///     .reasoning_tokens(700).tool_name("search").build()?;
+    /// tracker.record(&record);
+    /// assert_eq!(tracker.history().last(), Some(record));
+    /// assert_eq!(tracker.summary().totals.reasoning_tokens, 700);
+    /// # Ok::<(), mamba_usage::UsageError>(())
+    /// ```
+    pub fn record(&self, record: &UsageRecord) {
+        let usage = TokenUsage::from_record(record);
+        let mut state = self.lock();
+        let model = state.names.intern(&record.model);
+        let tool = record
+            .tool_name
+            .as_deref()
+            .map(|tool| state.names.intern(tool));
+        let (stored, extra) = Stored::pack(record, model, tool);
+        state.log.push(stored, extra);
+        state.account(usage, model, tool);
+    }
+
+    /// Totals of everything recorded, in O(1).
+    pub fn summary(&self) -> UsageSummary {
+        let state = self.lock();
+        summary_of(&state)
+    }
+
+    /// The totals alone: `summary().totals`.
+    ///
+    /// ```
+    /// let tracker = mamba_usage::UsageTracker::new();
+    /// tracker.record_usage(3, 4, "gpt-4o");
+    /// assert_eq!(tracker.usage().total_tokens, 7);
+    /// ```
+    pub fn usage(&self) -> TokenUsage {
+        self.lock().totals
+    }
+
+    /// A snapshot of the history, oldest first, with the summary of the same moment.
+    ///
+    /// Costs one pointer copy per 4096 records plus a copy of the newest, not yet full, 4096:
+    /// the records already frozen are shared with the tracker, not copied.
+    pub fn history(&self) -> UsageHistory {
+        let state = self.lock();
+        let (chunks, skip) = state.log.snapshot();
+        UsageHistory::new(
+            chunks,
+            skip,
+            state.log.len(),
+            Arc::clone(state.names.names()),
+            summary_of(&state),
+        )
+    }
+
+    /// Forgets every record and total (the interned names stay, which costs nothing visible).
+    pub fn reset(&self) {
+        let mut state = self.lock();
+        let names = std::mem::take(&mut state.names);
+        *state = State {
+            names,
+            ..State::new(self.shared.config)
+        };
+    }
+
+    /// All-time usage per model, in name order.
+    ///
+    /// ```
+    /// let tracker = mamba_usage::UsageTracker::new();
+    /// tracker.record_usage(100, 50, "gpt-4o");
+    /// tracker.record_usage(10, 5, "gpt-4o-mini");
+    /// tracker.record_usage(1, 1, "gpt-4o");
+    /// let by_model = tracker.by_model();
+    /// assert_eq!(by_model["gpt-4o"].total_tokens, 152);
+    /// assert_eq!(by_model["gpt-4o-mini"].request_count, 1);
+    /// ```
+    pub fn by_model(&self) -> BTreeMap<Arc<str>, TokenUsage> {
+        let state = self.lock();
+        breakdown(&state.per_model, state.names.names())
+    }
+
+    /// All-time usage per tool; requests that called no tool are under the key `None`.
+    ///
+    /// ```
+    /// use mamba_usage::{UsageRecord, UsageTracker};
+    ///
+    /// let tracker = UsageTracker::new();
+    /// tracker.record(&UsageRecord::builder("gpt-4o").prompt_tokens(10).tool_name("search").build()?);
+    /// tracker.record_usage(5, 5, "gpt-4o");
+    /// let by_tool = tracker.by_tool();
+    /// assert_eq!(by_tool[&Some("search".into())].prompt_tokens, 10);
+    /// assert_eq!(by_tool[&None].total_tokens, 10);
+    /// # Ok::<(), mamba_usage::UsageError>(())
+    /// ```
+    pub fn by_tool(&self) -> BTreeMap<Option<Arc<str>>, TokenUsage> {
+        let state = self.lock();
+        let mut tools: BTreeMap<Option<Arc<str>>, TokenUsage> =
+            breakdown(&state.per_tool, state.names.names())
+                .into_iter()
+                .map(|(name, usage)| (Some(name), usage))
+                .collect();
+        if state.without_tool.request_count > 0 {
+            tools.insert(None, state.without_tool);
+        }
+        tools
+    }
+
+    /// Usage of the records in history with timestamps in `from..to` (history only: records
+    /// dropped by retention are not included).
+    ///
+    /// ```
+    /// use std::time::{Duration, SystemTime};
+    ///
+    /// let tracker = mamba_usage::UsageTracker::new();
+    /// let start = SystemTime::now();
+    /// tracker.record_usage(100, 50, "gpt-4o");
+    /// let window = tracker.usage_between(start, SystemTime::now() + Duration::from_secs(1));
+    /// assert_eq!(window.total_tokens, 150);
+    /// ```
+    pub fn usage_between(&self, from: SystemTime, to: SystemTime) -> TokenUsage {
+        self.history().usage_between(from, to)
+    }
+
+    fn lock(&self) -> MutexGuard<'_, State> {
+        // No code that can panic runs under this lock, and every update leaves the state
+        // consistent before the next, so a poisoned lock still holds valid data.
+        self.shared
+            .state
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+fn summary_of(state: &State) -> UsageSummary {
+    UsageSummary {
+        totals: state.totals,
+        retained_records: u64::try_from(state.log.len()).unwrap_or(u64::MAX),
+        dropped_records: state.log.dropped(),
+    }
+}
+
+fn breakdown(table: &[TokenUsage], names: &[Arc<str>]) -> BTreeMap<Arc<str>, TokenUsage> {
+    table
+        .iter()
+        .zip(names)
+        .filter(|(usage, _)| usage.request_count > 0)
+        .map(|(usage, name)| (Arc::clone(name), *usage))
+        .collect()
+}
