@@ -35,6 +35,19 @@ pub(crate) fn run() -> Result<()> {
             "warnings",
         ]))
     })?;
+    // Optional features must be optional: every library builds and lints without them.
+    step("clippy (libraries, no default features)", || {
+        run_command(cargo_with(&[
+            "clippy",
+            "--workspace",
+            "--lib",
+            "--no-default-features",
+            "--locked",
+            "--",
+            "-D",
+            "warnings",
+        ]))
+    })?;
     // `cargo test` runs unit, integration and doc tests; with all features, the tests check
     // every counting engine against the same references.
     step("test (all features, with doctests)", || {
@@ -63,7 +76,7 @@ pub(crate) fn run() -> Result<()> {
             "run",
             "--locked",
             "--example",
-            "token_counting",
+            "token_tracking",
         ]))
     })?;
     println!("\nxtask ci: all steps passed in {:.0?}", started.elapsed());

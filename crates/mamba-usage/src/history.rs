@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use crate::record::unix_nanos;
-use crate::store::{CHUNK_RECORDS, Chunk, Stored};
+use crate::store::{Chunk, Extra, Stored};
 use crate::{TokenUsage, UsageRecord, UsageSummary};
 
 /// The records of a tracker at one moment, oldest first, and the [`UsageSummary`] of that same
@@ -30,38 +30,77 @@ use crate::{TokenUsage, UsageRecord, UsageSummary};
 /// ```
 #[derive(Debug, Clone)]
 pub struct UsageHistory {
+    shards: Vec<ShardView>,
+    /// Records in the shard views that retention hides: the oldest ones in recording order.
+    hidden: usize,
+    summary: UsageSummary,
+}
+
+/// The records of one tracker shard, in recording order.
+#[derive(Debug, Clone)]
+pub(crate) struct ShardView {
     chunks: Vec<Arc<Chunk>>,
     skip: usize,
     len: usize,
     names: Arc<Vec<Arc<str>>>,
-    summary: UsageSummary,
 }
 
-impl UsageHistory {
+impl ShardView {
     pub(crate) fn new(
         chunks: Vec<Arc<Chunk>>,
         skip: usize,
         len: usize,
         names: Arc<Vec<Arc<str>>>,
-        summary: UsageSummary,
-    ) -> UsageHistory {
-        UsageHistory {
+    ) -> ShardView {
+        ShardView {
             chunks,
             skip,
             len,
             names,
+        }
+    }
+
+    /// The shard's newest record, in O(1): visible records always run to the shard's end.
+    fn newest(&self) -> Option<(&Stored, Option<&Extra>)> {
+        let chunk = self.chunks.last()?;
+        let index = chunk.records.len().checked_sub(1)?;
+        Some((&chunk.records[index], chunk.extra(index)))
+    }
+
+    fn stored(&self) -> impl Iterator<Item = (&Stored, Option<&Extra>)> + '_ {
+        self.chunks
+            .iter()
+            .flat_map(|chunk| {
+                chunk
+                    .records
+                    .iter()
+                    .enumerate()
+                    .map(move |(i, s)| (s, chunk.extra(i)))
+            })
+            .skip(self.skip)
+            .take(self.len)
+    }
+}
+
+impl UsageHistory {
+    pub(crate) fn new(shards: Vec<ShardView>, summary: UsageSummary) -> UsageHistory {
+        let in_shards: usize = shards.iter().map(|shard| shard.len).sum();
+        let retained = usize::try_from(summary.retained_records).unwrap_or(usize::MAX);
+        UsageHistory {
+            shards,
+            hidden: in_shards.saturating_sub(retained),
             summary,
         }
     }
 
     /// Number of records.
     pub fn len(&self) -> usize {
-        self.len
+        usize::try_from(self.summary.retained_records).unwrap_or(usize::MAX)
     }
 
     /// `true` when there are no records.
     pub fn is_empty(&self) -> bool {
-        self.len == 0
+        self.len() == 0
     }
 
     /// The tracker's summary at the moment this snapshot was taken.
@@ -69,42 +108,30 @@ impl UsageHistory {
         self.summary
     }
 
-    /// The record at `index` (0 is the oldest), in O(1).
+    /// The newest record.
     ///
     /// ```
     /// let tracker = mamba_usage::UsageTracker::new();
     /// tracker.record_usage(1, 1, "first");
     /// tracker.record_usage(2, 2, "second");
-    /// let history = tracker.history();
-    /// assert_eq!(history.get(1).unwrap().model(), "second");
-    /// assert_eq!(history.get(2), None);
+    /// assert_eq!(tracker.history().last().unwrap().model(), "second");
     /// ```
-    pub fn get(&self, index: usize) -> Option<UsageRecord> {
-        if index >= self.len {
+    pub fn last(&self) -> Option<UsageRecord> {
+        if self.is_empty() {
             return None;
         }
-        // Every chunk but the last holds exactly CHUNK_RECORDS records.
-        let position = self.skip + index;
-        let chunk = self.chunks.get(position / CHUNK_RECORDS)?;
-        let offset = position % CHUNK_RECORDS;
-        Some(
-            chunk
-                .records
-                .get(offset)?
-                .unpack(chunk.extra(offset), &self.names),
-        )
-    }
-
-    /// The newest record.
-    pub fn last(&self) -> Option<UsageRecord> {
-        self.len.checked_sub(1).and_then(|index| self.get(index))
+        self.shards
+            .iter()
+            .filter_map(|shard| shard.newest().map(|(stored, extra)| (stored, extra, shard)))
+            .max_by_key(|(stored, _, _)| stored.seq())
+            .map(|(stored, extra, shard)| stored.unpack(extra, &shard.names))
     }
 
     /// The records, oldest first.
     pub fn iter(&self) -> Iter<'_> {
         Iter {
-            history: self,
-            next: 0,
+            inner: self.in_order(),
+            left: self.len(),
         }
     }
 
@@ -122,15 +149,16 @@ impl UsageHistory {
     /// tracker.record_usage(100, 50, "gpt-4o");
     /// let history = tracker.history();
     /// let now = SystemTime::now();
-    /// assert_eq!(history.usage_between(now - Duration::from_secs(60), now + Duration::from_secs(1)).request_count, 1);
-    /// assert_eq!(history.usage_between(now + Duration::from_secs(1), now + Duration::from_secs(2)).request_count, 0);
+    /// let minute = Duration::from_secs(60);
+    /// assert_eq!(history.usage_between(now - minute, now + minute).request_count, 1);
+    /// assert_eq!(history.usage_between(now + minute, now + 2 * minute).request_count, 0);
     /// ```
     pub fn usage_between(&self, from: SystemTime, to: SystemTime) -> TokenUsage {
         let from = unix_nanos(from).unwrap_or_default();
         let to = unix_nanos(to).unwrap_or(u64::MAX);
-        self.stored()
-            .filter(|(stored, _)| (from..to).contains(&stored.unix_nanos()))
-            .map(|(stored, extra)| usage_of(stored, extra))
+        self.visible()
+            .filter(|(stored, _, _)| (from..to).contains(&stored.unix_nanos()))
+            .map(|(stored, extra, _)| usage_of(stored, extra))
             .sum()
     }
 
@@ -151,7 +179,7 @@ impl UsageHistory {
     pub fn usage_per_bucket(&self, width: Duration) -> BTreeMap<SystemTime, TokenUsage> {
         let width = u64::try_from(width.as_nanos()).unwrap_or(u64::MAX).max(1);
         let mut buckets: BTreeMap<u64, TokenUsage> = BTreeMap::new();
-        for (stored, extra) in self.stored() {
+        for (stored, extra, _) in self.visible() {
             let start = stored.unix_nanos() - stored.unix_nanos() % width;
             *buckets.entry(start).or_default() += usage_of(stored, extra);
         }
@@ -161,7 +189,7 @@ impl UsageHistory {
             .collect()
     }
 
-    /// The sum of the records in this snapshot (without unpacking them).
+    /// The sum of the records in this snapshot, computed from the records themselves.
     ///
     /// ```
     /// let tracker = mamba_usage::UsageTracker::new();
@@ -169,28 +197,66 @@ impl UsageHistory {
     /// assert_eq!(tracker.history().usage().total_tokens, 150);
     /// ```
     pub fn usage(&self) -> TokenUsage {
-        self.stored()
-            .map(|(stored, extra)| usage_of(stored, extra))
+        self.visible()
+            .map(|(stored, extra, _)| usage_of(stored, extra))
             .sum()
     }
 
-    /// The stored records with their extras, oldest first.
-    fn stored(&self) -> impl Iterator<Item = (&Stored, Option<&crate::store::Extra>)> {
-        self.chunks
-            .iter()
-            .flat_map(|chunk| {
-                chunk
-                    .records
+    /// The visible stored records in no particular order: every shard in turn when nothing is
+    /// hidden (the cheap path), else in recording order past the hidden ones.
+    fn visible(&self) -> Box<dyn Iterator<Item = Item<'_>> + '_> {
+        if self.hidden == 0 {
+            Box::new(
+                self.shards
                     .iter()
-                    .enumerate()
-                    .map(move |(i, s)| (s, chunk.extra(i)))
-            })
-            .skip(self.skip)
-            .take(self.len)
+                    .flat_map(|shard| shard.stored().map(move |(s, e)| (s, e, shard))),
+            )
+        } else {
+            Box::new(self.in_order())
+        }
+    }
+
+    /// The visible stored records in recording order: a merge of the shards by sequence number.
+    fn in_order(&self) -> Merge<'_> {
+        let mut cursors: Vec<_> = self
+            .shards
+            .iter()
+            .map(|shard| Box::new(shard.stored().map(move |(s, e)| (s, e, shard))) as Cursor<'_>)
+            .map(|mut cursor| (cursor.next(), cursor))
+            .collect();
+        cursors.retain(|(head, _)| head.is_some());
+        let mut merge = Merge { cursors };
+        for _ in 0..self.hidden {
+            merge.next();
+        }
+        merge
     }
 }
 
-fn usage_of(stored: &Stored, extra: Option<&crate::store::Extra>) -> TokenUsage {
+type Item<'a> = (&'a Stored, Option<&'a Extra>, &'a ShardView);
+type Cursor<'a> = Box<dyn Iterator<Item = Item<'a>> + 'a>;
+
+/// Merges shard cursors by sequence number (each shard is already in sequence order).
+struct Merge<'a> {
+    cursors: Vec<(Option<Item<'a>>, Cursor<'a>)>,
+}
+
+impl<'a> Iterator for Merge<'a> {
+    type Item = Item<'a>;
+
+    fn next(&mut self) -> Option<Item<'a>> {
+        let (index, _) = self
+            .cursors
+            .iter()
+            .enumerate()
+            .filter_map(|(index, (head, _))| head.map(|(stored, _, _)| (index, stored.seq())))
+            .min_by_key(|&(_, seq)| seq)?;
+        let (head, cursor) = &mut self.cursors[index];
+        std::mem::replace(head, cursor.next())
+    }
+}
+
+fn usage_of(stored: &Stored, extra: Option<&Extra>) -> TokenUsage {
     let [prompt, completion, cached, cache_write, reasoning] = stored.counts(extra);
     TokenUsage {
         prompt_tokens: prompt,
@@ -214,24 +280,30 @@ fn usage_of(stored: &Stored, extra: Option<&crate::store::Extra>) -> TokenUsage 
 /// assert_eq!(records.len(), 1);
 /// assert_eq!(records.next().map(|r| r.total_tokens()), Some(3));
 /// ```
-#[derive(Debug, Clone)]
 pub struct Iter<'a> {
-    history: &'a UsageHistory,
-    next: usize,
+    inner: Merge<'a>,
+    left: usize,
+}
+
+impl std::fmt::Debug for Iter<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Iter")
+            .field("left", &self.left)
+            .finish_non_exhaustive()
+    }
 }
 
 impl Iterator for Iter<'_> {
     type Item = UsageRecord;
 
     fn next(&mut self) -> Option<UsageRecord> {
-        let record = self.history.get(self.next)?;
-        self.next += 1;
-        Some(record)
+        let (stored, extra, shard) = self.inner.next()?;
+        self.left = self.left.saturating_sub(1);
+        Some(stored.unpack(extra, &shard.names))
     }
 
     fn size_hint(&self) -> (usize, Option<usize>) {
-        let left = self.history.len - self.next.min(self.history.len);
-        (left, Some(left))
+        (self.left, Some(self.left))
     }
 }
 

@@ -41,9 +41,10 @@
 //!
 //! # Performance
 //!
-//! Recording is O(1) under one short lock that never does I/O; a history record takes 48 bytes
-//! (model and tool names are interned); [`summary`](UsageTracker::summary) is O(1); a history
-//! snapshot shares the tracker's frozen 4096-record chunks instead of copying them.
+//! Recording is O(1) under a short per-thread-shard lock that never does I/O, so concurrent
+//! recorders do not queue behind one lock; a history record takes 56 bytes (model and tool names
+//! are interned); [`summary`](UsageTracker::summary) is O(1); a history snapshot shares the
+//! tracker's frozen 1024-record chunks instead of copying them.
 //!
 //! # Feature flags
 //!
@@ -80,3 +81,13 @@ pub use history::{Iter, UsageHistory};
 pub use record::{UsageRecord, UsageRecordBuilder};
 pub use tracker::{TrackerConfig, UsageSummary, UsageTracker};
 pub use usage::TokenUsage;
+
+// The user guide page and the workspace README's quick start are compiled and run as doctests,
+// so neither can rot. The README lives in the highest crate that exists, which sees them all.
+#[cfg(doctest)]
+#[doc = include_str!("../../../README.md")]
+struct ReadmeQuickStart;
+
+#[cfg(doctest)]
+#[doc = include_str!("../../../docs/usage-tracking.md")]
+struct UserGuideUsageTracking;

@@ -1,7 +1,8 @@
 //! How history is kept: compact records in shared, append-only chunks.
 //!
-//! A [`Stored`] record is 48 bytes: a nanosecond timestamp, the five counts as `u32`, latency in
-//! microseconds, interned model and tool ids and a flag byte. What does not fit (a count above
+//! A [`Stored`] record is 56 bytes: a global sequence number (the order of recording across
+//! shards), a nanosecond timestamp, the five counts as `u32`, latency in microseconds, interned
+//! model and tool ids and a flag byte. What does not fit (a count above
 //! `u32::MAX`, a latency over 71 minutes, a request id, a disagreeing provider total) goes to a
 //! per-chunk side list of [`Extra`]s, so it costs memory only on the records that have it and
 //! nothing is ever truncated.
@@ -18,8 +19,8 @@ use rustc_hash::FxHashMap;
 use crate::UsageRecord;
 
 /// Records per chunk: large enough that the chunk list stays short, small enough that copying
-/// the open chunk for a snapshot is cheap (4096 x 48 bytes = 192 KiB at most).
-pub(crate) const CHUNK_RECORDS: usize = 4096;
+/// the open chunk of each shard for a snapshot is cheap (1024 x 56 bytes = 56 KiB at most).
+pub(crate) const CHUNK_RECORDS: usize = 1024;
 
 const ESTIMATED: u8 = 1;
 const HAS_EXTRA: u8 = 2;
@@ -29,6 +30,7 @@ const HAS_LATENCY: u8 = 8;
 /// One record in history.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Stored {
+    seq: u64,
     unix_nanos: u64,
     prompt: u32,
     completion: u32,
@@ -55,6 +57,7 @@ impl Stored {
     /// Packs `record`; returns the extra part when something does not fit.
     pub(crate) fn pack(
         record: &UsageRecord,
+        seq: u64,
         model: u32,
         tool: Option<u32>,
     ) -> (Stored, Option<Box<Extra>>) {
@@ -97,6 +100,7 @@ impl Stored {
         let [prompt, completion, cached, cache_write, reasoning] =
             narrow.map(Option::unwrap_or_default);
         let stored = Stored {
+            seq,
             unix_nanos: record.unix_nanos(),
             prompt,
             completion,
@@ -114,12 +118,14 @@ impl Stored {
     /// A stored record of the seed's simple form: no cache, reasoning, tool or latency.
     /// Returns `None` when a count does not fit, so the caller takes the general path.
     pub(crate) fn simple(
+        seq: u64,
         unix_nanos: u64,
         prompt: u64,
         completion: u64,
         model: u32,
     ) -> Option<Stored> {
         Some(Stored {
+            seq,
             unix_nanos,
             prompt: u32::try_from(prompt).ok()?,
             completion: u32::try_from(completion).ok()?,
@@ -131,6 +137,11 @@ impl Stored {
             tool: 0,
             flags: 0,
         })
+    }
+
+    /// The position of this record among all records of its tracker.
+    pub(crate) fn seq(&self) -> u64 {
+        self.seq
     }
 
     pub(crate) fn tool(&self) -> Option<u32> {
@@ -201,13 +212,6 @@ pub(crate) struct Chunk {
 }
 
 impl Chunk {
-    fn with_capacity() -> Chunk {
-        Chunk {
-            records: Vec::with_capacity(CHUNK_RECORDS),
-            extras: Vec::new(),
-        }
-    }
-
     /// The extra part of the record at `index`, if it has one.
     pub(crate) fn extra(&self, index: usize) -> Option<&Extra> {
         if !self.records.get(index)?.has_extra() {
@@ -231,10 +235,10 @@ pub(crate) struct Interner {
 impl Interner {
     pub(crate) fn intern(&mut self, name: &str) -> u32 {
         // Agents usually record the same model over and over: compare with the last name first.
-        if let Some((last, id)) = &self.last {
-            if **last == *name {
-                return *id;
-            }
+        if let Some((last, id)) = &self.last
+            && **last == *name
+        {
+            return *id;
         }
         let id = match self.ids.get(name) {
             Some(&id) => id,
@@ -279,7 +283,7 @@ impl Log {
     pub(crate) fn new(limit: Option<usize>) -> Log {
         Log {
             frozen: VecDeque::new(),
-            open: Chunk::with_capacity(),
+            open: Chunk::default(),
             skip: 0,
             len: 0,
             limit,
@@ -288,6 +292,10 @@ impl Log {
     }
 
     pub(crate) fn push(&mut self, stored: Stored, extra: Option<Box<Extra>>) {
+        // Allocate the open chunk on first use, so idle shards cost no memory.
+        if self.open.records.capacity() == 0 {
+            self.open.records.reserve_exact(CHUNK_RECORDS);
+        }
         if let Some(extra) = extra {
             let index = u32::try_from(self.open.records.len()).unwrap_or(u32::MAX);
             self.open.extras.push((index, extra));
@@ -295,7 +303,7 @@ impl Log {
         self.open.records.push(stored);
         self.len += 1;
         if self.open.records.len() == CHUNK_RECORDS {
-            let full = std::mem::replace(&mut self.open, Chunk::with_capacity());
+            let full = std::mem::take(&mut self.open);
             self.frozen.push_back(Arc::new(full));
         }
         if let Some(limit) = self.limit {
@@ -309,11 +317,13 @@ impl Log {
         self.skip += 1;
         self.len -= 1;
         self.dropped += 1;
-        if let Some(first) = self.frozen.front() {
-            if self.skip == first.records.len() {
-                self.frozen.pop_front();
-                self.skip = 0;
-            }
+        if self
+            .frozen
+            .front()
+            .is_some_and(|first| self.skip == first.records.len())
+        {
+            self.frozen.pop_front();
+            self.skip = 0;
         }
     }
 
@@ -340,8 +350,8 @@ mod tests {
     use super::*;
 
     #[test]
-    fn a_stored_record_is_48_bytes() {
-        assert_eq!(std::mem::size_of::<Stored>(), 48);
+    fn a_stored_record_is_56_bytes() {
+        assert_eq!(std::mem::size_of::<Stored>(), 56);
     }
 
     #[test]
@@ -354,7 +364,7 @@ mod tests {
             .request_id("req-1")
             .build()
             .unwrap();
-        let (stored, extra) = Stored::pack(&record, 0, None);
+        let (stored, extra) = Stored::pack(&record, 0, 0, None);
         assert!(stored.has_extra());
         let names = vec![Arc::from("m")];
         assert_eq!(stored.unpack(extra.as_deref(), &names), record);
@@ -364,7 +374,7 @@ mod tests {
     fn retention_drops_the_oldest_and_frees_whole_chunks() {
         let mut log = Log::new(Some(10));
         for i in 0..(CHUNK_RECORDS as u64 * 2 + 5) {
-            log.push(Stored::simple(i, 1, 1, 0).unwrap(), None);
+            log.push(Stored::simple(i, i, 1, 1, 0).unwrap(), None);
         }
         assert_eq!(log.len(), 10);
         assert_eq!(log.dropped(), CHUNK_RECORDS as u64 * 2 + 5 - 10);

@@ -1,10 +1,11 @@
 //! [`UsageTracker`]: the thread-safe, shared record of every request.
 
 use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::SystemTime;
 
-use crate::history::UsageHistory;
+use crate::history::{ShardView, UsageHistory};
 use crate::record::unix_nanos;
 use crate::store::{Interner, Log, Stored};
 use crate::{TokenUsage, UsageRecord};
@@ -53,9 +54,11 @@ pub struct UsageSummary {
 
 /// Records the usage of every model request; clones share one record, across threads.
 ///
-/// The Rust counterpart of the seed's `UsageTracker`. Recording is O(1) and takes one short lock
-/// that does no I/O. Every view is taken under that lock, so a [`UsageHistory`] always agrees
-/// with the [`UsageSummary`] it carries: totals equal the sum of history plus the dropped records.
+/// The Rust counterpart of the seed's `UsageTracker`. Recording is O(1), does no I/O, and takes
+/// one short lock on the calling thread's shard, so threads recording at once do not queue
+/// behind each other. Every view locks all shards at once (always in the same order), so it sees
+/// one consistent moment: a [`UsageHistory`] always agrees with the [`UsageSummary`] it carries,
+/// totals equal the sum of history plus the dropped records, and history is in recording order.
 ///
 /// ```
 /// use mamba_usage::UsageTracker;
@@ -77,14 +80,36 @@ pub struct UsageTracker {
     shared: Arc<Shared>,
 }
 
+/// Shards per tracker: enough that the threads of a busy process rarely share one.
+const SHARDS: usize = 8;
+
 #[derive(Debug, Default)]
 struct Shared {
     config: TrackerConfig,
-    state: Mutex<State>,
+    /// The next record's position in recording order, across all shards.
+    next_seq: AtomicU64,
+    shards: [Padded<Mutex<State>>; SHARDS],
+}
+
+/// Keeps each shard's lock on its own cache lines, so shards used by different threads do not
+/// slow each other down through false sharing.
+#[derive(Debug, Default)]
+#[repr(align(128))]
+struct Padded<T>(T);
+
+/// The shard a thread records into: threads are dealt out round-robin on first use.
+fn shard_of_this_thread() -> usize {
+    static NEXT: AtomicUsize = AtomicUsize::new(0);
+    thread_local! {
+        static SHARD: usize = NEXT.fetch_add(1, Ordering::Relaxed) % SHARDS;
+    }
+    SHARD.with(|shard| *shard)
 }
 
 #[derive(Debug)]
 struct State {
+    /// This shard's history; it keeps up to the tracker's limit, and views keep the newest
+    /// `limit` records over all shards, which are always among each shard's newest `limit`.
     log: Log,
     names: Interner,
     totals: TokenUsage,
@@ -120,6 +145,13 @@ impl State {
             Some(tool) => *slot(&mut self.per_tool, tool) += usage,
             None => self.without_tool += usage,
         }
+    }
+
+    /// Records ever pushed to this shard since the last reset.
+    fn recorded(&self) -> u64 {
+        u64::try_from(self.log.len())
+            .unwrap_or(u64::MAX)
+            .saturating_add(self.log.dropped())
     }
 }
 
@@ -159,7 +191,8 @@ impl UsageTracker {
         UsageTracker {
             shared: Arc::new(Shared {
                 config,
-                state: Mutex::new(State::new(config)),
+                next_seq: AtomicU64::new(0),
+                shards: std::array::from_fn(|_| Padded(Mutex::new(State::new(config)))),
             }),
         }
     }
@@ -187,14 +220,16 @@ impl UsageTracker {
             ..TokenUsage::ZERO
         };
         let nanos = unix_nanos(now).unwrap_or_default();
-        let mut state = self.lock();
+        let mut state = self.own_shard();
+        // Taken under the shard lock, so each shard's records are in sequence order.
+        let seq = self.shared.next_seq.fetch_add(1, Ordering::Relaxed);
         let model_id = state.names.intern(model);
-        match Stored::simple(nanos, input_tokens, output_tokens, model_id) {
+        match Stored::simple(seq, nanos, input_tokens, output_tokens, model_id) {
             Some(stored) => state.log.push(stored, None),
             None => {
                 let mut record = UsageRecord::new(model, input_tokens, output_tokens);
                 record.timestamp = now;
-                let (stored, extra) = Stored::pack(&record, model_id, None);
+                let (stored, extra) = Stored::pack(&record, seq, model_id, None);
                 state.log.push(stored, extra);
             }
         }
@@ -216,21 +251,21 @@ impl UsageTracker {
     /// ```
     pub fn record(&self, record: &UsageRecord) {
         let usage = TokenUsage::from_record(record);
-        let mut state = self.lock();
+        let mut state = self.own_shard();
+        let seq = self.shared.next_seq.fetch_add(1, Ordering::Relaxed);
         let model = state.names.intern(&record.model);
         let tool = record
             .tool_name
             .as_deref()
             .map(|tool| state.names.intern(tool));
-        let (stored, extra) = Stored::pack(record, model, tool);
+        let (stored, extra) = Stored::pack(record, seq, model, tool);
         state.log.push(stored, extra);
         state.account(usage, model, tool);
     }
 
-    /// Totals of everything recorded, in O(1).
+    /// Totals of everything recorded, in O(1) (one lock per shard).
     pub fn summary(&self) -> UsageSummary {
-        let state = self.lock();
-        summary_of(&state)
+        summary_of(&self.lock_all(), self.shared.config)
     }
 
     /// The totals alone: `summary().totals`.
@@ -241,33 +276,42 @@ impl UsageTracker {
     /// assert_eq!(tracker.usage().total_tokens, 7);
     /// ```
     pub fn usage(&self) -> TokenUsage {
-        self.lock().totals
+        self.summary().totals
     }
 
     /// A snapshot of the history, oldest first, with the summary of the same moment.
     ///
-    /// Costs one pointer copy per 4096 records plus a copy of the newest, not yet full, 4096:
-    /// the records already frozen are shared with the tracker, not copied.
+    /// Costs one pointer copy per 1024 records plus a copy of each shard's newest, not yet full,
+    /// 1024: the records already frozen are shared with the tracker, not copied.
     pub fn history(&self) -> UsageHistory {
-        let state = self.lock();
-        let (chunks, skip) = state.log.snapshot();
-        UsageHistory::new(
-            chunks,
-            skip,
-            state.log.len(),
-            Arc::clone(state.names.names()),
-            summary_of(&state),
-        )
+        let states = self.lock_all();
+        let summary = summary_of(&states, self.shared.config);
+        let shards = states
+            .iter()
+            .filter(|state| state.log.len() > 0)
+            .map(|state| {
+                let (chunks, skip) = state.log.snapshot();
+                ShardView::new(
+                    chunks,
+                    skip,
+                    state.log.len(),
+                    Arc::clone(state.names.names()),
+                )
+            })
+            .collect();
+        UsageHistory::new(shards, summary)
     }
 
-    /// Forgets every record and total (the interned names stay, which costs nothing visible).
+    /// Forgets every record and total (interned names stay, which costs nothing visible).
     pub fn reset(&self) {
-        let mut state = self.lock();
-        let names = std::mem::take(&mut state.names);
-        *state = State {
-            names,
-            ..State::new(self.shared.config)
-        };
+        let mut states = self.lock_all();
+        for state in &mut states {
+            let names = std::mem::take(&mut state.names);
+            **state = State {
+                names,
+                ..State::new(self.shared.config)
+            };
+        }
     }
 
     /// All-time usage per model, in name order.
@@ -282,8 +326,11 @@ impl UsageTracker {
     /// assert_eq!(by_model["gpt-4o-mini"].request_count, 1);
     /// ```
     pub fn by_model(&self) -> BTreeMap<Arc<str>, TokenUsage> {
-        let state = self.lock();
-        breakdown(&state.per_model, state.names.names())
+        let mut models = BTreeMap::new();
+        for state in &self.lock_all() {
+            merge_breakdown(&mut models, &state.per_model, state.names.names());
+        }
+        models
     }
 
     /// All-time usage per tool; requests that called no tool are under the key `None`.
@@ -300,14 +347,19 @@ impl UsageTracker {
     /// # Ok::<(), mamba_usage::UsageError>(())
     /// ```
     pub fn by_tool(&self) -> BTreeMap<Option<Arc<str>>, TokenUsage> {
-        let state = self.lock();
-        let mut tools: BTreeMap<Option<Arc<str>>, TokenUsage> =
-            breakdown(&state.per_tool, state.names.names())
-                .into_iter()
-                .map(|(name, usage)| (Some(name), usage))
-                .collect();
-        if state.without_tool.request_count > 0 {
-            tools.insert(None, state.without_tool);
+        let states = self.lock_all();
+        let mut named = BTreeMap::new();
+        let mut without_tool = TokenUsage::ZERO;
+        for state in &states {
+            merge_breakdown(&mut named, &state.per_tool, state.names.names());
+            without_tool += state.without_tool;
+        }
+        let mut tools: BTreeMap<Option<Arc<str>>, TokenUsage> = named
+            .into_iter()
+            .map(|(name, usage)| (Some(name), usage))
+            .collect();
+        if without_tool.request_count > 0 {
+            tools.insert(None, without_tool);
         }
         tools
     }
@@ -328,29 +380,54 @@ impl UsageTracker {
         self.history().usage_between(from, to)
     }
 
-    fn lock(&self) -> MutexGuard<'_, State> {
-        // No code that can panic runs under this lock, and every update leaves the state
-        // consistent before the next, so a poisoned lock still holds valid data.
+    fn own_shard(&self) -> MutexGuard<'_, State> {
+        lock(&self.shared.shards[shard_of_this_thread()].0)
+    }
+
+    /// Every shard, locked in index order (the only order any code takes more than one in).
+    fn lock_all(&self) -> Vec<MutexGuard<'_, State>> {
         self.shared
-            .state
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
+            .shards
+            .iter()
+            .map(|shard| lock(&shard.0))
+            .collect()
     }
 }
 
-fn summary_of(state: &State) -> UsageSummary {
+fn lock(shard: &Mutex<State>) -> MutexGuard<'_, State> {
+    // No code that can panic runs under these locks, and every update leaves the state
+    // consistent before the next, so a poisoned lock still holds valid data.
+    shard.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+fn summary_of(states: &[MutexGuard<'_, State>], config: TrackerConfig) -> UsageSummary {
+    let totals = states.iter().map(|state| state.totals).sum();
+    let recorded = states
+        .iter()
+        .map(|state| state.recorded())
+        .fold(0, u64::saturating_add);
+    let in_shards = states.iter().map(|state| state.log.len()).sum::<usize>();
+    let retained = config
+        .max_history_records
+        .map_or(in_shards, |limit| in_shards.min(limit));
+    let retained = u64::try_from(retained).unwrap_or(u64::MAX);
     UsageSummary {
-        totals: state.totals,
-        retained_records: u64::try_from(state.log.len()).unwrap_or(u64::MAX),
-        dropped_records: state.log.dropped(),
+        totals,
+        retained_records: retained,
+        dropped_records: recorded.saturating_sub(retained),
     }
 }
 
-fn breakdown(table: &[TokenUsage], names: &[Arc<str>]) -> BTreeMap<Arc<str>, TokenUsage> {
-    table
+fn merge_breakdown(
+    into: &mut BTreeMap<Arc<str>, TokenUsage>,
+    table: &[TokenUsage],
+    names: &[Arc<str>],
+) {
+    for (usage, name) in table
         .iter()
         .zip(names)
         .filter(|(usage, _)| usage.request_count > 0)
-        .map(|(usage, name)| (Arc::clone(name), *usage))
-        .collect()
+    {
+        *into.entry(Arc::clone(name)).or_default() += *usage;
+    }
 }

@@ -1,0 +1,185 @@
+//! Invariants for any sequence of records: totals equal the sum of history, breakdowns sum to the
+//! totals, retention keeps the newest records and counts the rest, export -> import round-trips.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::{Duration, UNIX_EPOCH};
+
+use mamba_usage::{TokenUsage, TrackerConfig, UsageRecord, UsageTracker};
+use proptest::prelude::*;
+
+/// Records with every field exercised, including counts and latencies too wide for the compact
+/// form and names that need CSV quoting.
+fn record() -> impl Strategy<Value = UsageRecord> {
+    let count =
+        prop_oneof![8 => 0u64..5_000, 1 => (u64::from(u32::MAX) - 2)..(u64::from(u32::MAX) + 3)];
+    (
+        (
+            prop::sample::select(vec![
+                "gpt-4o",
+                "gpt-4o-mini",
+                "o3",
+                "claude-sonnet-4",
+                "a,\"b\"",
+            ]),
+            count.clone(),
+            count,
+        ),
+        (0u64..=100, 0u64..=100, 0u64..=100),
+        (
+            prop::option::of(prop::sample::select(vec!["search", "calc", "x\ny"])),
+            any::<bool>(),
+        ),
+        (
+            prop::option::of("[a-z0-9-]{1,12}"),
+            prop::option::of(0u64..10_000_000_000),
+            prop::option::of(0u64..10),
+        ),
+        0u64..4_000_000_000_000_000_000,
+    )
+        .prop_map(
+            |(
+                (model, prompt, completion),
+                (cached_pct, write_pct, reasoning_pct),
+                (tool, estimated),
+                (id, latency_ns, total_delta),
+                nanos,
+            )| {
+                let cached = prompt * cached_pct / 200;
+                let cache_write = prompt * write_pct / 200;
+                let mut builder = UsageRecord::builder(model)
+                    .timestamp(UNIX_EPOCH + Duration::from_nanos(nanos))
+                    .prompt_tokens(prompt)
+                    .completion_tokens(completion)
+                    .cached_tokens(cached)
+                    .cache_write_tokens(cache_write)
+                    .reasoning_tokens(completion * reasoning_pct / 100)
+                    .estimated(estimated);
+                if let Some(tool) = tool {
+                    builder = builder.tool_name(tool);
+                }
+                if let Some(id) = id {
+                    builder = builder.request_id(&id);
+                }
+                if let Some(latency_ns) = latency_ns {
+                    builder = builder.latency(Duration::from_nanos(latency_ns));
+                }
+                if let Some(delta) = total_delta {
+                    builder = builder.provider_total_tokens(prompt + completion + delta);
+                }
+                builder.build().unwrap()
+            },
+        )
+}
+
+/// Latency survives JSON and CSV at microsecond precision; everything else exactly.
+fn at_micros(record: &UsageRecord) -> UsageRecord {
+    let mut builder = UsageRecord::builder(record.model())
+        .timestamp(record.timestamp())
+        .prompt_tokens(record.prompt_tokens())
+        .completion_tokens(record.completion_tokens())
+        .cached_tokens(record.cached_tokens())
+        .cache_write_tokens(record.cache_write_tokens())
+        .reasoning_tokens(record.reasoning_tokens())
+        .estimated(record.is_estimated());
+    if let Some(tool) = record.tool_name() {
+        builder = builder.tool_name(tool);
+    }
+    if let Some(id) = record.request_id() {
+        builder = builder.request_id(id);
+    }
+    if let Some(latency) = record.latency() {
+        builder = builder.latency(Duration::from_micros(
+            u64::try_from(latency.as_micros()).unwrap(),
+        ));
+    }
+    if let Some(total) = record.provider_total_tokens() {
+        builder = builder.provider_total_tokens(total);
+    }
+    builder.build().unwrap()
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(200))]
+
+    #[test]
+    fn history_keeps_every_record_and_totals_are_its_sum(records in prop::collection::vec(record(), 0..300)) {
+        let tracker = UsageTracker::new();
+        for record in &records {
+            tracker.record(record);
+        }
+        let history = tracker.history();
+        prop_assert_eq!(history.to_vec(), records.clone());
+        let folded: TokenUsage = records.iter().sum();
+        prop_assert_eq!(tracker.summary().totals, folded);
+        prop_assert_eq!(history.summary().totals, folded);
+        prop_assert_eq!(history.usage(), folded);
+        prop_assert_eq!(history.len(), records.len());
+    }
+
+    #[test]
+    fn breakdowns_sum_to_the_totals(records in prop::collection::vec(record(), 0..200)) {
+        let tracker = UsageTracker::new();
+        for record in &records {
+            tracker.record(record);
+        }
+        let totals = tracker.summary().totals;
+        prop_assert_eq!(tracker.by_model().values().sum::<TokenUsage>(), totals);
+        prop_assert_eq!(tracker.by_tool().values().sum::<TokenUsage>(), totals);
+        let mut expected: BTreeMap<Arc<str>, TokenUsage> = BTreeMap::new();
+        for record in &records {
+            *expected.entry(record.model().into()).or_default() += TokenUsage::from(record);
+        }
+        prop_assert_eq!(tracker.by_model(), expected);
+        let buckets = tracker.history().usage_per_bucket(Duration::from_secs(3600));
+        prop_assert_eq!(buckets.values().sum::<TokenUsage>(), totals);
+    }
+
+    #[test]
+    fn retention_keeps_the_newest_and_totals_keep_everything(
+        records in prop::collection::vec(record(), 0..300),
+        limit in 0usize..50,
+    ) {
+        let tracker = UsageTracker::with_config(TrackerConfig { max_history_records: Some(limit) });
+        for record in &records {
+            tracker.record(record);
+        }
+        let kept = records.len().min(limit);
+        let history = tracker.history();
+        prop_assert_eq!(history.to_vec(), records[records.len() - kept..].to_vec());
+        let summary = history.summary();
+        prop_assert_eq!(summary.totals, records.iter().sum::<TokenUsage>());
+        prop_assert_eq!(summary.retained_records, kept as u64);
+        prop_assert_eq!(summary.dropped_records, (records.len() - kept) as u64);
+    }
+
+    #[test]
+    fn jsonl_export_imports_back_to_the_same_records(records in prop::collection::vec(record(), 0..100)) {
+        let tracker = UsageTracker::new();
+        for record in &records {
+            tracker.record(record);
+        }
+        let mut jsonl = Vec::new();
+        tracker.history().write_jsonl(&mut jsonl).unwrap();
+        let imported = UsageTracker::new();
+        prop_assert_eq!(imported.import_jsonl(jsonl.as_slice(), "export.jsonl").unwrap(), records.len());
+        let expected: Vec<UsageRecord> = records.iter().map(at_micros).collect();
+        prop_assert_eq!(imported.history().to_vec(), expected);
+        prop_assert_eq!(imported.summary().totals, tracker.summary().totals);
+    }
+
+    #[test]
+    fn csv_has_a_header_and_one_row_per_record(records in prop::collection::vec(record(), 0..50)) {
+        let tracker = UsageTracker::new();
+        for record in &records {
+            tracker.record(record);
+        }
+        let mut csv = Vec::new();
+        tracker.history().write_csv(&mut csv).unwrap();
+        let csv = String::from_utf8(csv).unwrap();
+        prop_assert!(csv.starts_with(mamba_usage::CSV_HEADER));
+        // Quoted fields may hold line breaks; count records by their leading timestamp instead.
+        let rows = csv.lines().skip(1).filter(|line| line.len() > 4 && line[..4].chars().all(|c| c.is_ascii_digit())).count();
+        prop_assert_eq!(rows, records.len());
+    }
+}

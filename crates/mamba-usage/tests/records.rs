@@ -1,0 +1,179 @@
+//! Exact behaviour at the edges: validation messages, wide values, CSV quoting, import errors,
+//! reset, and time buckets.
+
+use std::time::{Duration, UNIX_EPOCH};
+
+use mamba_usage::{TokenUsage, UsageError, UsageRecord, UsageTracker};
+
+#[test]
+fn builder_rejects_subsets_larger_than_their_totals() {
+    let reasoning = UsageRecord::builder("o3")
+        .completion_tokens(5)
+        .reasoning_tokens(6)
+        .build();
+    assert_eq!(
+        reasoning.unwrap_err().to_string(),
+        "reasoning_tokens 6 exceed completion_tokens 5: reasoning is part of the completion"
+    );
+    let overflow = UsageRecord::builder("m")
+        .prompt_tokens(10)
+        .cached_tokens(u64::MAX)
+        .cache_write_tokens(1)
+        .build();
+    assert!(matches!(
+        overflow,
+        Err(UsageError::SubsetExceedsTotal { total: 10, .. })
+    ));
+    let early = UsageRecord::builder("m")
+        .timestamp(UNIX_EPOCH - Duration::from_secs(1))
+        .build();
+    assert!(matches!(early, Err(UsageError::TimestampOutOfRange { .. })));
+}
+
+#[test]
+fn seed_form_records_huge_counts_exactly() {
+    let tracker = UsageTracker::new();
+    tracker.record_usage(u64::from(u32::MAX) + 1, 7, "gpt-4o");
+    let record = tracker.history().last().unwrap();
+    assert_eq!(
+        (record.prompt_tokens(), record.completion_tokens()),
+        (u64::from(u32::MAX) + 1, 7)
+    );
+    assert_eq!(
+        tracker.summary().totals.total_tokens,
+        u64::from(u32::MAX) + 8
+    );
+}
+
+#[test]
+fn totals_saturate_instead_of_wrapping() {
+    let tracker = UsageTracker::new();
+    tracker.record_usage(u64::MAX, 0, "m");
+    tracker.record_usage(u64::MAX, 0, "m");
+    let totals = tracker.summary().totals;
+    assert_eq!(
+        (
+            totals.prompt_tokens,
+            totals.total_tokens,
+            totals.request_count
+        ),
+        (u64::MAX, u64::MAX, 2)
+    );
+}
+
+#[test]
+fn csv_quotes_fields_that_need_it() {
+    let tracker = UsageTracker::new();
+    let record = UsageRecord::builder("org/model,v\"2\"")
+        .timestamp(UNIX_EPOCH + Duration::from_nanos(1_764_000_000_123_456_789))
+        .prompt_tokens(100)
+        .completion_tokens(50)
+        .cached_tokens(40)
+        .tool_name("look\nup")
+        .latency(Duration::from_millis(1_250))
+        .provider_total_tokens(151)
+        .estimated(true)
+        .build()
+        .unwrap();
+    tracker.record(&record);
+    let mut csv = Vec::new();
+    tracker.history().write_csv(&mut csv).unwrap();
+    assert_eq!(
+        String::from_utf8(csv).unwrap(),
+        format!(
+            "{}\n2025-11-24T16:00:00.123456789Z,\"org/model,v\"\"2\"\"\",100,50,150,40,0,0,\"look\nup\",true,,1250000,151\n",
+            mamba_usage::CSV_HEADER
+        )
+    );
+}
+
+#[test]
+fn import_names_the_bad_line_and_keeps_earlier_records() {
+    let good = r#"{"timestamp":"2026-11-23T22:10:03.5Z","model":"gpt-4o","prompt_tokens":100,"completion_tokens":50,"total_tokens":150}"#;
+    let cases = [
+        (
+            r#"{"timestamp":"yesterday","model":"m","prompt_tokens":1,"completion_tokens":1,"total_tokens":2}"#,
+            "timestamp `yesterday` is not RFC 3339 UTC",
+        ),
+        (
+            r#"{"timestamp":"2026-11-23T22:10:03Z","model":"m","prompt_tokens":1,"completion_tokens":1,"total_tokens":3}"#,
+            "total_tokens 3 is not prompt_tokens 1 + completion_tokens 1",
+        ),
+        (
+            r#"{"timestamp":"2026-11-23T22:10:03Z","model":"m","prompt_tokens":1,"completion_tokens":1,"total_tokens":2,"cached_tokens":2}"#,
+            "cached_tokens 2 + cache_write_tokens 0 exceed prompt_tokens 1",
+        ),
+        (
+            r#"{"timestamp":"2026-11-23T22:10:03Z","model":"m","prompt_tokens":1,"completion_tokens":1,"total_tokens":2,"cost":0.1}"#,
+            "unknown field `cost`",
+        ),
+        ("not json", "expected ident"),
+    ];
+    for (bad, reason) in cases {
+        let tracker = UsageTracker::new();
+        let data = format!("{good}\n\n{bad}\n{good}\n");
+        let err = tracker
+            .import_jsonl(data.as_bytes(), "usage.jsonl")
+            .unwrap_err();
+        let message = err.to_string();
+        assert!(
+            matches!(err, UsageError::Import { line: 3, .. }),
+            "{message}"
+        );
+        assert!(
+            message.starts_with("line 3 of usage.jsonl: ") && message.contains(reason),
+            "{message}"
+        );
+        assert_eq!(
+            tracker.summary().totals.total_tokens,
+            150,
+            "line 1 stays recorded"
+        );
+    }
+}
+
+#[test]
+fn reset_forgets_records_totals_and_breakdowns() {
+    let tracker = UsageTracker::new();
+    tracker.record_usage(100, 50, "gpt-4o");
+    let before = tracker.history();
+    tracker.reset();
+    assert_eq!(tracker.summary().totals, TokenUsage::ZERO);
+    assert!(
+        tracker.history().is_empty()
+            && tracker.by_model().is_empty()
+            && tracker.by_tool().is_empty()
+    );
+    // A snapshot taken before the reset is unaffected.
+    assert_eq!(before.len(), 1);
+    tracker.record_usage(1, 1, "gpt-4o");
+    assert_eq!(tracker.by_model()["gpt-4o"].total_tokens, 2);
+}
+
+#[test]
+fn minute_buckets_start_on_the_minute() {
+    let tracker = UsageTracker::new();
+    let at = |secs: u64| UNIX_EPOCH + Duration::from_secs(secs);
+    for (secs, tokens) in [(120, 1), (150, 2), (179, 3), (180, 4), (3_600, 5)] {
+        tracker.record(
+            &UsageRecord::builder("m")
+                .timestamp(at(secs))
+                .prompt_tokens(tokens)
+                .build()
+                .unwrap(),
+        );
+    }
+    let buckets: Vec<(u64, u64)> = tracker
+        .history()
+        .usage_per_bucket(Duration::from_secs(60))
+        .into_iter()
+        .map(|(start, usage)| {
+            (
+                start.duration_since(UNIX_EPOCH).unwrap().as_secs(),
+                usage.prompt_tokens,
+            )
+        })
+        .collect();
+    assert_eq!(buckets, [(120, 6), (180, 4), (3_600, 5)]);
+    assert_eq!(tracker.usage_between(at(150), at(180)).prompt_tokens, 5);
+}
