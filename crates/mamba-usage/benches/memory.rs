@@ -7,6 +7,10 @@ use std::alloc::System;
 use std::sync::{Arc, Mutex};
 use std::time::SystemTime;
 
+#[path = "support/baseline.rs"]
+mod baseline;
+
+use baseline::BaselineRecord;
 use mamba_usage::{UsageRecord, UsageTracker};
 use stats_alloc::{INSTRUMENTED_SYSTEM, Region, StatsAlloc};
 
@@ -23,14 +27,6 @@ fn net_bytes<T>(work: impl FnOnce() -> T) -> (T, isize) {
     let net = change.bytes_allocated as isize - change.bytes_deallocated as isize
         + change.bytes_reallocated;
     (kept, net)
-}
-
-#[allow(dead_code)]
-struct BaselineRecord {
-    timestamp: SystemTime,
-    model: Arc<str>,
-    input_tokens: u64,
-    output_tokens: u64,
 }
 
 fn main() {

@@ -12,19 +12,14 @@ use std::thread;
 use std::time::{Duration, SystemTime};
 
 use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_main};
+#[path = "support/baseline.rs"]
+mod baseline;
+
+use baseline::BaselineRecord;
 use mamba_usage::UsageTracker;
 
 const RECORDS: u64 = 1_000_000;
 const MODELS: [&str; 3] = ["gpt-4o", "gpt-4o-mini", "claude-sonnet-4"];
-
-/// What the Python seed keeps per record, the simplest way in Rust.
-#[allow(dead_code)]
-struct BaselineRecord {
-    timestamp: SystemTime,
-    model: Arc<str>,
-    input_tokens: u64,
-    output_tokens: u64,
-}
 
 #[derive(Default, Clone)]
 struct Baseline {
