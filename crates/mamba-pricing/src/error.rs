@@ -1,0 +1,40 @@
+//! The one error type of this crate.
+
+use rust_decimal::Decimal;
+use thiserror::Error;
+
+/// Everything that can go wrong when looking up or setting prices.
+///
+/// Estimating never fails: an unknown model gives a [`CostBreakdown`](crate::CostBreakdown)
+/// that says which tokens it could not price. Errors come from strict lookups and bad prices,
+/// and each message names the model and the value.
+///
+/// ```
+/// use mamba_pricing::{CostEstimator, PricingError};
+///
+/// let err = CostEstimator::new().rate("gpt-4o-mni").unwrap_err();
+/// assert!(matches!(err, PricingError::UnknownModel { .. }));
+/// assert_eq!(err.to_string(), "no price for model `gpt-4o-mni`; closest known: gpt-4o-mini, gpt-4.1-mini, gpt-5-mini");
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+#[non_exhaustive]
+pub enum PricingError {
+    /// No price matches the model, and no default rate is set.
+    #[error("no price for model `{model}`; closest known: {}", closest.join(", "))]
+    UnknownModel {
+        /// The model that was asked for.
+        model: String,
+        /// Up to three known names closest to it.
+        closest: Vec<String>,
+    },
+    /// A price is negative.
+    #[error("price `{field}` of `{model}` is {value}: prices must not be negative")]
+    NegativePrice {
+        /// The model the price was for.
+        model: String,
+        /// Which price (`input`, `cached_input`, `cache_write`, `output`, or a tier's).
+        field: &'static str,
+        /// The value that was given.
+        value: Decimal,
+    },
+}

@@ -1,0 +1,385 @@
+//! [`CostEstimator`]: prices by model name, and the cost of requests and histories.
+
+use std::collections::{BTreeMap, HashSet};
+use std::sync::{Arc, LazyLock, Mutex, PoisonError};
+
+use mamba_usage::{TokenUsage, UsageHistory, UsageRecord};
+use rust_decimal::Decimal;
+use rustc_hash::FxHashMap;
+
+use crate::breakdown::add;
+use crate::builtin::{ALIASES, LOCAL_PREFIXES};
+use crate::matching::{closest, normalize};
+use crate::price::{CostParts, RequestTokens};
+use crate::{CostBreakdown, ModelPrice, Price, PriceSource, PricingError};
+
+/// The built-in table, built once per process.
+static BUILT_IN: LazyLock<FxHashMap<&'static str, ModelPrice>> =
+    LazyLock::new(|| crate::builtin::table().into_iter().collect());
+
+/// The key of the seed's `cost_rates` that prices every model nothing else matches.
+pub const DEFAULT_RATE_KEY: &str = "default";
+
+/// Estimates costs in exact decimals from token counts and a model name.
+///
+/// The Rust counterpart of the seed's `CostEstimator`, right where the Python one is wrong:
+/// input, cached input, cache writes and output have their own prices; matching never falls back
+/// to a substring (gpt-4o-mini never gets gpt-4o's or gpt-4's price); an unknown model is never
+/// silently $0 (its tokens are reported as unpriced, and a warning is logged once per model);
+/// money is `Decimal`, never `f64`.
+///
+/// A model's price is found in this order: prices set with [`set_rate`](Self::set_rate) /
+/// [`set_price`](Self::set_price); local models ([`mark_local`](Self::mark_local) or a
+/// `local/`, `ollama/`, `lmstudio/`, `llamacpp/` or `vllm/` prefix: $0); the built-in table by
+/// exact name, then by normalised name (case, `provider/` prefix and a snapshot date such as
+/// `-2024-08-06` or `-20241022` removed), then by an explicit alias table; then the `"default"`
+/// rate if one is set.
+///
+/// ```
+/// use mamba_pricing::CostEstimator;
+/// use rust_decimal::Decimal;
+///
+/// let mut estimator = CostEstimator::new();
+/// let cost = estimator.estimate(1_000, 500, "gpt-4o");
+/// println!("Cost: {}", mamba_pricing::format_usd(cost.total_cost));
+/// assert_eq!(cost.total_cost, Decimal::new(75, 4));
+///
+/// let rate = estimator.rate("gpt-4o")?;
+/// assert_eq!(rate.base.input, Decimal::new(250, 2));
+///
+/// estimator.set_rate("my-model", Decimal::new(2, 3))?; // $0.002 per 1K tokens, in and out
+/// assert_eq!(estimator.estimate(1_000, 1_000, "my-model").total_cost, Decimal::new(4, 3));
+/// assert!(estimator.all_rates().contains_key("my-model"));
+/// # Ok::<(), mamba_pricing::PricingError>(())
+/// ```
+#[derive(Debug, Clone, Default)]
+pub struct CostEstimator {
+    custom: FxHashMap<String, ModelPrice>,
+    local: HashSet<String>,
+    default: Option<ModelPrice>,
+    warned: Arc<Mutex<HashSet<String>>>,
+}
+
+/// What a model name resolved to.
+struct Resolved<'a> {
+    priced_as: Option<&'a str>,
+    price: Option<&'a ModelPrice>,
+    source: PriceSource,
+}
+
+/// The cost of a whole history: per-request costs summed, per model and in total.
+///
+/// ```
+/// use mamba_pricing::CostEstimator;
+/// use mamba_usage::UsageTracker;
+/// use rust_decimal::Decimal;
+///
+/// let tracker = UsageTracker::new();
+/// tracker.record_usage(1_000, 500, "gpt-4o");
+/// tracker.record_usage(1_000, 500, "gpt-4o-mini");
+/// let cost = CostEstimator::new().estimate_history(&tracker.history());
+/// assert_eq!(cost.total_cost, Decimal::new(75, 4) + Decimal::new(45, 5));
+/// assert_eq!(cost.by_model["gpt-4o-mini"].total_cost, Decimal::new(45, 5));
+/// ```
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct HistoryCost {
+    /// The sum of every priced request.
+    pub total_cost: Decimal,
+    /// Tokens of requests no price covered.
+    pub unpriced_tokens: u64,
+    /// Costs per model name as recorded.
+    pub by_model: BTreeMap<String, CostBreakdown>,
+}
+
+impl CostEstimator {
+    /// An estimator with the built-in price table.
+    ///
+    /// ```
+    /// let estimator = mamba_pricing::CostEstimator::new();
+    /// assert!(estimator.rate("claude-3-opus").is_ok());
+    /// ```
+    pub fn new() -> CostEstimator {
+        CostEstimator::default()
+    }
+
+    /// An estimator with the built-in table plus the seed's blended per-1,000-token rates
+    /// (`{"my-custom-model": 0.001}`); the key `"default"` prices every model nothing else
+    /// matches.
+    ///
+    /// # Errors
+    /// [`PricingError::NegativePrice`] naming the model and rate.
+    ///
+    /// ```
+    /// use mamba_pricing::CostEstimator;
+    /// use rust_decimal::Decimal;
+    ///
+    /// let estimator = CostEstimator::with_rates([
+    ///     ("my-custom-model", Decimal::new(1, 3)),
+    ///     ("default", Decimal::new(2, 3)),
+    /// ])?;
+    /// assert_eq!(estimator.estimate(1_000, 0, "my-custom-model").total_cost, Decimal::new(1, 3));
+    /// assert_eq!(estimator.estimate(1_000, 0, "anything-else").total_cost, Decimal::new(2, 3));
+    /// # Ok::<(), mamba_pricing::PricingError>(())
+    /// ```
+    pub fn with_rates<K: AsRef<str>>(
+        rates: impl IntoIterator<Item = (K, Decimal)>,
+    ) -> Result<CostEstimator, PricingError> {
+        let mut estimator = CostEstimator::new();
+        for (model, rate) in rates {
+            estimator.set_rate(model.as_ref(), rate)?;
+        }
+        Ok(estimator)
+    }
+
+    /// Sets a blended rate per 1,000 tokens (input and output alike) for `model`: the seed's
+    /// `set_rate("my-model", 0.002)`. The model `"default"` sets the rate for unknown models.
+    ///
+    /// # Errors
+    /// [`PricingError::NegativePrice`] naming the model and rate.
+    pub fn set_rate(
+        &mut self,
+        model: &str,
+        per_thousand_tokens: Decimal,
+    ) -> Result<(), PricingError> {
+        let price = ModelPrice::new(
+            Price::blended_per_thousand(per_thousand_tokens),
+            "custom blended rate per 1K tokens",
+        );
+        self.set_price(model, price)
+    }
+
+    /// Sets a full price for `model` (per 1M tokens, with cache prices and tiers), overriding
+    /// any built-in one. The model `"default"` sets the price for unknown models.
+    ///
+    /// # Errors
+    /// [`PricingError::NegativePrice`] naming the model, field and value.
+    ///
+    /// ```
+    /// use mamba_pricing::{CostEstimator, ModelPrice, Price};
+    /// use rust_decimal::Decimal;
+    ///
+    /// let mut estimator = CostEstimator::new();
+    /// let negotiated = Price::new(Decimal::new(2, 0), Decimal::new(8, 0)).with_cached_input(Decimal::new(1, 0));
+    /// estimator.set_price("gpt-4o", ModelPrice::new(negotiated, "our contract"))?;
+    /// assert_eq!(estimator.estimate(1_000_000, 0, "gpt-4o").total_cost, Decimal::new(2, 0));
+    /// let bad = ModelPrice::new(Price::new(Decimal::new(-1, 0), Decimal::ZERO), "typo");
+    /// assert!(estimator.set_price("x", bad).is_err());
+    /// # Ok::<(), mamba_pricing::PricingError>(())
+    /// ```
+    pub fn set_price(&mut self, model: &str, price: ModelPrice) -> Result<(), PricingError> {
+        price.validate(model)?;
+        if model == DEFAULT_RATE_KEY {
+            self.default = Some(price);
+        } else {
+            self.custom.insert(model.to_owned(), price);
+        }
+        Ok(())
+    }
+
+    /// Marks `model` as running locally: free, unless a price was set for it explicitly.
+    ///
+    /// ```
+    /// use mamba_pricing::{CostEstimator, PriceSource};
+    ///
+    /// let mut estimator = CostEstimator::new();
+    /// estimator.mark_local("smollm2");
+    /// let cost = estimator.estimate(1_000, 1_000, "smollm2");
+    /// assert!(cost.total_cost.is_zero() && cost.is_fully_priced());
+    /// assert_eq!(cost.source, PriceSource::Local);
+    /// assert_eq!(estimator.estimate(1, 1, "ollama/llama3.1").source, PriceSource::Local);
+    /// ```
+    pub fn mark_local(&mut self, model: &str) {
+        self.local.insert(model.to_owned());
+    }
+
+    /// The price of `model`, strictly.
+    ///
+    /// # Errors
+    /// [`PricingError::UnknownModel`] naming the model and the closest known names, when no
+    /// price matches and no default rate is set.
+    pub fn rate(&self, model: &str) -> Result<ModelPrice, PricingError> {
+        let resolved = self.resolve(model);
+        match (resolved.source, resolved.price) {
+            (PriceSource::Local, _) => Ok(ModelPrice::new(Price::FREE, "local model")),
+            (_, Some(price)) => Ok(price.clone()),
+            (_, None) => Err(PricingError::UnknownModel {
+                model: model.to_owned(),
+                closest: closest(
+                    model,
+                    BUILT_IN
+                        .keys()
+                        .copied()
+                        .chain(self.custom.keys().map(String::as_str)),
+                    3,
+                ),
+            }),
+        }
+    }
+
+    /// Every price this estimator knows: the built-in table with custom prices over it, and the
+    /// `"default"` rate if set.
+    pub fn all_rates(&self) -> BTreeMap<String, ModelPrice> {
+        let mut rates: BTreeMap<String, ModelPrice> = BUILT_IN
+            .iter()
+            .map(|(name, price)| ((*name).to_owned(), price.clone()))
+            .collect();
+        rates.extend(
+            self.custom
+                .iter()
+                .map(|(name, price)| (name.clone(), price.clone())),
+        );
+        if let Some(default) = &self.default {
+            rates.insert(DEFAULT_RATE_KEY.to_owned(), default.clone());
+        }
+        rates
+    }
+
+    /// The cost of one request of `input_tokens` in and `output_tokens` out (no cache): the
+    /// seed's `estimate(input_tokens=1000, output_tokens=500, model="gpt-4o")`.
+    pub fn estimate(&self, input_tokens: u64, output_tokens: u64, model: &str) -> CostBreakdown {
+        let tokens = RequestTokens {
+            prompt: input_tokens,
+            completion: output_tokens,
+            ..RequestTokens::default()
+        };
+        self.estimate_tokens(tokens, model)
+    }
+
+    /// The cost of one recorded request, with its cache reads and writes at their own prices.
+    ///
+    /// ```
+    /// use mamba_pricing::CostEstimator;
+    /// use mamba_usage::UsageRecord;
+    /// use rust_decimal::Decimal;
+    ///
+    /// let record = UsageRecord::builder("gpt-4o").prompt_tokens(2_000).cached_tokens(1_000)
+    ///     .completion_tokens(100).build().unwrap();
+    /// let cost = CostEstimator::new().estimate_record(&record);
+    /// // 1000 x $2.50 + 1000 x $1.25 (cached) + 100 x $10.00, per 1M.
+    /// assert_eq!(cost.total_cost, Decimal::new(4_750, 6));
+    /// assert_eq!(cost.cached_input_cost, Decimal::new(125, 5));
+    /// ```
+    pub fn estimate_record(&self, record: &UsageRecord) -> CostBreakdown {
+        let tokens = RequestTokens {
+            prompt: record.prompt_tokens(),
+            cached: record.cached_tokens(),
+            cache_write: record.cache_write_tokens(),
+            completion: record.completion_tokens(),
+        };
+        self.estimate_tokens(tokens, record.model())
+    }
+
+    /// The cost of `usage` priced as **one request** of `model` (a tier applies if its whole
+    /// prompt is above the tier). To price many requests, use
+    /// [`estimate_history`](Self::estimate_history): tiers make the cost of a sum differ from
+    /// the sum of costs.
+    pub fn estimate_usage(&self, usage: &TokenUsage, model: &str) -> CostBreakdown {
+        let tokens = RequestTokens {
+            prompt: usage.prompt_tokens,
+            cached: usage.cached_tokens,
+            cache_write: usage.cache_write_tokens,
+            completion: usage.completion_tokens,
+        };
+        self.estimate_tokens(tokens, model)
+    }
+
+    /// The cost of every request in `history`, each priced on its own with its own model.
+    pub fn estimate_history(&self, history: &UsageHistory) -> HistoryCost {
+        let mut cost = HistoryCost::default();
+        for record in history {
+            let request = self.estimate_record(&record);
+            cost.total_cost = add(cost.total_cost, request.total_cost);
+            cost.unpriced_tokens = cost.unpriced_tokens.saturating_add(request.unpriced_tokens);
+            match cost.by_model.get_mut(record.model()) {
+                Some(sum) => sum.accumulate(&request),
+                None => {
+                    cost.by_model.insert(record.model().to_owned(), request);
+                }
+            }
+        }
+        cost
+    }
+
+    fn estimate_tokens(&self, tokens: RequestTokens, model: &str) -> CostBreakdown {
+        let resolved = self.resolve(model);
+        match resolved.price {
+            Some(price) => CostBreakdown::priced(
+                model,
+                resolved.priced_as,
+                resolved.source,
+                tokens.cost(price),
+            ),
+            None if resolved.source == PriceSource::Local => {
+                CostBreakdown::priced(model, None, PriceSource::Local, CostParts::default())
+            }
+            None => {
+                self.warn_once(model);
+                CostBreakdown::unpriced(model, tokens.prompt.saturating_add(tokens.completion))
+            }
+        }
+    }
+
+    fn resolve<'a>(&'a self, model: &str) -> Resolved<'a> {
+        let found = |priced_as: &'a str, price: &'a ModelPrice, source| Resolved {
+            priced_as: Some(priced_as),
+            price: Some(price),
+            source,
+        };
+        if let Some((name, price)) = self.custom.get_key_value(model) {
+            return found(name, price, PriceSource::Custom);
+        }
+        if self.is_local(model) {
+            return Resolved {
+                priced_as: None,
+                price: None,
+                source: PriceSource::Local,
+            };
+        }
+        if let Some((name, price)) = BUILT_IN.get_key_value(model) {
+            return found(name, price, PriceSource::BuiltIn);
+        }
+        let normalized = normalize(model);
+        if let Some((name, price)) = self.custom.get_key_value(normalized.as_str()) {
+            return found(name, price, PriceSource::Custom);
+        }
+        let aliased = ALIASES
+            .iter()
+            .find(|(alias, _)| *alias == normalized)
+            .map_or(normalized.as_str(), |(_, target)| target);
+        if let Some((name, price)) = BUILT_IN.get_key_value(aliased) {
+            return found(name, price, PriceSource::BuiltIn);
+        }
+        match &self.default {
+            Some(price) => Resolved {
+                priced_as: None,
+                price: Some(price),
+                source: PriceSource::Default,
+            },
+            None => Resolved {
+                priced_as: None,
+                price: None,
+                source: PriceSource::Unpriced,
+            },
+        }
+    }
+
+    fn is_local(&self, model: &str) -> bool {
+        let has_local_prefix = LOCAL_PREFIXES.iter().any(|prefix| {
+            model.len() >= prefix.len()
+                && model.as_bytes()[..prefix.len()].eq_ignore_ascii_case(prefix.as_bytes())
+        });
+        has_local_prefix || (!self.local.is_empty() && self.local.contains(model))
+    }
+
+    fn warn_once(&self, model: &str) {
+        let mut warned = self.warned.lock().unwrap_or_else(PoisonError::into_inner);
+        if warned.insert(model.to_owned()) {
+            tracing::warn!(
+                model,
+                "no price for model `{model}`: its tokens are reported as unpriced, not as $0; \
+                 set a price with set_rate/set_price or a \"default\" rate"
+            );
+        }
+    }
+}

@@ -1,0 +1,96 @@
+//! How a model name finds its price: exact name, then a normalised name, then explicit aliases.
+//! Never a substring or "first prefix wins": `gpt-4o-mini` can only ever get gpt-4o-mini's price.
+
+/// The name with case folded, `provider/` prefixes dropped and a trailing snapshot date removed:
+/// `openai/GPT-4o-2024-08-06` -> `gpt-4o`, `claude-3-5-sonnet-20241022` -> `claude-3-5-sonnet`,
+/// `gpt-4-0613` -> `gpt-4`.
+pub(crate) fn normalize(model: &str) -> String {
+    let lower = model.trim().to_ascii_lowercase();
+    let name = lower.rsplit('/').next().unwrap_or(&lower);
+    strip_date(name).to_owned()
+}
+
+/// Removes one trailing `-YYYY-MM-DD`, `-YYYYMMDD` or `-MMDD` snapshot suffix.
+fn strip_date(name: &str) -> &str {
+    let digits = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
+    let parts: Vec<&str> = name.rsplitn(4, '-').collect();
+    // `-YYYY-MM-DD`: the last three dash-separated parts are 4, 2 and 2 digits.
+    if let [day, month, year, rest] = parts[..] {
+        if [year, month, day].map(str::len) == [4, 2, 2]
+            && [year, month, day].into_iter().all(digits)
+        {
+            return rest;
+        }
+    }
+    match name.rsplit_once('-') {
+        Some((rest, date)) if digits(date) && (date.len() == 8 || date.len() == 4) => rest,
+        _ => name,
+    }
+}
+
+/// Up to `count` of `candidates` closest to `model` by edit distance (for error messages).
+pub(crate) fn closest<'a>(
+    model: &str,
+    candidates: impl Iterator<Item = &'a str>,
+    count: usize,
+) -> Vec<String> {
+    let target = normalize(model);
+    let mut scored: Vec<(usize, &str)> = candidates
+        .map(|name| (edit_distance(&target, name), name))
+        .collect();
+    scored.sort();
+    scored
+        .into_iter()
+        .take(count)
+        .map(|(_, name)| name.to_owned())
+        .collect()
+}
+
+/// Levenshtein distance over characters.
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut row: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut diagonal = row[0];
+        row[0] = i + 1;
+        for (j, &cb) in b.iter().enumerate() {
+            let above = row[j + 1];
+            row[j + 1] = (diagonal + usize::from(ca != cb))
+                .min(row[j] + 1)
+                .min(above + 1);
+            diagonal = above;
+        }
+    }
+    row[b.len()]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn normalizing_strips_case_providers_and_dates_only() {
+        let cases = [
+            ("openai/GPT-4o-2024-08-06", "gpt-4o"),
+            ("gpt-4o-mini-2024-07-18", "gpt-4o-mini"),
+            ("anthropic/claude-3-5-sonnet-20241022", "claude-3-5-sonnet"),
+            ("gpt-4-0613", "gpt-4"),
+            ("gpt-3.5-turbo-0125", "gpt-3.5-turbo"),
+            ("gpt-4.1", "gpt-4.1"),
+            ("o3-mini", "o3-mini"),
+            ("gpt-4-32k", "gpt-4-32k"),
+            ("model-123", "model-123"),
+            ("2024-08-06", "2024-08-06"),
+        ];
+        for (name, expected) in cases {
+            assert_eq!(normalize(name), expected, "{name}");
+        }
+    }
+
+    #[test]
+    fn edit_distance_counts_single_edits() {
+        assert_eq!(edit_distance("gpt-4o-mni", "gpt-4o-mini"), 1);
+        assert_eq!(edit_distance("", "abc"), 3);
+        assert_eq!(edit_distance("same", "same"), 0);
+    }
+}
