@@ -68,3 +68,13 @@ pub use breakdown::{CostBreakdown, PriceSource, format_usd};
 pub use error::PricingError;
 pub use estimator::{CostEstimator, DEFAULT_RATE_KEY, HistoryCost};
 pub use price::{ModelPrice, Price, Tier};
+
+// The user guide page and the workspace README's quick start are compiled and run as doctests,
+// so neither can rot. The README lives in the highest crate that exists, which sees them all.
+#[cfg(doctest)]
+#[doc = include_str!("../../../README.md")]
+struct ReadmeQuickStart;
+
+#[cfg(doctest)]
+#[doc = include_str!("../../../docs/cost-estimation.md")]
+struct UserGuideCostEstimation;

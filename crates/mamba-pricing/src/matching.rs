@@ -15,12 +15,11 @@ fn strip_date(name: &str) -> &str {
     let digits = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
     let parts: Vec<&str> = name.rsplitn(4, '-').collect();
     // `-YYYY-MM-DD`: the last three dash-separated parts are 4, 2 and 2 digits.
-    if let [day, month, year, rest] = parts[..] {
-        if [year, month, day].map(str::len) == [4, 2, 2]
-            && [year, month, day].into_iter().all(digits)
-        {
-            return rest;
-        }
+    if let [day, month, year, rest] = parts[..]
+        && [year, month, day].map(str::len) == [4, 2, 2]
+        && [year, month, day].into_iter().all(digits)
+    {
+        return rest;
     }
     match name.rsplit_once('-') {
         Some((rest, date)) if digits(date) && (date.len() == 8 || date.len() == 4) => rest,
