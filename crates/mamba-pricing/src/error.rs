@@ -27,6 +27,28 @@ pub enum PricingError {
         /// Up to three known names closest to it.
         closest: Vec<String>,
     },
+    /// A price file is not valid JSON or TOML.
+    #[error("{source_name} is not a valid {format} price file: {reason}")]
+    PriceFileSyntax {
+        /// Where the text came from (a path, or what the caller passed).
+        source_name: String,
+        /// `"LiteLLM JSON"` or `"TOML"`.
+        format: &'static str,
+        /// The parser's message, with the line where it has one.
+        reason: String,
+    },
+    /// An entry of a price file has a field that is not a valid price.
+    #[error("{source_name}: model `{model}`, field `{field}`: {reason}")]
+    PriceFileEntry {
+        /// Where the text came from.
+        source_name: String,
+        /// The model key of the entry.
+        model: String,
+        /// The field.
+        field: String,
+        /// What is wrong with it.
+        reason: String,
+    },
     /// A price is negative.
     #[error("price `{field}` of `{model}` is {value}: prices must not be negative")]
     NegativePrice {

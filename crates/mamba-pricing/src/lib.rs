@@ -61,12 +61,14 @@ mod breakdown;
 mod builtin;
 mod error;
 mod estimator;
+mod files;
 mod matching;
 mod price;
 
 pub use breakdown::{CostBreakdown, PriceSource, format_usd};
 pub use error::PricingError;
 pub use estimator::{CostEstimator, DEFAULT_RATE_KEY, HistoryCost};
+pub use files::{LoadMode, PriceFile, parse_litellm_json, parse_price_toml};
 pub use price::{ModelPrice, Price, Tier};
 
 // The user guide page and the workspace README's quick start are compiled and run as doctests,
