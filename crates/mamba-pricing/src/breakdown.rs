@@ -105,7 +105,8 @@ impl CostBreakdown {
         self.unpriced_tokens == 0
     }
 
-    /// Adds another breakdown's costs and unpriced tokens into this one (same model).
+    /// Adds another breakdown's costs and unpriced tokens into this one (same model; its price
+    /// source and table entry are kept from the first request).
     pub(crate) fn accumulate(&mut self, other: &CostBreakdown) {
         self.input_cost = add(self.input_cost, other.input_cost);
         self.cached_input_cost = add(self.cached_input_cost, other.cached_input_cost);
@@ -114,12 +115,6 @@ impl CostBreakdown {
         self.completion_cost = add(self.completion_cost, other.completion_cost);
         self.total_cost = add(self.total_cost, other.total_cost);
         self.unpriced_tokens = self.unpriced_tokens.saturating_add(other.unpriced_tokens);
-        if other.source == PriceSource::Unpriced
-            && self.source != PriceSource::Unpriced
-            && self.total_cost.is_zero()
-        {
-            self.source = PriceSource::Unpriced;
-        }
     }
 }
 

@@ -67,7 +67,11 @@ struct Resolved<'a> {
     source: PriceSource,
 }
 
-/// The cost of a whole history: per-request costs summed, per model and in total.
+/// The cost of many requests: per-request costs summed, per model and in total.
+///
+/// Build it all at once with [`CostEstimator::estimate_history`], or keep it up to date as
+/// requests happen with [`add`](Self::add), O(log models) per request with the total always at
+/// hand, so a running agent never re-prices its history.
 ///
 /// ```
 /// use mamba_pricing::CostEstimator;
@@ -90,6 +94,32 @@ pub struct HistoryCost {
     pub unpriced_tokens: u64,
     /// Costs per model name as recorded.
     pub by_model: BTreeMap<String, CostBreakdown>,
+}
+
+impl HistoryCost {
+    /// Adds one request's cost.
+    ///
+    /// ```
+    /// use mamba_pricing::{CostEstimator, HistoryCost};
+    /// use rust_decimal::Decimal;
+    ///
+    /// let estimator = CostEstimator::new();
+    /// let mut running = HistoryCost::default();
+    /// running.add(&estimator.estimate(1_000, 500, "gpt-4o"));
+    /// running.add(&estimator.estimate(1_000, 500, "gpt-4o"));
+    /// assert_eq!(running.total_cost, Decimal::new(150, 4));
+    /// assert_eq!(running.by_model["gpt-4o"].total_cost, Decimal::new(150, 4));
+    /// ```
+    pub fn add(&mut self, request: &CostBreakdown) {
+        self.total_cost = add(self.total_cost, request.total_cost);
+        self.unpriced_tokens = self.unpriced_tokens.saturating_add(request.unpriced_tokens);
+        match self.by_model.get_mut(&request.model) {
+            Some(sum) => sum.accumulate(request),
+            None => {
+                self.by_model.insert(request.model.clone(), request.clone());
+            }
+        }
+    }
 }
 
 impl CostEstimator {
@@ -288,15 +318,7 @@ impl CostEstimator {
     pub fn estimate_history(&self, history: &UsageHistory) -> HistoryCost {
         let mut cost = HistoryCost::default();
         for record in history {
-            let request = self.estimate_record(&record);
-            cost.total_cost = add(cost.total_cost, request.total_cost);
-            cost.unpriced_tokens = cost.unpriced_tokens.saturating_add(request.unpriced_tokens);
-            match cost.by_model.get_mut(record.model()) {
-                Some(sum) => sum.accumulate(&request),
-                None => {
-                    cost.by_model.insert(record.model().to_owned(), request);
-                }
-            }
+            cost.add(&self.estimate_record(&record));
         }
         cost
     }

@@ -55,6 +55,12 @@ proptest! {
             tracker.record(&record);
         }
         let history = estimator.estimate_history(&tracker.history());
+        // Kept up to date request by request, the running cost equals the recomputed one.
+        let mut running = mamba_pricing::HistoryCost::default();
+        for record in &tracker.history() {
+            running.add(&estimator.estimate_record(&record));
+        }
+        prop_assert_eq!(&running, &history);
         prop_assert_eq!(history.total_cost, expected);
         prop_assert_eq!(history.unpriced_tokens, unpriced);
         let by_model: Decimal = history.by_model.values().map(|c| c.total_cost).sum();
