@@ -73,11 +73,7 @@ pub fn parse_litellm_json(
     source_name: &str,
     mode: LoadMode,
 ) -> Result<PriceFile, PricingError> {
-    let syntax = |reason: String| PricingError::PriceFileSyntax {
-        source_name: source_name.to_owned(),
-        format: "LiteLLM JSON",
-        reason,
-    };
+    let syntax = |reason| syntax_error(source_name, "LiteLLM JSON", reason);
     let entries: BTreeMap<String, BTreeMap<String, Box<RawValue>>> =
         serde_json::from_str(text).map_err(|e| syntax(e.to_string()))?;
     let mut file = PriceFile::default();
@@ -203,11 +199,7 @@ pub fn parse_price_toml(
     source_name: &str,
     mode: LoadMode,
 ) -> Result<PriceFile, PricingError> {
-    let syntax = |reason: String| PricingError::PriceFileSyntax {
-        source_name: source_name.to_owned(),
-        format: "TOML",
-        reason,
-    };
+    let syntax = |reason| syntax_error(source_name, "TOML", reason);
     let document: toml::Table = text
         .parse()
         .map_err(|e: toml::de::Error| syntax(e.to_string().trim().to_owned()))?;
@@ -352,6 +344,14 @@ fn parse_json_number(text: &str) -> Option<Decimal> {
         Decimal::from_scientific(text).ok()
     } else {
         text.parse().ok()
+    }
+}
+
+fn syntax_error(source_name: &str, format: &'static str, reason: String) -> PricingError {
+    PricingError::PriceFileSyntax {
+        source_name: source_name.to_owned(),
+        format,
+        reason,
     }
 }
 
