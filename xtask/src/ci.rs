@@ -1,4 +1,5 @@
-//! `cargo xtask ci`: the whole CI pipeline, in the order cheapest feedback first.
+//! `cargo xtask ci`: the whole CI pipeline: fmt, clippy, tests, docs, tidy, then the README's
+//! main job, stopping at the first failure.
 
 use std::time::Instant;
 

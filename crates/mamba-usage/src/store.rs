@@ -75,7 +75,7 @@ impl Stored {
             .filter(|&micros| {
                 u128::from(micros) * 1000 == record.latency.map_or(0, |l| l.as_nanos())
             });
-        let mut extra = Extra {
+        let extra = Extra {
             wide_counts: narrow.iter().any(Option::is_none).then_some(counts),
             latency: record.latency.filter(|_| latency_micros.is_none()),
             request_id: record.request_id.clone(),
@@ -94,8 +94,6 @@ impl Stored {
         let has_extra = extra != Extra::default();
         if has_extra {
             flags |= HAS_EXTRA;
-        } else {
-            extra = Extra::default();
         }
         let [prompt, completion, cached, cache_write, reasoning] =
             narrow.map(Option::unwrap_or_default);
