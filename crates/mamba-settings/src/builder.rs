@@ -1,0 +1,475 @@
+//! [`SettingsBuilder`]: which sources to read, values set in code, and the load itself.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use config::{Value, ValueKind};
+use mamba_pricing::{ModelPrice, Price};
+use mamba_tokens::Encoding;
+use rust_decimal::Decimal;
+
+use crate::layers::{
+    KeyPath, Layer, Provenance, VarSource, dotenv_vars, env_layer, file_layer, merge,
+    openai_fallback_layer,
+};
+use crate::read::{Reader, display_path};
+use crate::{AgentSettings, LogLevel, Origin, SettingsError, UnknownKey, UsageLimits};
+
+/// The file name looked up in the working directory.
+pub const CONFIG_FILE_NAME: &str = "config.toml";
+/// The `.env` file looked up in the working directory.
+pub const DOTENV_FILE_NAME: &str = ".env";
+/// The `.env` file looked up in the user's home directory.
+pub const HOME_DOTENV_FILE_NAME: &str = "mamba.env";
+
+#[derive(Debug, Clone)]
+enum FileChoice {
+    /// Look for the conventional file; absence is fine.
+    Conventional,
+    /// These files; each must exist.
+    Explicit(Vec<PathBuf>),
+    /// None.
+    Skip,
+}
+
+/// Loads [`AgentSettings`]: choose the sources, set values in code (highest priority), then
+/// [`build`](SettingsBuilder::build).
+///
+/// By default it reads every source of [`AgentSettings::load`]; tests and embedded uses can
+/// point it at another directory, inject an environment map, or read nothing but code.
+///
+/// ```
+/// use std::time::Duration;
+/// use mamba_settings::{AgentSettings, Origin};
+///
+/// let (settings, report) = AgentSettings::builder()
+///     .no_config_file()
+///     .no_dotenv()
+///     .environment([
+///         ("MAMBA_MODEL_BACKEND__BASE_URL", "http://127.0.0.1:8080/v1"),
+///         ("MAMBA_COST_RATES", r#"{"my-custom-model": 0.001, "org/model-v1.5": 0.002}"#),
+///         ("OPENAI_API_KEY", "sk-from-openai-var"),
+///     ])
+///     .timeout(Duration::from_secs(5)) // code beats every other source
+///     .build_with_report()?;
+/// assert_eq!(settings.model_backend.base_url.as_deref(), Some("http://127.0.0.1:8080/v1"));
+/// assert_eq!(settings.cost_rates.len(), 2);
+/// assert_eq!(settings.model_backend.timeout, Duration::from_secs(5));
+/// assert_eq!(
+///     report.origin_of(&["model_backend", "api_key"]),
+///     Origin::Env { var: "OPENAI_API_KEY".to_owned() }
+/// );
+/// # Ok::<(), mamba_settings::SettingsError>(())
+/// ```
+#[derive(Debug, Clone)]
+#[must_use = "a builder does nothing until `build` is called"]
+pub struct SettingsBuilder {
+    working_dir: Option<PathBuf>,
+    home_dir: Option<PathBuf>,
+    config_files: FileChoice,
+    dotenv_files: FileChoice,
+    environment: Option<Vec<(String, String)>>,
+    strict: bool,
+    code: Layer,
+}
+
+impl Default for SettingsBuilder {
+    fn default() -> Self {
+        SettingsBuilder {
+            working_dir: None,
+            home_dir: None,
+            config_files: FileChoice::Conventional,
+            dotenv_files: FileChoice::Conventional,
+            environment: None,
+            strict: false,
+            code: Layer::default(),
+        }
+    }
+}
+
+/// What a load found besides the settings: unknown keys and where each value came from.
+///
+/// ```
+/// use mamba_settings::{AgentSettings, Origin};
+///
+/// let (_, report) = AgentSettings::builder()
+///     .defaults_only()
+///     .environment([("MAMBA_MODEL_BACKEND__MODLE", "gpt-4o")])
+///     .build_with_report()?;
+/// assert_eq!(report.unknown_keys()[0].key, "model_backend.modle");
+/// assert_eq!(report.origin_of(&["model_backend", "model"]), Origin::Default);
+/// # Ok::<(), mamba_settings::SettingsError>(())
+/// ```
+#[derive(Debug, Clone, Default)]
+pub struct LoadReport {
+    unknown: Vec<UnknownKey>,
+    provenance: Provenance,
+}
+
+impl LoadReport {
+    /// Keys no part of mamba reads, sorted, with where they were set.
+    pub fn unknown_keys(&self) -> &[UnknownKey] {
+        &self.unknown
+    }
+
+    /// Where the value at a key path came from (`&["cost_rates", "gpt-4.1"]`).
+    pub fn origin_of(&self, path: &[&str]) -> Origin {
+        let path: KeyPath = path.iter().map(|key| (*key).to_owned()).collect();
+        self.provenance.origin_of(&path)
+    }
+
+    /// Every key that was set by some source, as a dotted path, with its origin.
+    pub fn origins(&self) -> impl Iterator<Item = (String, &Origin)> {
+        self.provenance
+            .entries()
+            .map(|(path, origin)| (display_path(path), origin))
+    }
+}
+
+impl SettingsBuilder {
+    /// Look for `config.toml` and `.env` in `dir` instead of the current directory.
+    pub fn working_dir(mut self, dir: impl Into<PathBuf>) -> Self {
+        self.working_dir = Some(dir.into());
+        self
+    }
+
+    /// Look for `mamba.env` in `dir` instead of `$HOME`.
+    pub fn home_dir(mut self, dir: impl Into<PathBuf>) -> Self {
+        self.home_dir = Some(dir.into());
+        self
+    }
+
+    /// Read this TOML file instead of `config.toml` in the working directory; it must exist.
+    /// Called again, adds another file that wins over the earlier ones.
+    pub fn config_file(mut self, path: impl AsRef<Path>) -> Self {
+        let path = path.as_ref().to_owned();
+        match &mut self.config_files {
+            FileChoice::Explicit(paths) => paths.push(path),
+            choice => *choice = FileChoice::Explicit(vec![path]),
+        }
+        self
+    }
+
+    /// Read no TOML file.
+    pub fn no_config_file(mut self) -> Self {
+        self.config_files = FileChoice::Skip;
+        self
+    }
+
+    /// Read this `.env` file instead of `.env` and `~/mamba.env`; it must exist. Called again,
+    /// adds another file that wins over the earlier ones.
+    pub fn dotenv_file(mut self, path: impl AsRef<Path>) -> Self {
+        let path = path.as_ref().to_owned();
+        match &mut self.dotenv_files {
+            FileChoice::Explicit(paths) => paths.push(path),
+            choice => *choice = FileChoice::Explicit(vec![path]),
+        }
+        self
+    }
+
+    /// Read no `.env` file.
+    pub fn no_dotenv(mut self) -> Self {
+        self.dotenv_files = FileChoice::Skip;
+        self
+    }
+
+    /// Use these variables instead of the process environment (tests, embedding).
+    pub fn environment<K: Into<String>, V: Into<String>>(
+        mut self,
+        vars: impl IntoIterator<Item = (K, V)>,
+    ) -> Self {
+        let vars = vars
+            .into_iter()
+            .map(|(k, v)| (k.into(), v.into()))
+            .collect();
+        self.environment = Some(vars);
+        self
+    }
+
+    /// Ignore the process environment.
+    pub fn no_environment(self) -> Self {
+        self.environment(std::iter::empty::<(String, String)>())
+    }
+
+    /// Read no file and no environment: defaults and values set in code only.
+    pub fn defaults_only(self) -> Self {
+        self.no_config_file().no_dotenv().no_environment()
+    }
+
+    /// Refuse unknown keys ([`SettingsError::UnknownKeys`]) instead of warning about them.
+    pub fn strict(mut self, strict: bool) -> Self {
+        self.strict = strict;
+        self
+    }
+
+    fn set(mut self, path: &[&str], kind: ValueKind) -> Self {
+        let path = path.iter().map(|key| (*key).to_owned()).collect();
+        self.code.set(path, Value::new(None, kind), Origin::Code);
+        self
+    }
+
+    /// Sets `model_backend.model`.
+    pub fn model(self, model: impl Into<String>) -> Self {
+        self.set(&["model_backend", "model"], ValueKind::String(model.into()))
+    }
+
+    /// Sets `model_backend.base_url`.
+    pub fn base_url(self, url: impl Into<String>) -> Self {
+        self.set(
+            &["model_backend", "base_url"],
+            ValueKind::String(url.into()),
+        )
+    }
+
+    /// Sets `model_backend.api_key`.
+    pub fn api_key(self, key: impl Into<String>) -> Self {
+        self.set(&["model_backend", "api_key"], ValueKind::String(key.into()))
+    }
+
+    /// Sets `model_backend.timeout`.
+    pub fn timeout(self, timeout: Duration) -> Self {
+        let text = humantime::format_duration(timeout).to_string();
+        self.set(&["model_backend", "timeout"], ValueKind::String(text))
+    }
+
+    /// Sets `model_backend.max_retries`.
+    pub fn max_retries(self, retries: u32) -> Self {
+        self.set(
+            &["model_backend", "max_retries"],
+            ValueKind::U64(retries.into()),
+        )
+    }
+
+    /// Sets `model_backend.temperature` (0 to 2).
+    pub fn temperature(self, temperature: f32) -> Self {
+        let kind = ValueKind::Float(f64::from(temperature));
+        self.set(&["model_backend", "temperature"], kind)
+    }
+
+    /// Sets `model_backend.max_tokens`.
+    pub fn max_tokens(self, tokens: u32) -> Self {
+        self.set(
+            &["model_backend", "max_tokens"],
+            ValueKind::U64(tokens.into()),
+        )
+    }
+
+    /// Sets `model_backend.local`: whether the model is free because it runs locally.
+    pub fn local(self, local: bool) -> Self {
+        self.set(&["model_backend", "local"], ValueKind::Boolean(local))
+    }
+
+    /// Sets `tokenizer.encoding`, the encoding of models the counter does not know.
+    pub fn encoding(self, encoding: Encoding) -> Self {
+        let kind = ValueKind::String(encoding.name().to_owned());
+        self.set(&["tokenizer", "encoding"], kind)
+    }
+
+    /// Maps a model to an encoding in `tokenizer.model_mapping`.
+    pub fn model_encoding(self, model: &str, encoding: Encoding) -> Self {
+        let kind = ValueKind::String(encoding.name().to_owned());
+        self.set(&["tokenizer", "model_mapping", model], kind)
+    }
+
+    /// Sets `tokenizer.safety_margin` (0.0 to 0.5).
+    pub fn safety_margin(self, margin: f64) -> Self {
+        self.set(&["tokenizer", "safety_margin"], ValueKind::Float(margin))
+    }
+
+    /// Sets `tracking.max_history_records`.
+    pub fn max_history_records(self, records: usize) -> Self {
+        let kind = ValueKind::U64(records as u64);
+        self.set(&["tracking", "max_history_records"], kind)
+    }
+
+    /// Sets `tracking.log_level`.
+    pub fn log_level(self, level: LogLevel) -> Self {
+        let kind = ValueKind::String(level.name().to_owned());
+        self.set(&["tracking", "log_level"], kind)
+    }
+
+    /// Sets a blended rate per 1,000 tokens for `model` in `cost_rates` (the seed's form).
+    pub fn cost_rate(self, model: &str, per_thousand_tokens: Decimal) -> Self {
+        let kind = ValueKind::String(per_thousand_tokens.to_string());
+        self.set(&["cost_rates", model], kind)
+    }
+
+    /// Sets a full price per 1,000,000 tokens for `model` in `prices`.
+    pub fn price(mut self, model: &str, price: &ModelPrice) -> Self {
+        let base = ["prices", model];
+        self = self.price_fields(&base, &price.base);
+        self = self.set(
+            &["prices", model, "source"],
+            ValueKind::String(price.source.clone()),
+        );
+        if let Some(checked) = &price.checked {
+            self = self.set(
+                &["prices", model, "checked"],
+                ValueKind::String(checked.clone()),
+            );
+        }
+        if let Some(tier) = &price.tier {
+            let above = ValueKind::U64(tier.above_prompt_tokens);
+            self = self.set(&["prices", model, "tier", "above_prompt_tokens"], above);
+            self = self.price_fields(&["prices", model, "tier"], &tier.price);
+        }
+        self
+    }
+
+    fn price_fields(mut self, path: &[&str], price: &Price) -> Self {
+        let fields = [
+            ("input", Some(price.input)),
+            ("cached_input", price.cached_input),
+            ("cache_write", price.cache_write),
+            ("output", Some(price.output)),
+        ];
+        for (name, value) in fields {
+            if let Some(value) = value {
+                let mut key = path.to_vec();
+                key.push(name);
+                self = self.set(&key, ValueKind::String(value.to_string()));
+            }
+        }
+        self
+    }
+
+    /// Sets every `usage_limits` key (`None` clears a limit set by another source).
+    pub fn usage_limits(mut self, limits: UsageLimits) -> Self {
+        let count = |n: Option<u64>| n.map_or(ValueKind::Nil, ValueKind::U64);
+        let fields = [
+            ("requests", count(limits.requests)),
+            ("input_tokens", count(limits.input_tokens)),
+            ("output_tokens", count(limits.output_tokens)),
+            ("total_tokens", count(limits.total_tokens)),
+            (
+                "cost",
+                limits
+                    .cost
+                    .map_or(ValueKind::Nil, |c| ValueKind::String(c.to_string())),
+            ),
+        ];
+        for (name, kind) in fields {
+            self = self.set(&["usage_limits", name], kind);
+        }
+        self
+    }
+
+    /// Loads the settings; unknown keys are logged as one `WARN` event listing them.
+    ///
+    /// # Errors
+    /// A [`SettingsError`] naming the bad key or file and its source.
+    pub fn build(self) -> Result<AgentSettings, SettingsError> {
+        self.build_with_report().map(|(settings, _)| settings)
+    }
+
+    /// Loads the settings, and reports unknown keys and the origin of every value.
+    ///
+    /// # Errors
+    /// As [`build`](SettingsBuilder::build).
+    pub fn build_with_report(self) -> Result<(AgentSettings, LoadReport), SettingsError> {
+        let working_dir = match &self.working_dir {
+            Some(dir) => dir.clone(),
+            None => std::env::current_dir().unwrap_or_default(),
+        };
+        let environment = VarSource {
+            file: None,
+            vars: match &self.environment {
+                Some(vars) => vars.clone(),
+                None => process_environment()?,
+            },
+        };
+        let mut var_sources = Vec::new();
+        for (path, required) in self.dotenv_paths(&working_dir, &environment) {
+            let vars = dotenv_vars(&path, required)?;
+            var_sources.push(VarSource {
+                file: Some(path),
+                vars,
+            });
+        }
+        var_sources.push(environment);
+
+        let mut layers = vec![openai_fallback_layer(&var_sources)];
+        for (path, required) in self.config_paths(&working_dir) {
+            layers.extend(file_layer(&path, required)?);
+        }
+        for source in &var_sources {
+            layers.push(env_layer(source)?);
+        }
+        layers.push(self.code);
+
+        let (tree, provenance) = merge(&layers)?;
+        let mut settings = AgentSettings::default();
+        let mut reader = Reader::new(&provenance);
+        reader.read(tree, &mut settings)?;
+        let unknown = reader.into_unknown();
+        if !unknown.is_empty() {
+            let list = unknown
+                .iter()
+                .map(UnknownKey::to_string)
+                .collect::<Vec<_>>()
+                .join(", ");
+            if self.strict {
+                return Err(SettingsError::UnknownKeys { keys: unknown });
+            }
+            tracing::warn!(keys = %list, "unknown settings keys are ignored: {list}");
+        }
+        Ok((
+            settings,
+            LoadReport {
+                unknown,
+                provenance,
+            },
+        ))
+    }
+
+    fn config_paths(&self, working_dir: &Path) -> Vec<(PathBuf, bool)> {
+        match &self.config_files {
+            FileChoice::Conventional => vec![(working_dir.join(CONFIG_FILE_NAME), false)],
+            FileChoice::Explicit(paths) => paths.iter().map(|p| (p.clone(), true)).collect(),
+            FileChoice::Skip => Vec::new(),
+        }
+    }
+
+    fn dotenv_paths(&self, working_dir: &Path, environment: &VarSource) -> Vec<(PathBuf, bool)> {
+        match &self.dotenv_files {
+            FileChoice::Conventional => {
+                let home = self.home_dir.clone().or_else(|| {
+                    environment
+                        .vars
+                        .iter()
+                        .find(|(name, _)| name == "HOME")
+                        .map(|(_, home)| PathBuf::from(home))
+                });
+                let mut paths = vec![(working_dir.join(DOTENV_FILE_NAME), false)];
+                paths.extend(home.map(|home| (home.join(HOME_DOTENV_FILE_NAME), false)));
+                paths
+            }
+            FileChoice::Explicit(paths) => paths.iter().map(|p| (p.clone(), true)).collect(),
+            FileChoice::Skip => Vec::new(),
+        }
+    }
+}
+
+/// The process environment's variables that matter to settings. A `MAMBA_` variable whose
+/// value is not Unicode is an error rather than silently skipped.
+fn process_environment() -> Result<Vec<(String, String)>, SettingsError> {
+    let mut vars = Vec::new();
+    for (name, value) in std::env::vars_os() {
+        let Some(name) = name.to_str().map(str::to_owned) else {
+            continue;
+        };
+        match value.into_string() {
+            Ok(value) => vars.push((name, value)),
+            Err(_) if name.to_ascii_uppercase().starts_with("MAMBA_") => {
+                return Err(SettingsError::InvalidValue {
+                    key: name.clone(),
+                    origin: Origin::Env { var: name },
+                    problem: "the value is not valid Unicode".to_owned(),
+                    expected: "a Unicode string".to_owned(),
+                });
+            }
+            Err(_) => {}
+        }
+    }
+    Ok(vars)
+}

@@ -1,0 +1,348 @@
+//! Sources turned into layers of keyed values, merged by the `config` crate in priority order,
+//! with the origin of every value kept for error messages and reports.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use config::{Config, FileFormat, Map, Source, Value, ValueKind};
+
+use crate::rates::{COST_RATES_VAR, parse_cost_rates};
+use crate::{Origin, SettingsError};
+
+/// A nested table of settings values, as the `config` crate holds them.
+pub(crate) type Tree = Map<String, Value>;
+
+/// A key's path from the root: `["cost_rates", "gpt-4.1"]`.
+pub(crate) type KeyPath = Vec<String>;
+
+/// The prefix of our environment variables.
+const ENV_PREFIX: &str = "MAMBA_";
+/// Separates nesting levels in environment variable names.
+const ENV_SEPARATOR: &str = "__";
+/// Variables of the OpenAI SDKs, used when no source sets the key they stand for.
+pub(crate) const OPENAI_FALLBACKS: [(&str, &str); 2] = [
+    ("OPENAI_API_KEY", "api_key"),
+    ("OPENAI_BASE_URL", "base_url"),
+];
+
+/// The values one source sets, each with its origin.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Layer {
+    leaves: Vec<(KeyPath, Value, Origin)>,
+}
+
+impl Layer {
+    pub(crate) fn set(&mut self, path: KeyPath, value: Value, origin: Origin) {
+        self.leaves.push((path, value, origin));
+    }
+
+    /// Every leaf of `tree`, attributed to `origin`.
+    fn from_tree(tree: Tree, origin: &Origin) -> Layer {
+        fn flatten(prefix: &mut KeyPath, tree: Tree, origin: &Origin, layer: &mut Layer) {
+            for (key, value) in tree {
+                prefix.push(key);
+                match value.kind {
+                    ValueKind::Table(table) if !table.is_empty() => {
+                        flatten(prefix, table, origin, layer);
+                    }
+                    kind => layer.set(prefix.clone(), Value::new(None, kind), origin.clone()),
+                }
+                prefix.pop();
+            }
+        }
+        let mut layer = Layer::default();
+        flatten(&mut Vec::new(), tree, origin, &mut layer);
+        layer
+    }
+
+    fn to_tree(&self) -> Tree {
+        fn insert(table: &mut Tree, path: &[String], value: &Value) {
+            match path {
+                [] => {}
+                [last] => {
+                    table.insert(last.clone(), value.clone());
+                }
+                [first, rest @ ..] => {
+                    let entry = table
+                        .entry(first.clone())
+                        .or_insert_with(|| Value::new(None, ValueKind::Table(Tree::new())));
+                    // A plain value on the way is replaced by a table, as a later source's
+                    // table replaces an earlier plain value.
+                    if !matches!(entry.kind, ValueKind::Table(_)) {
+                        entry.kind = ValueKind::Table(Tree::new());
+                    }
+                    if let ValueKind::Table(inner) = &mut entry.kind {
+                        insert(inner, rest, value);
+                    }
+                }
+            }
+        }
+        let mut root = Tree::new();
+        for (path, value, _) in &self.leaves {
+            insert(&mut root, path, value);
+        }
+        root
+    }
+}
+
+/// A layer as a `config` source.
+#[derive(Debug, Clone)]
+struct LayerSource(Tree);
+
+impl Source for LayerSource {
+    fn clone_into_box(&self) -> Box<dyn Source + Send + Sync> {
+        Box::new(self.clone())
+    }
+
+    fn collect(&self) -> Result<Tree, config::ConfigError> {
+        Ok(self.0.clone())
+    }
+}
+
+/// Where each leaf of the merged settings came from.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Provenance(BTreeMap<KeyPath, Origin>);
+
+impl Provenance {
+    /// The origin of the value at `path`: its own, or for a table the origin of one of its
+    /// values, or the origin of the value that contains it.
+    pub(crate) fn origin_of(&self, path: &[String]) -> Origin {
+        if let Some(origin) = self.0.get(path) {
+            return origin.clone();
+        }
+        if let Some((_, origin)) = self
+            .0
+            .range(path.to_vec()..)
+            .next()
+            .filter(|(key, _)| key.starts_with(path))
+        {
+            return origin.clone();
+        }
+        (0..path.len())
+            .rev()
+            .find_map(|len| self.0.get(&path[..len]))
+            .cloned()
+            .unwrap_or(Origin::Default)
+    }
+
+    /// Every key that was set, with its origin.
+    pub(crate) fn entries(&self) -> impl Iterator<Item = (&KeyPath, &Origin)> {
+        self.0.iter()
+    }
+}
+
+/// Merges layers, later ones winning, into one tree.
+pub(crate) fn merge(layers: &[Layer]) -> Result<(Tree, Provenance), SettingsError> {
+    let mut builder = Config::builder();
+    let mut provenance = Provenance::default();
+    for layer in layers {
+        builder = builder.add_source(LayerSource(layer.to_tree()));
+        for (path, _, origin) in &layer.leaves {
+            // A value replaces everything below it (and a table replaces a plain value).
+            provenance
+                .0
+                .retain(|key, _| !key.starts_with(path) && !path.starts_with(key));
+            provenance.0.insert(path.clone(), origin.clone());
+        }
+    }
+    // Our sources never fail to collect, so building cannot fail; map it anyway rather than
+    // panic, naming no key because there is none to name.
+    let merged = builder
+        .build()
+        .and_then(|config| config.collect())
+        .map_err(|e| SettingsError::InvalidValue {
+            key: String::new(),
+            origin: Origin::Default,
+            problem: e.to_string(),
+            expected: "settings the config crate can merge".to_owned(),
+        })?;
+    Ok((merged, provenance))
+}
+
+/// Reads a TOML settings file. A missing file is `Ok(None)` unless `required`.
+pub(crate) fn file_layer(path: &Path, required: bool) -> Result<Option<Layer>, SettingsError> {
+    let is_toml = path
+        .extension()
+        .is_some_and(|ext| ext.eq_ignore_ascii_case("toml"));
+    if !is_toml {
+        return Err(SettingsError::UnsupportedFormat {
+            path: path.to_owned(),
+        });
+    }
+    let text = match std::fs::read_to_string(path) {
+        Ok(text) => text,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            return if required {
+                Err(SettingsError::FileNotFound {
+                    path: path.to_owned(),
+                })
+            } else {
+                Ok(None)
+            };
+        }
+        Err(source) => {
+            return Err(SettingsError::Io {
+                path: path.to_owned(),
+                source,
+            });
+        }
+    };
+    let tree = config::File::from_str(&text, FileFormat::Toml)
+        .collect()
+        .map_err(|e| SettingsError::MalformedToml {
+            path: path.to_owned(),
+            reason: toml_reason(&text).unwrap_or_else(|| e.to_string()),
+        })?;
+    let origin = Origin::File {
+        path: path.to_owned(),
+    };
+    Ok(Some(Layer::from_tree(tree, &origin)))
+}
+
+/// The TOML parser's message with line and column, without the quoted source line (a malformed
+/// line may hold an API key).
+fn toml_reason(text: &str) -> Option<String> {
+    let error = text.parse::<toml::Table>().err()?;
+    let message = error.message().trim().to_owned();
+    let Some(span) = error.span() else {
+        return Some(message);
+    };
+    let before = &text[..span.start.min(text.len())];
+    let line = before.matches('\n').count() + 1;
+    let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+    Some(format!("line {line}, column {column}: {message}"))
+}
+
+/// The variables of a `.env` file, in file order. A missing file is empty unless `required`.
+pub(crate) fn dotenv_vars(
+    path: &Path,
+    required: bool,
+) -> Result<Vec<(String, String)>, SettingsError> {
+    let iter = match dotenvy::from_path_iter(path) {
+        Ok(iter) => iter,
+        Err(dotenvy::Error::Io(e)) if e.kind() == std::io::ErrorKind::NotFound && !required => {
+            return Ok(Vec::new());
+        }
+        Err(dotenvy::Error::Io(e)) if e.kind() == std::io::ErrorKind::NotFound => {
+            return Err(SettingsError::FileNotFound {
+                path: path.to_owned(),
+            });
+        }
+        Err(e) => return Err(dotenv_error(path, e)),
+    };
+    iter.map(|item| item.map_err(|e| dotenv_error(path, e)))
+        .collect()
+}
+
+fn dotenv_error(path: &Path, error: dotenvy::Error) -> SettingsError {
+    match error {
+        dotenvy::Error::Io(source) => SettingsError::Io {
+            path: path.to_owned(),
+            source,
+        },
+        dotenvy::Error::LineParse(line, _) => {
+            // Report the line number only: the line's text may hold a secret.
+            let text = std::fs::read_to_string(path).unwrap_or_default();
+            let number = text
+                .lines()
+                .position(|l| l.trim() == line.trim() || (!line.is_empty() && l.contains(&line)))
+                .map_or_else(String::new, |n| format!(" {}", n + 1));
+            SettingsError::MalformedDotEnv {
+                path: path.to_owned(),
+                reason: format!("line{number} is not `NAME=value`"),
+            }
+        }
+        other => SettingsError::MalformedDotEnv {
+            path: path.to_owned(),
+            reason: other.to_string(),
+        },
+    }
+}
+
+/// The variables of one `.env` file or of the process environment.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct VarSource {
+    /// The `.env` file they were read from; `None`: the process environment.
+    pub(crate) file: Option<std::path::PathBuf>,
+    pub(crate) vars: Vec<(String, String)>,
+}
+
+impl VarSource {
+    fn origin(&self, var: &str) -> Origin {
+        match &self.file {
+            Some(path) => Origin::DotEnv {
+                path: path.clone(),
+                var: var.to_owned(),
+            },
+            None => Origin::Env {
+                var: var.to_owned(),
+            },
+        }
+    }
+}
+
+/// The layer of our variables (`MAMBA_` prefix, `__` nesting, `MAMBA_COST_RATES`) in `source`.
+pub(crate) fn env_layer(source: &VarSource) -> Result<Layer, SettingsError> {
+    let mut ours: Vec<&(String, String)> = source
+        .vars
+        .iter()
+        .filter(|(name, _)| {
+            name.len() > ENV_PREFIX.len()
+                && name.is_char_boundary(ENV_PREFIX.len())
+                && name[..ENV_PREFIX.len()].eq_ignore_ascii_case(ENV_PREFIX)
+        })
+        .collect();
+    // Sorted by name, so `MAMBA_COST_RATES` comes before the more specific
+    // `MAMBA_COST_RATES__NAME` and the latter wins.
+    ours.sort();
+    let mut layer = Layer::default();
+    for (name, value) in ours {
+        let var_origin = source.origin(name);
+        if name.eq_ignore_ascii_case(COST_RATES_VAR) {
+            for (model, rate) in parse_cost_rates(value, &var_origin)? {
+                layer.set(
+                    vec!["cost_rates".to_owned(), model],
+                    rate,
+                    var_origin.clone(),
+                );
+            }
+            continue;
+        }
+        let path = name[ENV_PREFIX.len()..]
+            .to_lowercase()
+            .split(ENV_SEPARATOR)
+            .map(str::to_owned)
+            .collect();
+        layer.set(
+            path,
+            Value::new(None, ValueKind::String(value.clone())),
+            var_origin,
+        );
+    }
+    Ok(layer)
+}
+
+/// `OPENAI_API_KEY` and `OPENAI_BASE_URL` as settings, from the highest-priority source that has
+/// them (`sources` lowest first); the caller puts this layer lowest, so any `model_backend`
+/// value overrides it.
+pub(crate) fn openai_fallback_layer(sources: &[VarSource]) -> Layer {
+    let mut layer = Layer::default();
+    for (var, key) in OPENAI_FALLBACKS {
+        let found = sources.iter().rev().find_map(|source| {
+            source
+                .vars
+                .iter()
+                .rev()
+                .find(|(name, _)| name == var)
+                .map(|(_, value)| (value.clone(), source.origin(var)))
+        });
+        if let Some((value, origin)) = found {
+            layer.set(
+                vec!["model_backend".to_owned(), key.to_owned()],
+                Value::new(None, ValueKind::String(value)),
+                origin,
+            );
+        }
+    }
+    layer
+}

@@ -1,0 +1,270 @@
+//! The sections of [`AgentSettings`](crate::AgentSettings) that are not another crate's config
+//! type: the model backend, tracking, and usage limits.
+
+use std::net::IpAddr;
+use std::time::Duration;
+
+use rust_decimal::Decimal;
+
+use crate::ApiKey;
+
+/// Where and how the agent calls the model: any OpenAI-compatible chat-completions endpoint.
+///
+/// ```
+/// use mamba_settings::ModelBackendSettings;
+///
+/// let mut backend = ModelBackendSettings::default();
+/// assert_eq!(backend.model, "gpt-4o-mini");
+/// assert!(!backend.is_local());
+/// backend.base_url = Some("http://127.0.0.1:8080/v1".to_owned());
+/// assert!(backend.is_local()); // a loopback server runs on this machine
+/// ```
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub struct ModelBackendSettings {
+    /// The model name sent with each request.
+    pub model: String,
+    /// The endpoint's base URL (`.../v1`); `None`: OpenAI's.
+    pub base_url: Option<String>,
+    /// The API key; `None` sends no `Authorization` header.
+    pub api_key: Option<ApiKey>,
+    /// How long one HTTP request may take.
+    pub timeout: Duration,
+    /// How many times a failed request (429, 5xx, timeout) is retried.
+    pub max_retries: u32,
+    /// Sampling temperature, 0 to 2; `None`: the server's default.
+    pub temperature: Option<f32>,
+    /// The most tokens one completion may have; `None`: the server's default.
+    pub max_tokens: Option<u32>,
+    /// Whether the model runs locally (free unless priced explicitly); `None`: local exactly when
+    /// `base_url` points to a loopback address.
+    pub local: Option<bool>,
+}
+
+impl ModelBackendSettings {
+    /// The model used when none is configured.
+    pub const DEFAULT_MODEL: &'static str = "gpt-4o-mini";
+    /// The request timeout used when none is configured.
+    pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(60);
+    /// The retry count used when none is configured.
+    pub const DEFAULT_MAX_RETRIES: u32 = 3;
+
+    /// Whether the backend is local: `local` if set, otherwise whether `base_url` names a
+    /// loopback host (`localhost`, `127.0.0.0/8`, `::1`).
+    pub fn is_local(&self) -> bool {
+        self.local
+            .unwrap_or_else(|| self.base_url.as_deref().is_some_and(is_loopback_url))
+    }
+}
+
+impl Default for ModelBackendSettings {
+    fn default() -> Self {
+        ModelBackendSettings {
+            model: Self::DEFAULT_MODEL.to_owned(),
+            base_url: None,
+            api_key: None,
+            timeout: Self::DEFAULT_TIMEOUT,
+            max_retries: Self::DEFAULT_MAX_RETRIES,
+            temperature: None,
+            max_tokens: None,
+            local: None,
+        }
+    }
+}
+
+/// Whether a URL's host is a loopback address.
+fn is_loopback_url(url: &str) -> bool {
+    let rest = url.split_once("://").map_or(url, |(_, rest)| rest);
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or_default();
+    let host_port = authority
+        .rsplit_once('@')
+        .map_or(authority, |(_, host)| host);
+    let host = if let Some(bracketed) = host_port.strip_prefix('[') {
+        bracketed.split(']').next().unwrap_or_default()
+    } else {
+        host_port.split(':').next().unwrap_or_default()
+    };
+    host.eq_ignore_ascii_case("localhost")
+        || host.parse::<IpAddr>().is_ok_and(|ip| ip.is_loopback())
+}
+
+/// The level of the event the agent logs after each request (`Request completed: ...`).
+///
+/// ```
+/// use mamba_settings::LogLevel;
+///
+/// assert_eq!("debug".parse::<LogLevel>(), Ok(LogLevel::Debug));
+/// assert_eq!(LogLevel::default(), LogLevel::Info);
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum LogLevel {
+    /// No per-request event.
+    Off,
+    /// `ERROR`.
+    Error,
+    /// `WARN`.
+    Warn,
+    /// `INFO` (the default, as in the Python library).
+    #[default]
+    Info,
+    /// `DEBUG`.
+    Debug,
+    /// `TRACE`.
+    Trace,
+}
+
+impl LogLevel {
+    /// Every level, in the order of [`name`](LogLevel::name)s an error lists.
+    pub const ALL: [LogLevel; 6] = [
+        LogLevel::Off,
+        LogLevel::Error,
+        LogLevel::Warn,
+        LogLevel::Info,
+        LogLevel::Debug,
+        LogLevel::Trace,
+    ];
+
+    /// The lowercase name used in settings.
+    pub const fn name(self) -> &'static str {
+        match self {
+            LogLevel::Off => "off",
+            LogLevel::Error => "error",
+            LogLevel::Warn => "warn",
+            LogLevel::Info => "info",
+            LogLevel::Debug => "debug",
+            LogLevel::Trace => "trace",
+        }
+    }
+}
+
+impl std::str::FromStr for LogLevel {
+    type Err = String;
+
+    /// Parses a level name, ignoring case (`"INFO"`, `"info"`).
+    fn from_str(name: &str) -> Result<Self, Self::Err> {
+        LogLevel::ALL
+            .into_iter()
+            .find(|level| level.name().eq_ignore_ascii_case(name.trim()))
+            .ok_or_else(|| format!("`{name}` is not a log level"))
+    }
+}
+
+/// Usage tracking: how much history to keep and how loudly to log each request.
+///
+/// ```
+/// use mamba_settings::{LogLevel, TrackingSettings};
+///
+/// let tracking = TrackingSettings { max_history_records: Some(10_000), log_level: LogLevel::Debug };
+/// assert_eq!(tracking.tracker_config().max_history_records, Some(10_000));
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct TrackingSettings {
+    /// Keep at most this many per-request records (totals still count every request);
+    /// `None`: keep all.
+    pub max_history_records: Option<usize>,
+    /// The level of the per-request log event.
+    pub log_level: LogLevel,
+}
+
+impl TrackingSettings {
+    /// The tracker's own config type.
+    pub fn tracker_config(&self) -> mamba_usage::TrackerConfig {
+        mamba_usage::TrackerConfig {
+            max_history_records: self.max_history_records,
+        }
+    }
+}
+
+/// Budgets for an agent: a request that would exceed one is not sent. `None` means no limit.
+///
+/// ```
+/// use mamba_settings::UsageLimits;
+/// use rust_decimal::Decimal;
+///
+/// let limits = UsageLimits::default().with_requests(10).with_cost(Decimal::new(50, 2));
+/// assert_eq!(limits.requests, Some(10));
+/// assert_eq!(limits.cost, Some(Decimal::new(50, 2))); // $0.50
+/// assert!(!limits.is_unlimited());
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub struct UsageLimits {
+    /// The most model requests.
+    pub requests: Option<u64>,
+    /// The most prompt (input) tokens, summed over requests.
+    pub input_tokens: Option<u64>,
+    /// The most completion (output) tokens, summed over requests.
+    pub output_tokens: Option<u64>,
+    /// The most tokens of both kinds.
+    pub total_tokens: Option<u64>,
+    /// The most USD.
+    pub cost: Option<Decimal>,
+}
+
+impl UsageLimits {
+    /// Whether no limit is set.
+    pub fn is_unlimited(&self) -> bool {
+        *self == UsageLimits::default()
+    }
+
+    /// Limits the number of requests.
+    #[must_use]
+    pub fn with_requests(mut self, requests: u64) -> UsageLimits {
+        self.requests = Some(requests);
+        self
+    }
+
+    /// Limits the prompt tokens.
+    #[must_use]
+    pub fn with_input_tokens(mut self, tokens: u64) -> UsageLimits {
+        self.input_tokens = Some(tokens);
+        self
+    }
+
+    /// Limits the completion tokens.
+    #[must_use]
+    pub fn with_output_tokens(mut self, tokens: u64) -> UsageLimits {
+        self.output_tokens = Some(tokens);
+        self
+    }
+
+    /// Limits all tokens.
+    #[must_use]
+    pub fn with_total_tokens(mut self, tokens: u64) -> UsageLimits {
+        self.total_tokens = Some(tokens);
+        self
+    }
+
+    /// Limits the cost in USD.
+    #[must_use]
+    pub fn with_cost(mut self, usd: Decimal) -> UsageLimits {
+        self.cost = Some(usd);
+        self
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::is_loopback_url;
+
+    #[test]
+    fn loopback_urls_are_recognised() {
+        let cases = [
+            ("http://127.0.0.1:8080/v1", true),
+            ("http://127.1.2.3/v1", true),
+            ("http://localhost:11434/v1", true),
+            ("http://LOCALHOST/v1", true),
+            ("http://[::1]:8000/v1", true),
+            ("http://user:pw@127.0.0.1:80/v1", true),
+            ("127.0.0.1:8080", true),
+            ("https://api.openai.com/v1", false),
+            ("http://10.0.0.5:8080/v1", false),
+            ("http://localhost.example.com/v1", false),
+            ("http://[::2]/v1", false),
+            ("", false),
+        ];
+        for (url, expected) in cases {
+            assert_eq!(is_loopback_url(url), expected, "{url}");
+        }
+    }
+}

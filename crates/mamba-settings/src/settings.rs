@@ -1,0 +1,300 @@
+//! [`AgentSettings`]: everything an agent is configured with, and the lower crates' config
+//! types made from it.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::path::Path;
+
+use mamba_pricing::{CostEstimator, ModelPrice, Price};
+use mamba_tokens::{TokenCounter, TokenizerConfig, TokensError};
+use mamba_usage::TrackerConfig;
+use rust_decimal::Decimal;
+
+use crate::{
+    ApiKey, ModelBackendSettings, SettingsBuilder, SettingsError, TrackingSettings, UsageLimits,
+};
+
+/// The settings of an agent, loaded from (lowest priority first) built-in defaults,
+/// `config.toml` in the working directory, `.env` in the working directory, `~/mamba.env`, the
+/// process environment (`MAMBA_` prefix, `__` between nesting levels), and values set in code.
+///
+/// `OPENAI_API_KEY` and `OPENAI_BASE_URL` are used when no source sets
+/// `model_backend.api_key` / `model_backend.base_url`.
+///
+/// ```
+/// use mamba_settings::AgentSettings;
+/// use rust_decimal::Decimal;
+///
+/// // The seed's `AgentSettings(cost_rates={"my-custom-model": 0.001})`, per 1,000 tokens.
+/// let settings = AgentSettings::builder()
+///     .defaults_only() // ignore config.toml, .env and the environment in this example
+///     .cost_rate("my-custom-model", Decimal::new(1, 3))
+///     .build()?;
+/// let estimator = settings.cost_estimator()?;
+/// assert_eq!(estimator.estimate(1_000, 1_000, "my-custom-model").total_cost, Decimal::new(2, 3));
+///
+/// // The API key never shows.
+/// let settings = AgentSettings::builder().defaults_only().api_key("sk-secret").build()?;
+/// assert!(!format!("{settings:?} {settings}").contains("sk-secret"));
+/// # Ok::<(), mamba_settings::SettingsError>(())
+/// ```
+#[derive(Debug, Clone, PartialEq, Default)]
+#[non_exhaustive]
+pub struct AgentSettings {
+    /// `[model_backend]`: endpoint, key, model and request options.
+    pub model_backend: ModelBackendSettings,
+    /// `[tokenizer]` (or the Python library's `[token_tracking]`): how tokens are counted.
+    pub tokenizer: TokenizerConfig,
+    /// `[tracking]`: history retention and the per-request log level.
+    pub tracking: TrackingSettings,
+    /// `[cost_rates]`: blended USD rates **per 1,000 tokens** (input and output alike), the
+    /// seed's form; the key `default` prices unknown models.
+    pub cost_rates: BTreeMap<String, Decimal>,
+    /// `[prices."model"]`: full USD prices **per 1,000,000 tokens** (input, cached input,
+    /// cache write, output, optional tier); they win over `cost_rates` for the same model.
+    pub prices: BTreeMap<String, ModelPrice>,
+    /// `[usage_limits]`: default budgets of each agent.
+    pub usage_limits: UsageLimits,
+}
+
+impl AgentSettings {
+    /// Loads settings from every source; see the type's docs for their order.
+    ///
+    /// # Errors
+    /// A [`SettingsError`] naming the bad key and its source.
+    pub fn load() -> Result<AgentSettings, SettingsError> {
+        SettingsBuilder::default().build()
+    }
+
+    /// Defaults overridden by one TOML file only (no `.env`, no environment). For a file plus
+    /// the environment, use [`SettingsBuilder::config_file`].
+    ///
+    /// # Errors
+    /// [`SettingsError::UnsupportedFormat`] for a path not ending in `.toml`,
+    /// [`SettingsError::FileNotFound`] naming the path, [`SettingsError::MalformedToml`] with
+    /// the line, or an invalid value naming the file and key.
+    ///
+    /// ```
+    /// use mamba_settings::{AgentSettings, SettingsError};
+    ///
+    /// let err = AgentSettings::from_file("settings.yaml").unwrap_err();
+    /// assert!(matches!(err, SettingsError::UnsupportedFormat { .. }));
+    /// let err = AgentSettings::from_file("no/such/config.toml").unwrap_err();
+    /// assert_eq!(err.to_string(), "settings file no/such/config.toml not found");
+    /// ```
+    pub fn from_file(path: impl AsRef<Path>) -> Result<AgentSettings, SettingsError> {
+        SettingsBuilder::default()
+            .defaults_only()
+            .config_file(path)
+            .build()
+    }
+
+    /// A builder: choose sources, set values in code, load.
+    pub fn builder() -> SettingsBuilder {
+        SettingsBuilder::default()
+    }
+
+    /// The tracker's config (history retention).
+    pub fn tracker_config(&self) -> TrackerConfig {
+        self.tracking.tracker_config()
+    }
+
+    /// A token counter for the configured model under the tokenizer settings.
+    ///
+    /// # Errors
+    /// [`TokensError::InvalidSafetyMargin`] if `tokenizer.safety_margin` was set out of range
+    /// in code after loading.
+    pub fn token_counter(&self) -> Result<TokenCounter, TokensError> {
+        TokenCounter::for_model_with_config(&self.model_backend.model, &self.tokenizer)
+    }
+
+    /// A cost estimator: the built-in table, overridden by `cost_rates`, then by `prices`; the
+    /// configured model is free when the backend [is local](ModelBackendSettings::is_local)
+    /// and the model has no explicit price.
+    ///
+    /// # Errors
+    /// [`SettingsError::InvalidPrice`] naming the model, for a negative price set in code
+    /// after loading.
+    ///
+    /// ```
+    /// use mamba_settings::AgentSettings;
+    /// use rust_decimal::Decimal;
+    ///
+    /// let settings = AgentSettings::builder()
+    ///     .defaults_only()
+    ///     .base_url("http://127.0.0.1:8080/v1")
+    ///     .model("smollm2")
+    ///     .build()?;
+    /// let estimator = settings.cost_estimator()?;
+    /// assert_eq!(estimator.estimate(1_000, 1_000, "smollm2").total_cost, Decimal::ZERO);
+    /// assert_eq!(estimator.estimate(1_000_000, 0, "gpt-4o").total_cost, Decimal::new(25, 1));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn cost_estimator(&self) -> Result<CostEstimator, SettingsError> {
+        let mut estimator = CostEstimator::new();
+        let invalid = |model: &str| {
+            let model = model.to_owned();
+            move |source| SettingsError::InvalidPrice { model, source }
+        };
+        for (model, rate) in &self.cost_rates {
+            estimator.set_rate(model, *rate).map_err(invalid(model))?;
+        }
+        for (model, price) in &self.prices {
+            estimator
+                .set_price(model, price.clone())
+                .map_err(invalid(model))?;
+        }
+        if self.model_backend.is_local() {
+            estimator.mark_local(&self.model_backend.model);
+        }
+        Ok(estimator)
+    }
+
+    /// The settings as TOML, with the API key replaced by `[redacted]`: safe to log or show
+    /// (the Python library's `model_dump_safe`). Loading the text back gives the same settings
+    /// but for the key.
+    ///
+    /// ```
+    /// use mamba_settings::AgentSettings;
+    ///
+    /// let settings = AgentSettings::builder().defaults_only().api_key("sk-secret").build()?;
+    /// let dump = settings.dump_safe();
+    /// assert!(dump.contains("api_key = \"[redacted]\""));
+    /// assert!(!dump.contains("sk-secret"));
+    /// # Ok::<(), mamba_settings::SettingsError>(())
+    /// ```
+    pub fn dump_safe(&self) -> String {
+        let mut root = toml::Table::new();
+        root.insert("model_backend".to_owned(), self.backend_table().into());
+        let mut tokenizer = toml::Table::new();
+        tokenizer.insert("encoding".to_owned(), self.tokenizer.encoding.name().into());
+        tokenizer.insert(
+            "safety_margin".to_owned(),
+            self.tokenizer.safety_margin.into(),
+        );
+        let mapping: toml::Table = self
+            .tokenizer
+            .model_mapping
+            .iter()
+            .map(|(model, encoding)| (model.clone(), encoding.name().into()))
+            .collect();
+        tokenizer.insert("model_mapping".to_owned(), mapping.into());
+        root.insert("tokenizer".to_owned(), tokenizer.into());
+        let mut tracking = toml::Table::new();
+        if let Some(max) = self.tracking.max_history_records {
+            tracking.insert("max_history_records".to_owned(), toml_int(max as u64));
+        }
+        tracking.insert(
+            "log_level".to_owned(),
+            self.tracking.log_level.name().into(),
+        );
+        root.insert("tracking".to_owned(), tracking.into());
+        let rates: toml::Table = self
+            .cost_rates
+            .iter()
+            .map(|(model, rate)| (model.clone(), rate.to_string().into()))
+            .collect();
+        root.insert("cost_rates".to_owned(), rates.into());
+        let prices: toml::Table = self
+            .prices
+            .iter()
+            .map(|(model, price)| (model.clone(), price_table(price).into()))
+            .collect();
+        root.insert("prices".to_owned(), prices.into());
+        root.insert("usage_limits".to_owned(), self.limits_table().into());
+        toml::to_string(&root).unwrap_or_default()
+    }
+
+    fn backend_table(&self) -> toml::Table {
+        let backend = &self.model_backend;
+        let mut table = toml::Table::new();
+        table.insert("model".to_owned(), backend.model.clone().into());
+        if let Some(url) = &backend.base_url {
+            table.insert("base_url".to_owned(), url.clone().into());
+        }
+        if backend.api_key.is_some() {
+            table.insert("api_key".to_owned(), ApiKey::REDACTED.into());
+        }
+        let timeout = humantime::format_duration(backend.timeout).to_string();
+        table.insert("timeout".to_owned(), timeout.into());
+        table.insert(
+            "max_retries".to_owned(),
+            i64::from(backend.max_retries).into(),
+        );
+        if let Some(t) = backend.temperature {
+            // Through the f32's shortest text, so 0.7 dumps as 0.7, not 0.699999988079071.
+            let t: f64 = t.to_string().parse().unwrap_or(f64::from(t));
+            table.insert("temperature".to_owned(), t.into());
+        }
+        if let Some(n) = backend.max_tokens {
+            table.insert("max_tokens".to_owned(), i64::from(n).into());
+        }
+        if let Some(local) = backend.local {
+            table.insert("local".to_owned(), local.into());
+        }
+        table
+    }
+
+    fn limits_table(&self) -> toml::Table {
+        let limits = &self.usage_limits;
+        let mut table = toml::Table::new();
+        let counts = [
+            ("requests", limits.requests),
+            ("input_tokens", limits.input_tokens),
+            ("output_tokens", limits.output_tokens),
+            ("total_tokens", limits.total_tokens),
+        ];
+        for (name, count) in counts {
+            if let Some(count) = count {
+                table.insert(name.to_owned(), toml_int(count));
+            }
+        }
+        if let Some(cost) = limits.cost {
+            table.insert("cost".to_owned(), cost.to_string().into());
+        }
+        table
+    }
+}
+
+/// An integer TOML value; counts beyond `i64` (never seen in practice) become strings, which
+/// load back as the same number.
+fn toml_int(n: u64) -> toml::Value {
+    i64::try_from(n).map_or_else(|_| n.to_string().into(), toml::Value::from)
+}
+
+fn price_fields(price: &Price, table: &mut toml::Table) {
+    table.insert("input".to_owned(), price.input.to_string().into());
+    if let Some(cached) = price.cached_input {
+        table.insert("cached_input".to_owned(), cached.to_string().into());
+    }
+    if let Some(write) = price.cache_write {
+        table.insert("cache_write".to_owned(), write.to_string().into());
+    }
+    table.insert("output".to_owned(), price.output.to_string().into());
+}
+
+fn price_table(price: &ModelPrice) -> toml::Table {
+    let mut table = toml::Table::new();
+    price_fields(&price.base, &mut table);
+    table.insert("source".to_owned(), price.source.clone().into());
+    if let Some(checked) = &price.checked {
+        table.insert("checked".to_owned(), checked.clone().into());
+    }
+    if let Some(tier) = &price.tier {
+        let mut tier_table = toml::Table::new();
+        tier_table.insert(
+            "above_prompt_tokens".to_owned(),
+            toml_int(tier.above_prompt_tokens),
+        );
+        price_fields(&tier.price, &mut tier_table);
+        table.insert("tier".to_owned(), tier_table.into());
+    }
+    table
+}
+
+impl fmt::Display for AgentSettings {
+    /// The [`dump_safe`](AgentSettings::dump_safe) text.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.dump_safe())
+    }
+}
