@@ -20,6 +20,9 @@ pub enum PriceSource {
     Local,
     /// Nothing: the tokens are in [`CostBreakdown::unpriced_tokens`], not in the cost.
     Unpriced,
+    /// A sum over models priced from different sources (or over no model at all), as made by
+    /// [`HistoryCost::combined`](crate::HistoryCost::combined).
+    Mixed,
 }
 
 /// The cost of a request (or a sum of requests of one model), exact, part by part.

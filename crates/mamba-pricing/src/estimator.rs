@@ -122,6 +122,44 @@ impl HistoryCost {
     }
 }
 
+impl HistoryCost {
+    /// Every model's cost summed into one breakdown: `model` lists the models (comma
+    /// separated), `source` is theirs if they share one and [`PriceSource::Mixed`] otherwise.
+    ///
+    /// ```
+    /// use mamba_pricing::{CostEstimator, HistoryCost, PriceSource};
+    /// use rust_decimal::Decimal;
+    ///
+    /// let estimator = CostEstimator::new();
+    /// let mut running = HistoryCost::default();
+    /// running.add(&estimator.estimate(1_000_000, 0, "gpt-4o"));
+    /// running.add(&estimator.estimate(0, 1_000_000, "gpt-4o-mini"));
+    /// let all = running.combined();
+    /// assert_eq!(all.model, "gpt-4o, gpt-4o-mini");
+    /// assert_eq!((all.prompt_cost, all.completion_cost), (Decimal::new(25, 1), Decimal::new(6, 1)));
+    /// assert_eq!(all.total_cost, running.total_cost);
+    /// assert_eq!(all.source, PriceSource::BuiltIn);
+    /// ```
+    pub fn combined(&self) -> CostBreakdown {
+        let mut models = self.by_model.values();
+        let Some(first) = models.next() else {
+            return CostBreakdown::priced("", None, PriceSource::Mixed, CostParts::default());
+        };
+        let mut sum = first.clone();
+        for other in models {
+            sum.accumulate(other);
+            sum.model = format!("{}, {}", sum.model, other.model);
+            if sum.source != other.source {
+                sum.source = PriceSource::Mixed;
+            }
+            if sum.priced_as != other.priced_as {
+                sum.priced_as = None;
+            }
+        }
+        sum
+    }
+}
+
 impl CostEstimator {
     /// An estimator with the built-in price table.
     ///

@@ -1,0 +1,513 @@
+//! [`Agent`]: a model on an OpenAI-compatible endpoint with tools, a conversation, limits, and
+//! tracking of every request it makes.
+
+use std::fmt;
+use std::sync::{Arc, Mutex, OnceLock, PoisonError};
+use std::time::{Duration, Instant};
+
+use mamba_pricing::{CostBreakdown, HistoryCost};
+use mamba_settings::{AgentSettings, UsageLimits};
+use mamba_tokens::{ChatMessage, TokenCounter, ToolCall, ToolDefinition};
+use mamba_usage::{TokenUsage, UsageHistory, UsageRecord, UsageTracker};
+use rust_decimal::Decimal;
+use tracing::Instrument;
+
+use crate::builder::AgentBuilder;
+use crate::ledger::Ledger;
+use crate::limits::{Needed, check};
+use crate::transport::Transport;
+use crate::wire::{self, ChatRequest, StreamOptions, WireUsage};
+use crate::{AgentError, LimitScope, RunResult, Tool, ToolCallRecord};
+
+/// An LLM agent: sends a conversation to a chat-completions endpoint, runs the tools the model
+/// calls, and records one [`UsageRecord`] per HTTP response, priced with that response's model.
+///
+/// `Agent` is `Clone + Send + Sync`; clones share the conversation, the tracker and the running
+/// cost. Concurrent runs each start from the conversation as it was when they started and
+/// append their own turn (prompt, tool calls, answer) when they finish, in the order they
+/// finish; they do not see each other's turns in flight. A run that fails leaves the
+/// conversation unchanged (its usage stays recorded).
+///
+/// ```no_run
+/// use mamba_agent::Agent;
+///
+/// # async fn demo() -> Result<(), mamba_agent::AgentError> {
+/// let agent = Agent::new("gpt-4o")?; // settings from AgentSettings::load()
+/// let result = agent.run("Hello!").await?;
+/// println!("{}", result.output);
+/// let usage = agent.usage();
+/// println!("{} tokens in {} requests, {}", usage.total_tokens, usage.request_count,
+///     mamba_agent::pricing::format_usd(agent.cost()));
+/// # Ok(())
+/// # }
+/// ```
+#[derive(Clone)]
+pub struct Agent {
+    inner: Arc<Inner>,
+}
+
+pub(crate) struct Inner {
+    pub(crate) model: String,
+    pub(crate) settings: AgentSettings,
+    pub(crate) transport: Transport,
+    pub(crate) counter: TokenCounter,
+    pub(crate) system_prompt: Option<String>,
+    pub(crate) tools: Vec<Tool>,
+    pub(crate) tool_definitions: Vec<ToolDefinition>,
+    pub(crate) max_turns: u32,
+    pub(crate) agent_limits: UsageLimits,
+    pub(crate) run_limits: UsageLimits,
+    pub(crate) ledger: Ledger,
+    pub(crate) conversation: Mutex<Vec<ChatMessage>>,
+}
+
+impl fmt::Debug for Agent {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let tools: Vec<&str> = self.inner.tools.iter().map(Tool::name).collect();
+        f.debug_struct("Agent")
+            .field("model", &self.inner.model)
+            .field("base_url", &self.inner.settings.model_backend.base_url)
+            .field("tools", &tools)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Agent {
+    /// An agent for `model` with settings from [`AgentSettings::load`].
+    ///
+    /// # Errors
+    /// [`AgentError::Settings`] when the settings cannot be loaded.
+    pub fn new(model: &str) -> Result<Agent, AgentError> {
+        Agent::builder(model).build()
+    }
+
+    /// An agent for the model and backend the settings name.
+    ///
+    /// # Errors
+    /// [`AgentError::Tokens`] for invalid tokenizer settings set in code.
+    pub fn from_settings(settings: AgentSettings) -> Result<Agent, AgentError> {
+        let model = settings.model_backend.model.clone();
+        Agent::builder(&model).settings(settings).build()
+    }
+
+    /// A builder for `model`: settings, system prompt, tools, limits, tracker, prices.
+    pub fn builder(model: &str) -> AgentBuilder {
+        AgentBuilder::new(model)
+    }
+
+    pub(crate) fn from_inner(inner: Inner) -> Agent {
+        Agent {
+            inner: Arc::new(inner),
+        }
+    }
+
+    pub(crate) fn inner(&self) -> &Inner {
+        &self.inner
+    }
+
+    /// The model requests are sent for.
+    pub fn model(&self) -> &str {
+        &self.inner.model
+    }
+
+    /// The settings the agent was built from.
+    pub fn settings(&self) -> &AgentSettings {
+        &self.inner.settings
+    }
+
+    /// Runs one prompt to a final answer: sends the conversation plus `prompt`, runs any tools
+    /// the model calls and sends their results back, until the model answers without tool
+    /// calls or `max_turns` requests were made.
+    ///
+    /// # Errors
+    /// [`AgentError::LimitExceeded`] before a request that would exceed a limit; HTTP,
+    /// timeout and malformed-response errors after retries; [`AgentError::MaxTurns`].
+    pub async fn run(&self, prompt: &str) -> Result<RunResult, AgentError> {
+        let span = tracing::info_span!(
+            "agent.run",
+            gen_ai.operation.name = "chat",
+            gen_ai.request.model = %self.inner.model,
+        );
+        self.run_turns(prompt).instrument(span).await
+    }
+
+    async fn run_turns(&self, prompt: &str) -> Result<RunResult, AgentError> {
+        let inner = &*self.inner;
+        let mut messages = inner.conversation_snapshot();
+        let first_new = messages.len();
+        messages.push(ChatMessage::user(prompt));
+        let mut run = RunResult::default();
+        for turn in 0..inner.max_turns {
+            let (request, prompt_estimate) = inner.prepare(&messages, &run, false)?;
+            let started = Instant::now();
+            let response = match inner.transport.complete(&request).await {
+                Ok(response) => response,
+                Err(error) => {
+                    inner.record_failed(&error, prompt_estimate, started.elapsed(), &mut run);
+                    return Err(error);
+                }
+            };
+            let latency = started.elapsed();
+            let message = response
+                .choices
+                .into_iter()
+                .next()
+                .map(|choice| choice.message)
+                .unwrap_or_default();
+            let calls = wire::tool_calls(message.tool_calls, turn);
+            let content = message.content.unwrap_or_default();
+            let reply = Reply {
+                model: response.model,
+                id: response.id,
+                usage: response.usage,
+                content: &content,
+                calls: &calls,
+                latency,
+                prompt_estimate,
+            };
+            inner.record(reply, &mut run);
+            if calls.is_empty() {
+                messages.push(ChatMessage::assistant(content.clone()));
+                run.output = content;
+                inner.commit(&messages[first_new..]);
+                return Ok(run);
+            }
+            messages.push(ChatMessage::assistant(content).with_tool_calls(calls.clone()));
+            inner.run_tools(&calls, &mut messages, &mut run).await;
+        }
+        Err(AgentError::MaxTurns(inner.max_turns))
+    }
+
+    /// [`run`](Agent::run) for synchronous code: blocks until the run ends.
+    ///
+    /// It runs on a small runtime of its own (one worker thread, shared by all agents and made
+    /// on first use), so it works without a runtime.
+    ///
+    /// # Errors
+    /// [`AgentError::InsideRuntime`] when called from inside an async runtime, where blocking
+    /// would stall it (use `run(..).await` there); otherwise as [`run`](Agent::run).
+    pub fn run_sync(&self, prompt: &str) -> Result<RunResult, AgentError> {
+        if tokio::runtime::Handle::try_current().is_ok() {
+            return Err(AgentError::InsideRuntime);
+        }
+        static RUNTIME: OnceLock<Result<tokio::runtime::Runtime, String>> = OnceLock::new();
+        let runtime = RUNTIME.get_or_init(|| {
+            tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(1)
+                .thread_name("mamba-agent-sync")
+                .enable_all()
+                .build()
+                .map_err(|e| e.to_string())
+        });
+        match runtime {
+            Ok(runtime) => runtime.block_on(self.run(prompt)),
+            Err(reason) => Err(AgentError::Client(reason.clone().into())),
+        }
+    }
+
+    /// The usage of every request this agent and its clones made since the last reset.
+    pub fn usage(&self) -> TokenUsage {
+        self.inner.ledger.usage()
+    }
+
+    /// The per-request records in the agent's tracker (with a shared tracker, also the records
+    /// of the other agents that share it).
+    pub fn usage_history(&self) -> UsageHistory {
+        self.inner.ledger.tracker().history()
+    }
+
+    /// The tracker records go to.
+    pub fn tracker(&self) -> &UsageTracker {
+        self.inner.ledger.tracker()
+    }
+
+    /// The exact cost of the requests since the last reset, each priced with its own model
+    /// (and tier). O(number of models): requests are priced once, when recorded.
+    ///
+    /// Tokens no price covers are not in this number; see
+    /// [`cost_breakdown`](Agent::cost_breakdown)'s `unpriced_tokens`.
+    pub fn cost(&self) -> Decimal {
+        self.inner.ledger.totals().cost.total_cost
+    }
+
+    /// The cost per model and in total.
+    pub fn cost_by_model(&self) -> HistoryCost {
+        self.inner.ledger.totals().cost
+    }
+
+    /// The cost split into prompt and completion parts (and cache reads and writes), summed
+    /// over models; `model` lists the models.
+    pub fn cost_breakdown(&self) -> CostBreakdown {
+        self.inner.ledger.totals().cost.combined()
+    }
+
+    /// What the same requests would have cost on `model` (e.g. the local model's usage priced
+    /// as `gpt-4o`). Each request is priced on its own, so tiers apply as they would have.
+    pub fn cost_for(&self, model: &str) -> CostBreakdown {
+        let history = self.usage_history();
+        self.inner.ledger.with_estimator(|estimator| {
+            let mut total = HistoryCost::default();
+            for record in history.iter() {
+                total.add(&estimator.estimate_usage(&TokenUsage::from_record(&record), model));
+            }
+            let mut breakdown = total.combined();
+            if history.is_empty() {
+                breakdown = estimator.estimate(0, 0, model);
+            }
+            breakdown
+        })
+    }
+
+    /// Tokens of `text` with the agent's model's encoding.
+    pub fn token_count(&self, text: &str) -> u64 {
+        self.inner.counter.count(text)
+    }
+
+    /// Tokens the current conversation would take as a prompt: system prompt, messages and
+    /// tool definitions, with the chat format's overhead.
+    pub fn context_token_count(&self) -> u64 {
+        let messages = self
+            .inner
+            .request_messages(&self.inner.conversation_snapshot());
+        self.inner.prompt_tokens(&messages)
+    }
+
+    /// The conversation so far (without the system prompt).
+    pub fn conversation(&self) -> Vec<ChatMessage> {
+        self.inner.conversation_snapshot()
+    }
+
+    /// Forgets recorded usage and cost; keeps the conversation.
+    pub fn reset_tracking(&self) {
+        self.inner.ledger.reset();
+    }
+
+    /// Forgets recorded usage and cost, and the conversation.
+    pub fn reset_all(&self) {
+        self.reset_tracking();
+        self.inner.lock_conversation().clear();
+    }
+
+    /// Sends the request of a streamed turn; used by [`crate::AgentStream`].
+    pub(crate) fn streaming_request(
+        &self,
+        messages: &[ChatMessage],
+        run: &RunResult,
+    ) -> Result<(ChatRequest, u64), AgentError> {
+        self.inner.prepare(messages, run, true)
+    }
+}
+
+/// What came back from one request, before it is recorded.
+pub(crate) struct Reply<'a> {
+    pub(crate) model: Option<String>,
+    pub(crate) id: Option<String>,
+    pub(crate) usage: Option<WireUsage>,
+    pub(crate) content: &'a str,
+    pub(crate) calls: &'a [ToolCall],
+    pub(crate) latency: Duration,
+    pub(crate) prompt_estimate: u64,
+}
+
+impl Inner {
+    pub(crate) fn lock_conversation(&self) -> std::sync::MutexGuard<'_, Vec<ChatMessage>> {
+        self.conversation
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+    }
+
+    pub(crate) fn conversation_snapshot(&self) -> Vec<ChatMessage> {
+        self.lock_conversation().clone()
+    }
+
+    pub(crate) fn commit(&self, turn: &[ChatMessage]) {
+        self.lock_conversation().extend_from_slice(turn);
+    }
+
+    fn request_messages(&self, messages: &[ChatMessage]) -> Vec<ChatMessage> {
+        let mut all = Vec::with_capacity(messages.len() + 1);
+        all.extend(self.system_prompt.as_deref().map(ChatMessage::system));
+        all.extend_from_slice(messages);
+        all
+    }
+
+    fn prompt_tokens(&self, messages: &[ChatMessage]) -> u64 {
+        self.counter
+            .count_messages(messages)
+            .saturating_add(self.counter.count_tools(&self.tool_definitions))
+    }
+
+    /// Builds the request for `messages`, after checking it fits every limit; returns it with
+    /// the counter's estimate of its prompt tokens.
+    pub(crate) fn prepare(
+        &self,
+        messages: &[ChatMessage],
+        run: &RunResult,
+        stream: bool,
+    ) -> Result<(ChatRequest, u64), AgentError> {
+        let all = self.request_messages(messages);
+        let prompt_estimate = self.prompt_tokens(&all);
+        let backend = &self.settings.model_backend;
+        let output_estimate = u64::from(backend.max_tokens.unwrap_or(0));
+        let needed = Needed {
+            input_tokens: prompt_estimate,
+            output_tokens: output_estimate,
+            cost: self.ledger.with_estimator(|estimator| {
+                estimator
+                    .estimate(prompt_estimate, output_estimate, &self.model)
+                    .total_cost
+            }),
+        };
+        check(
+            &self.run_limits,
+            LimitScope::Run,
+            &run.usage,
+            run.cost.total_cost,
+            &needed,
+        )
+        .map_err(AgentError::LimitExceeded)?;
+        let totals = self.ledger.totals();
+        check(
+            &self.agent_limits,
+            LimitScope::Agent,
+            &totals.usage,
+            totals.cost.total_cost,
+            &needed,
+        )
+        .map_err(AgentError::LimitExceeded)?;
+        let request = ChatRequest {
+            model: self.model.clone(),
+            messages: all.iter().map(wire::message_json).collect(),
+            temperature: backend.temperature,
+            max_tokens: backend.max_tokens,
+            tools: self.tool_definitions.iter().map(wire::tool_json).collect(),
+            stream: stream.then_some(true),
+            stream_options: stream.then_some(StreamOptions {
+                include_usage: true,
+            }),
+        };
+        Ok((request, prompt_estimate))
+    }
+
+    /// Records one response: the provider's usage when it sent some, otherwise our estimate,
+    /// marked as such.
+    pub(crate) fn record(&self, reply: Reply<'_>, run: &mut RunResult) {
+        let model = reply
+            .model
+            .filter(|model| !model.is_empty())
+            .unwrap_or_else(|| self.model.clone());
+        let tools: Vec<&str> = reply.calls.iter().map(|call| call.name.as_str()).collect();
+        let mut builder = UsageRecord::builder(&model).latency(reply.latency);
+        if let Some(id) = reply.id.as_deref().filter(|id| !id.is_empty()) {
+            builder = builder.request_id(id);
+        }
+        if !tools.is_empty() {
+            builder = builder.tool_name(&tools.join(","));
+        }
+        let record = match reply.usage {
+            Some(usage) => {
+                let cached = usage
+                    .prompt_tokens_details
+                    .and_then(|d| d.cached_tokens)
+                    .unwrap_or(0);
+                let reasoning = usage
+                    .completion_tokens_details
+                    .and_then(|d| d.reasoning_tokens)
+                    .unwrap_or(0);
+                let mut builder = builder
+                    .prompt_tokens(usage.prompt_tokens)
+                    .completion_tokens(usage.completion_tokens);
+                if let Some(total) = usage.total_tokens {
+                    builder = builder.provider_total_tokens(total);
+                }
+                let exact = builder
+                    .clone()
+                    .cached_tokens(cached)
+                    .reasoning_tokens(reasoning);
+                exact.build().unwrap_or_else(|error| {
+                    // A provider's details larger than its totals: keep the totals, clamp the
+                    // details, and say so.
+                    tracing::warn!(%error, model = %model, "inconsistent usage details from the provider; clamped");
+                    builder
+                        .cached_tokens(cached.min(usage.prompt_tokens))
+                        .reasoning_tokens(reasoning.min(usage.completion_tokens))
+                        .build()
+                        .unwrap_or_else(|_| {
+                            UsageRecord::new(&model, usage.prompt_tokens, usage.completion_tokens)
+                        })
+                })
+            }
+            None => {
+                let completion = self.completion_estimate(reply.content, reply.calls);
+                builder
+                    .prompt_tokens(reply.prompt_estimate)
+                    .completion_tokens(completion)
+                    .estimated(true)
+                    .build()
+                    .unwrap_or_else(|_| UsageRecord::new(&model, reply.prompt_estimate, completion))
+            }
+        };
+        let cost = self.ledger.record(&record, &self.model);
+        run.usage += TokenUsage::from_record(&record);
+        run.cost.add(&cost);
+        run.records.push(record);
+    }
+
+    /// A request whose response could not be read was still sent and processed: its prompt is
+    /// recorded as an estimate. Errors that mean nothing was processed record nothing.
+    pub(crate) fn record_failed(
+        &self,
+        error: &AgentError,
+        prompt_estimate: u64,
+        latency: Duration,
+        run: &mut RunResult,
+    ) {
+        if let AgentError::MalformedResponse(_) = error {
+            let reply = Reply {
+                model: None,
+                id: None,
+                usage: None,
+                content: "",
+                calls: &[],
+                latency,
+                prompt_estimate,
+            };
+            self.record(reply, run);
+        }
+    }
+
+    pub(crate) fn completion_estimate(&self, content: &str, calls: &[ToolCall]) -> u64 {
+        calls.iter().fold(self.counter.count(content), |sum, call| {
+            sum.saturating_add(self.counter.count(&call.name))
+                .saturating_add(self.counter.count(&call.arguments))
+        })
+    }
+
+    /// Runs each tool call in order, appending the results to `messages`.
+    pub(crate) async fn run_tools(
+        &self,
+        calls: &[ToolCall],
+        messages: &mut Vec<ChatMessage>,
+        run: &mut RunResult,
+    ) {
+        for call in calls {
+            let output = match self.tools.iter().find(|tool| tool.name() == call.name) {
+                Some(tool) => {
+                    let span = tracing::info_span!("agent.tool", gen_ai.tool.name = %call.name);
+                    tool.call(&call.arguments).instrument(span).await
+                }
+                None => Err(format!("there is no tool named `{}`", call.name)),
+            };
+            let text = match &output {
+                Ok(text) => text.clone(),
+                Err(error) => format!("Error: {error}"),
+            };
+            messages.push(ChatMessage::tool(call.id.clone(), text));
+            run.tool_calls.push(ToolCallRecord {
+                name: call.name.clone(),
+                arguments: call.arguments.clone(),
+                output,
+            });
+        }
+    }
+}

@@ -1,0 +1,99 @@
+//! An LLM agent on any OpenAI-compatible endpoint that tracks the tokens and exact cost of
+//! every model call.
+//!
+//! This crate provides [`Agent`] (runs, tool loops, streaming, usage and cost), [`Tool`]
+//! (typed async Rust functions with a derived JSON schema), [`RunResult`], usage limits
+//! ([`UsageLimits`](settings::UsageLimits), [`LimitExceeded`]) and [`AgentError`]. It is layer
+//! 4 of the mamba workspace, the only one with tokio, async-openai and network I/O, and it
+//! re-exports the lower crates so one dependency is enough: [`tokens`], [`usage`],
+//! [`pricing`], [`settings`].
+//!
+//! | Python (mamba-agents) | Rust |
+//! |---|---|
+//! | `Agent("gpt-4o")` | [`Agent::new("gpt-4o")`](Agent::new) |
+//! | `await agent.run(q)` / `agent.run_sync(q)` | [`agent.run(q).await`](Agent::run) / [`agent.run_sync(q)`](Agent::run_sync) |
+//! | `agent.get_usage()` | [`agent.usage()`](Agent::usage) |
+//! | `agent.get_cost()` | [`agent.cost()`](Agent::cost), [`agent.cost_for("gpt-4o")`](Agent::cost_for) |
+//! | `agent.get_cost_breakdown()` | [`agent.cost_breakdown()`](Agent::cost_breakdown) |
+//! | `agent.get_usage_history()` | [`agent.usage_history()`](Agent::usage_history) |
+//! | `agent.get_token_count("text")` / `get_token_count()` | [`agent.token_count("text")`](Agent::token_count) / [`agent.context_token_count()`](Agent::context_token_count) |
+//! | `agent.reset_tracking()` / `reset_all()` | [`agent.reset_tracking()`](Agent::reset_tracking) / [`agent.reset_all()`](Agent::reset_all) |
+//!
+//! # Tracking
+//!
+//! Every HTTP response becomes one [`UsageRecord`](usage::UsageRecord): the model the
+//! response names, the tools it called, cached prompt tokens and reasoning tokens from the
+//! usage details, the latency. A response without usage is counted with the token counter and
+//! marked estimated, never recorded as zero; a retried request is recorded once. After each
+//! request an `INFO` event `Request completed: 45 tokens, $0.0001` carries OpenTelemetry GenAI
+//! fields (`gen_ai.request.model`, `gen_ai.response.model`, `gen_ai.usage.input_tokens`,
+//! `gen_ai.usage.output_tokens`) and the cost; each run is a span.
+//!
+//! Backends on a loopback address are local: their models cost $0 unless priced explicitly,
+//! and [`Agent::cost_for`] shows what the same usage would cost elsewhere.
+//!
+//! # Usage
+//!
+//! ```no_run
+//! use mamba_agent::Agent;
+//!
+//! # async fn demo() -> Result<(), mamba_agent::AgentError> {
+//! let agent = Agent::new("gpt-4o")?;
+//! agent.run("Hello!").await?;
+//! agent.run("Tell me about Python").await?;
+//! let usage = agent.usage();
+//! println!("Total tokens: {}, requests: {}", usage.total_tokens, usage.request_count);
+//! println!("Cost: {}", mamba_agent::pricing::format_usd(agent.cost()));
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! # Feature flags
+//!
+//! None. HTTPS uses rustls.
+//!
+//! # Supported Rust versions
+//!
+//! The minimum supported Rust version is 1.88, declared as `rust-version`; CI builds with the
+//! current stable toolchain.
+#![doc(test(attr(deny(warnings))))]
+// Library code reports problems through its return values; it never panics or prints.
+#![cfg_attr(
+    not(test),
+    warn(
+        clippy::unwrap_used,
+        clippy::expect_used,
+        clippy::panic,
+        clippy::print_stdout
+    )
+)]
+
+mod agent;
+mod builder;
+mod error;
+mod ledger;
+mod limits;
+mod result;
+mod retry;
+mod stream;
+mod tools;
+mod transport;
+mod wire;
+
+pub use agent::Agent;
+pub use builder::AgentBuilder;
+pub use error::{AgentError, LimitExceeded, LimitKind, LimitScope};
+pub use mamba_tokens::{ChatMessage, Role, ToolCall};
+pub use mamba_usage::{TokenUsage, UsageTracker};
+pub use result::{RunResult, ToolCallRecord};
+pub use stream::{AgentStream, StreamEvent};
+pub use tools::Tool;
+
+/// Prices and cost estimation: `mamba-pricing`.
+pub use mamba_pricing as pricing;
+/// Settings: `mamba-settings`.
+pub use mamba_settings as settings;
+/// Token counting: `mamba-tokens`.
+pub use mamba_tokens as tokens;
+/// Usage records and tracking: `mamba-usage`.
+pub use mamba_usage as usage;

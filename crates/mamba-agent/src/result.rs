@@ -1,0 +1,53 @@
+//! [`RunResult`] and [`ToolCallRecord`]: what one run produced and spent.
+
+use mamba_pricing::HistoryCost;
+use mamba_usage::{TokenUsage, UsageRecord};
+
+/// One tool call the model made during a run, and what the tool answered.
+///
+/// ```
+/// use mamba_agent::ToolCallRecord;
+///
+/// let call = ToolCallRecord {
+///     name: "get_weather".to_owned(),
+///     arguments: r#"{"city":"Paris"}"#.to_owned(),
+///     output: Ok("Sunny".to_owned()),
+/// };
+/// assert!(call.output.is_ok());
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ToolCallRecord {
+    /// The tool's name.
+    pub name: String,
+    /// The arguments as the model wrote them (JSON text).
+    pub arguments: String,
+    /// The tool's output, or the error sent back to the model.
+    pub output: Result<String, String>,
+}
+
+/// The outcome of [`Agent::run`](crate::Agent::run): the final answer and what it cost.
+///
+/// `records`, `usage` and `cost` cover this run only; the agent's totals are in
+/// [`Agent::usage`](crate::Agent::usage) and [`Agent::cost`](crate::Agent::cost).
+///
+/// ```
+/// use mamba_agent::RunResult;
+///
+/// let result = RunResult::default();
+/// assert_eq!(result.usage.request_count, 0);
+/// assert!(result.cost.total_cost.is_zero());
+/// ```
+#[derive(Debug, Clone, Default, PartialEq)]
+#[non_exhaustive]
+pub struct RunResult {
+    /// The model's final answer.
+    pub output: String,
+    /// One record per model request of this run, in order.
+    pub records: Vec<UsageRecord>,
+    /// The sum of `records`.
+    pub usage: TokenUsage,
+    /// The cost of `records`, each priced with its own model.
+    pub cost: HistoryCost,
+    /// Every tool call, in order.
+    pub tool_calls: Vec<ToolCallRecord>,
+}

@@ -1,0 +1,287 @@
+//! [`Agent::run_stream`]: a run whose text arrives as it is generated.
+//!
+//! Each request asks for `stream_options.include_usage`, so the last chunk carries the usage;
+//! a stream that ends without it, breaks, or is dropped by the caller mid-response is recorded
+//! with the counter's estimate (marked estimated), never as zero and never lost.
+
+use std::collections::VecDeque;
+use std::pin::Pin;
+use std::time::Instant;
+
+use futures::{Stream, StreamExt};
+use mamba_tokens::{ChatMessage, ToolCall};
+
+use crate::agent::{Agent, Reply};
+use crate::transport::ChunkStream;
+use crate::wire::{ChatChunk, WireUsage};
+use crate::{AgentError, RunResult, ToolCallRecord};
+
+/// What a streamed run yields.
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub enum StreamEvent {
+    /// A piece of the model's text.
+    TextDelta(String),
+    /// A tool the model called, with its output (the run goes on with another request).
+    ToolCall(ToolCallRecord),
+    /// The run ended with a final answer: the same as [`Agent::run`]'s result.
+    Done(RunResult),
+}
+
+/// The stream [`Agent::run_stream`] returns.
+pub type AgentStream = Pin<Box<dyn Stream<Item = Result<StreamEvent, AgentError>> + Send>>;
+
+impl Agent {
+    /// Runs `prompt` like [`run`](Agent::run), yielding text deltas as they arrive, each tool
+    /// call, and finally [`StreamEvent::Done`] with the run's result. After an error the stream
+    /// ends.
+    ///
+    /// ```no_run
+    /// use futures::StreamExt;
+    /// use mamba_agent::{Agent, StreamEvent};
+    ///
+    /// # async fn demo() -> Result<(), mamba_agent::AgentError> {
+    /// let agent = Agent::new("gpt-4o")?;
+    /// let mut stream = agent.run_stream("Tell me about Python");
+    /// while let Some(event) = stream.next().await {
+    ///     match event? {
+    ///         StreamEvent::TextDelta(text) => print!("{text}"),
+    ///         StreamEvent::Done(result) => println!("\n{} tokens", result.usage.total_tokens),
+    ///         _ => {}
+    ///     }
+    /// }
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn run_stream(&self, prompt: &str) -> AgentStream {
+        let mut messages = self.conversation();
+        let first_new = messages.len();
+        messages.push(ChatMessage::user(prompt));
+        let state = State {
+            agent: self.clone(),
+            messages,
+            first_new,
+            run: RunResult::default(),
+            turn: 0,
+            in_flight: None,
+            pending: VecDeque::new(),
+            done: false,
+        };
+        Box::pin(futures::stream::unfold(state, |mut state| async move {
+            let item = state.next_event().await?;
+            Some((item, state))
+        }))
+    }
+}
+
+struct State {
+    agent: Agent,
+    messages: Vec<ChatMessage>,
+    first_new: usize,
+    run: RunResult,
+    turn: u32,
+    in_flight: Option<InFlight>,
+    pending: VecDeque<StreamEvent>,
+    done: bool,
+}
+
+impl State {
+    async fn next_event(&mut self) -> Option<Result<StreamEvent, AgentError>> {
+        loop {
+            if let Some(event) = self.pending.pop_front() {
+                return Some(Ok(event));
+            }
+            if self.done {
+                return None;
+            }
+            let step = match self.in_flight.as_mut() {
+                None => self.start_request().await,
+                Some(flight) => match flight.chunks.next().await {
+                    Some(Ok(chunk)) => {
+                        if let Some(text) = flight.absorb(chunk) {
+                            self.pending.push_back(StreamEvent::TextDelta(text));
+                        }
+                        Ok(())
+                    }
+                    Some(Err(error)) => {
+                        let error = self.agent.inner().transport.error(error);
+                        self.finish_flight(false);
+                        Err(error)
+                    }
+                    None => self.complete_turn().await,
+                },
+            };
+            if let Err(error) = step {
+                self.done = true;
+                return Some(Err(error));
+            }
+        }
+    }
+
+    async fn start_request(&mut self) -> Result<(), AgentError> {
+        let inner = self.agent.inner();
+        if self.turn >= inner.max_turns {
+            return Err(AgentError::MaxTurns(inner.max_turns));
+        }
+        let (request, prompt_estimate) = self.agent.streaming_request(&self.messages, &self.run)?;
+        let started = Instant::now();
+        let chunks = inner.transport.stream(&request).await?;
+        self.in_flight = Some(InFlight {
+            agent: self.agent.clone(),
+            chunks,
+            started,
+            prompt_estimate,
+            content: String::new(),
+            calls: Vec::new(),
+            usage: None,
+            model: None,
+            id: None,
+            recorded: false,
+        });
+        self.turn += 1;
+        Ok(())
+    }
+
+    /// Records the in-flight request into this run (`complete`) or as an estimate of what
+    /// arrived before a failure.
+    fn finish_flight(&mut self, complete: bool) -> Option<(String, Vec<ToolCall>)> {
+        let mut flight = self.in_flight.take()?;
+        flight.recorded = true;
+        let calls = flight.tool_calls(self.turn);
+        let usage = if complete { flight.usage } else { None };
+        let content = std::mem::take(&mut flight.content);
+        let reply = Reply {
+            model: flight.model.take(),
+            id: flight.id.take(),
+            usage,
+            content: &content,
+            calls: &calls,
+            latency: flight.started.elapsed(),
+            prompt_estimate: flight.prompt_estimate,
+        };
+        self.agent.inner().record(reply, &mut self.run);
+        Some((content, calls))
+    }
+
+    async fn complete_turn(&mut self) -> Result<(), AgentError> {
+        let Some((content, calls)) = self.finish_flight(true) else {
+            return Ok(());
+        };
+        if calls.is_empty() {
+            self.messages.push(ChatMessage::assistant(content.clone()));
+            self.agent.inner().commit(&self.messages[self.first_new..]);
+            self.run.output = content;
+            self.pending
+                .push_back(StreamEvent::Done(std::mem::take(&mut self.run)));
+            self.done = true;
+            return Ok(());
+        }
+        self.messages
+            .push(ChatMessage::assistant(content).with_tool_calls(calls.clone()));
+        let before = self.run.tool_calls.len();
+        self.agent
+            .inner()
+            .run_tools(&calls, &mut self.messages, &mut self.run)
+            .await;
+        for call in &self.run.tool_calls[before..] {
+            self.pending.push_back(StreamEvent::ToolCall(call.clone()));
+        }
+        Ok(())
+    }
+}
+
+/// A streamed response being read.
+struct InFlight {
+    agent: Agent,
+    chunks: ChunkStream,
+    started: Instant,
+    prompt_estimate: u64,
+    content: String,
+    calls: Vec<PartialCall>,
+    usage: Option<WireUsage>,
+    model: Option<String>,
+    id: Option<String>,
+    /// Whether the request was recorded; if not when dropped, it is recorded as an estimate.
+    recorded: bool,
+}
+
+#[derive(Debug, Default)]
+struct PartialCall {
+    id: Option<String>,
+    name: String,
+    arguments: String,
+}
+
+impl InFlight {
+    /// Takes in one chunk; returns its text, if any.
+    fn absorb(&mut self, chunk: ChatChunk) -> Option<String> {
+        if self.model.is_none() {
+            self.model = chunk.model.filter(|model| !model.is_empty());
+        }
+        if self.id.is_none() {
+            self.id = chunk.id.filter(|id| !id.is_empty());
+        }
+        if chunk.usage.is_some() {
+            self.usage = chunk.usage;
+        }
+        let mut text = String::new();
+        for choice in chunk.choices {
+            if let Some(delta) = choice.delta.content {
+                text.push_str(&delta);
+            }
+            for call in choice.delta.tool_calls.unwrap_or_default() {
+                if self.calls.len() <= call.index {
+                    self.calls.resize_with(call.index + 1, PartialCall::default);
+                }
+                let partial = &mut self.calls[call.index];
+                if let Some(id) = call.id.filter(|id| !id.is_empty()) {
+                    partial.id = Some(id);
+                }
+                if let Some(function) = call.function {
+                    if let Some(name) = function.name {
+                        partial.name.push_str(&name);
+                    }
+                    partial.arguments.push_str(&function.arguments);
+                }
+            }
+        }
+        self.content.push_str(&text);
+        (!text.is_empty()).then_some(text)
+    }
+
+    fn tool_calls(&self, turn: u32) -> Vec<ToolCall> {
+        self.calls
+            .iter()
+            .filter(|call| !call.name.is_empty())
+            .enumerate()
+            .map(|(i, call)| {
+                let id = call
+                    .id
+                    .clone()
+                    .unwrap_or_else(|| format!("call_{turn}_{i}"));
+                ToolCall::new(id, call.name.clone(), call.arguments.clone())
+            })
+            .collect()
+    }
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        if self.recorded {
+            return;
+        }
+        // The caller dropped the stream mid-response: the request was made and billed, so
+        // what arrived is recorded as an estimate rather than lost.
+        let calls = self.tool_calls(0);
+        let reply = Reply {
+            model: self.model.take(),
+            id: self.id.take(),
+            usage: self.usage,
+            content: &self.content,
+            calls: &calls,
+            latency: self.started.elapsed(),
+            prompt_estimate: self.prompt_estimate,
+        };
+        self.agent.inner().record(reply, &mut RunResult::default());
+    }
+}

@@ -1,0 +1,180 @@
+//! [`Tool`]: a typed async Rust function the model can call, with its argument JSON schema
+//! derived by `schemars`.
+
+use std::fmt;
+use std::future::Future;
+use std::panic::AssertUnwindSafe;
+use std::pin::Pin;
+use std::sync::Arc;
+
+use futures::FutureExt;
+use mamba_tokens::ToolDefinition;
+use schemars::JsonSchema;
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use serde_json::Value;
+
+use crate::AgentError;
+
+type ToolFuture = Pin<Box<dyn Future<Output = Result<String, String>> + Send>>;
+type Handler = dyn Fn(Value) -> ToolFuture + Send + Sync;
+
+/// A function the model can call: a name, a description, a JSON schema of its arguments and an
+/// async handler.
+///
+/// The handler's output is sent back to the model: a `String` as is, anything else
+/// `Serialize` as JSON. An `Err` (or a panic) is sent back as `Error: ...` so the model can
+/// recover; it does not end the run.
+///
+/// ```
+/// use mamba_agent::Tool;
+/// use schemars::JsonSchema;
+/// use serde::Deserialize;
+///
+/// #[derive(Deserialize, JsonSchema)]
+/// struct Weather {
+///     /// The city, e.g. Paris.
+///     city: String,
+/// }
+///
+/// let tool = Tool::new("get_weather", "Current weather of a city", |args: Weather| async move {
+///     Ok::<_, std::convert::Infallible>(format!("Sunny in {}", args.city))
+/// })?;
+/// assert_eq!(tool.definition().parameters["required"][0], "city");
+///
+/// # tokio::runtime::Builder::new_current_thread().build()?.block_on(async {
+/// assert_eq!(tool.call(r#"{"city": "Paris"}"#).await, Ok("Sunny in Paris".to_owned()));
+/// assert!(tool.call(r#"{"town": "Paris"}"#).await.unwrap_err().contains("missing field `city`"));
+/// # });
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Clone)]
+pub struct Tool {
+    definition: ToolDefinition,
+    handler: Arc<Handler>,
+}
+
+impl fmt::Debug for Tool {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Tool")
+            .field("definition", &self.definition)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Tool {
+    /// A tool whose arguments are `A`, with the schema derived from `A`.
+    ///
+    /// # Errors
+    /// [`AgentError::InvalidTool`] for a name the API refuses (empty, or other than ASCII
+    /// letters, digits, `_` and `-`, or longer than 64).
+    pub fn new<A, F, Fut, O, E>(
+        name: &str,
+        description: &str,
+        handler: F,
+    ) -> Result<Tool, AgentError>
+    where
+        A: DeserializeOwned + JsonSchema + Send + 'static,
+        F: Fn(A) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Result<O, E>> + Send + 'static,
+        O: Serialize,
+        E: fmt::Display,
+    {
+        let mut schema = serde_json::to_value(schemars::schema_for!(A)).unwrap_or_default();
+        if let Value::Object(object) = &mut schema {
+            // Metadata the chat API does not use; it only costs prompt tokens.
+            object.remove("$schema");
+            object.remove("title");
+        }
+        let handler = Arc::new(handler);
+        Tool::from_json_schema(name, description, schema, move |arguments: Value| {
+            let handler = Arc::clone(&handler);
+            async move {
+                let args: A = serde_json::from_value(arguments)
+                    .map_err(|e| format!("invalid arguments: {e}"))?;
+                let output = handler(args).await.map_err(|e| e.to_string())?;
+                Ok(output_text(&output))
+            }
+        })
+    }
+
+    /// A tool with a hand-written JSON schema, taking the arguments as JSON.
+    ///
+    /// # Errors
+    /// As [`Tool::new`].
+    pub fn from_json_schema<F, Fut>(
+        name: &str,
+        description: &str,
+        parameters: Value,
+        handler: F,
+    ) -> Result<Tool, AgentError>
+    where
+        F: Fn(Value) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Result<String, String>> + Send + 'static,
+    {
+        validate_name(name)?;
+        let handler: Arc<Handler> = Arc::new(move |arguments| Box::pin(handler(arguments)));
+        Ok(Tool {
+            definition: ToolDefinition::new(name, description, parameters),
+            handler,
+        })
+    }
+
+    /// The tool's name.
+    pub fn name(&self) -> &str {
+        &self.definition.name
+    }
+
+    /// The definition sent to the model (and counted by the token counter).
+    pub fn definition(&self) -> &ToolDefinition {
+        &self.definition
+    }
+
+    /// Runs the tool on the model's argument text. `Err` carries the message sent back to the
+    /// model: bad JSON, arguments that do not fit, the handler's error, or a panic.
+    pub async fn call(&self, arguments: &str) -> Result<String, String> {
+        let arguments = if arguments.trim().is_empty() {
+            Value::Object(serde_json::Map::new())
+        } else {
+            serde_json::from_str(arguments)
+                .map_err(|e| format!("arguments are not valid JSON: {e}"))?
+        };
+        let future = (self.handler)(arguments);
+        match AssertUnwindSafe(future).catch_unwind().await {
+            Ok(result) => result,
+            Err(panic) => Err(format!("the tool panicked: {}", panic_message(&*panic))),
+        }
+    }
+}
+
+fn output_text<O: Serialize>(output: &O) -> String {
+    match serde_json::to_value(output) {
+        Ok(Value::String(text)) => text,
+        Ok(value) => value.to_string(),
+        Err(e) => format!("the tool's output cannot be serialised: {e}"),
+    }
+}
+
+fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
+    panic
+        .downcast_ref::<&str>()
+        .map(|s| (*s).to_owned())
+        .or_else(|| panic.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "no message".to_owned())
+}
+
+fn validate_name(name: &str) -> Result<(), AgentError> {
+    let valid = !name.is_empty()
+        && name.len() <= 64
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
+    if valid {
+        Ok(())
+    } else {
+        Err(AgentError::InvalidTool {
+            name: name.to_owned(),
+            reason: "names are 1 to 64 ASCII letters, digits, `_` or `-`".to_owned(),
+        })
+    }
+}
