@@ -31,7 +31,8 @@ use crate::{AgentError, LimitScope, RunResult, Tool, ToolCallRecord};
 /// ```no_run
 /// use mamba_agent::Agent;
 ///
-/// # async fn demo() -> Result<(), mamba_agent::AgentError> {
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), mamba_agent::AgentError> {
 /// let agent = Agent::new("gpt-4o")?; // settings from AgentSettings::load()
 /// let result = agent.run("Hello!").await?;
 /// println!("{}", result.output);

@@ -37,7 +37,8 @@
 //! ```no_run
 //! use mamba_agent::Agent;
 //!
-//! # async fn demo() -> Result<(), mamba_agent::AgentError> {
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), mamba_agent::AgentError> {
 //! let agent = Agent::new("gpt-4o")?;
 //! agent.run("Hello!").await?;
 //! agent.run("Tell me about Python").await?;

@@ -40,7 +40,8 @@ impl Agent {
     /// use futures::StreamExt;
     /// use mamba_agent::{Agent, StreamEvent};
     ///
-    /// # async fn demo() -> Result<(), mamba_agent::AgentError> {
+    /// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), mamba_agent::AgentError> {
     /// let agent = Agent::new("gpt-4o")?;
     /// let mut stream = agent.run_stream("Tell me about Python");
     /// while let Some(event) = stream.next().await {
