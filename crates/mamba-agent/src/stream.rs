@@ -41,7 +41,7 @@ impl Agent {
     /// use mamba_agent::{Agent, StreamEvent};
     ///
     /// # #[tokio::main(flavor = "current_thread")]
-/// # async fn main() -> Result<(), mamba_agent::AgentError> {
+    /// # async fn main() -> Result<(), mamba_agent::AgentError> {
     /// let agent = Agent::new("gpt-4o")?;
     /// let mut stream = agent.run_stream("Tell me about Python");
     /// while let Some(event) = stream.next().await {
