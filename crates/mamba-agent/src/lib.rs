@@ -98,3 +98,7 @@ pub use mamba_settings as settings;
 pub use mamba_tokens as tokens;
 /// Usage records and tracking: `mamba-usage`.
 pub use mamba_usage as usage;
+
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct Readme;
