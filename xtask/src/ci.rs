@@ -1,11 +1,13 @@
-//! `cargo xtask ci`: the whole CI pipeline: fmt, clippy, tests, docs, tidy, then the README's
-//! main job, stopping at the first failure.
+//! `cargo xtask ci`: the whole CI pipeline: fmt, clippy, the local model server, tests, docs,
+//! tidy, then the README's main job, stopping at the first failure (and always stopping the
+//! server it started).
 
 use std::time::Instant;
 
 use anyhow::Result;
 
-use crate::{cargo, run_command, tidy, workspace_root};
+use crate::llm::ServerGuard;
+use crate::{cargo, demo, run_command, tidy, workspace_root};
 
 /// Runs every step in order and stops at the first failure.
 pub(crate) fn run() -> Result<()> {
@@ -49,15 +51,25 @@ pub(crate) fn run() -> Result<()> {
             "warnings",
         ]))
     })?;
+    // The agent's integration tests and the demo run against a real local model; the guard
+    // stops the server however the remaining steps end.
+    let mut server = None;
+    step("local model server", || {
+        let (guard, url) = ServerGuard::start()?;
+        println!("llm-server: smollm2 at {url}");
+        server = Some((guard, url));
+        Ok(())
+    })?;
+    let url = server
+        .as_ref()
+        .map(|(_, url)| url.clone())
+        .unwrap_or_default();
     // `cargo test` runs unit, integration and doc tests; with all features, the tests check
     // every counting engine against the same references.
     step("test (all features, with doctests)", || {
-        run_command(cargo_with(&[
-            "test",
-            "--workspace",
-            "--all-features",
-            "--locked",
-        ]))
+        let mut command = cargo_with(&["test", "--workspace", "--all-features", "--locked"]);
+        command.env("MAMBA_LLM_URL", &url);
+        run_command(command)
     })?;
     step("doc", || {
         let mut command = cargo_with(&[
@@ -71,8 +83,10 @@ pub(crate) fn run() -> Result<()> {
         run_command(command)
     })?;
     step("tidy", || tidy::run(&workspace_root()))?;
-    // The README's main-job command, so it cannot rot.
-    step("demo (README main job)", || {
+    // The README's main-job command, so it cannot rot; it reuses the running server.
+    step("demo (README main job: cargo xtask demo)", demo::run)?;
+    // The standalone tracking example (no model needed).
+    step("example token_tracking", || {
         run_command(cargo_with(&[
             "run",
             "--locked",

@@ -1,11 +1,15 @@
 //! Project automation, run as `cargo xtask <job>` (see `.cargo/config.toml`).
 //!
+//! * `cargo xtask demo`: the main job: the Token Tracking page end to end on a real model.
 //! * `cargo xtask ci`: every check CI runs, in order, stopping at the first failure.
 //! * `cargo xtask bench [criterion args]`: the criterion benchmarks and a table of figures.
 //! * `cargo xtask tidy`: layering, dependency fences and manifest rules.
+//! * `cargo xtask llm-server start|stop|status`: the local llama.cpp model server.
 
 mod bench;
 mod ci;
+mod demo;
+mod llm;
 mod tidy;
 
 use std::path::{Path, PathBuf};
@@ -17,10 +21,14 @@ fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let result = match args.first().map(String::as_str) {
         Some("ci") => ci::run(),
+        Some("demo") => demo::run(),
         Some("bench") => bench::run(&args[1..]),
         Some("tidy") => tidy::run(&workspace_root()),
+        Some("llm-server") => llm::run(&args[1..]),
         _ => {
-            eprintln!("usage: cargo xtask <ci | bench [criterion args] | tidy>");
+            eprintln!(
+                "usage: cargo xtask <demo | ci | bench [criterion args] | tidy | llm-server start|stop|status>"
+            );
             return ExitCode::from(2);
         }
     };

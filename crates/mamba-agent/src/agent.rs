@@ -60,6 +60,7 @@ pub(crate) struct Inner {
     pub(crate) run_limits: UsageLimits,
     pub(crate) ledger: Ledger,
     pub(crate) conversation: Mutex<Vec<ChatMessage>>,
+    pub(crate) stream_usage: bool,
 }
 
 impl fmt::Debug for Agent {
@@ -383,7 +384,7 @@ impl Inner {
             max_tokens: backend.max_tokens,
             tools: self.tool_definitions.iter().map(wire::tool_json).collect(),
             stream: stream.then_some(true),
-            stream_options: stream.then_some(StreamOptions {
+            stream_options: (stream && self.stream_usage).then_some(StreamOptions {
                 include_usage: true,
             }),
         };

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use mamba_pricing::CostEstimator;
 use mamba_settings::{AgentSettings, UsageLimits};
-use mamba_tokens::TokenCounter;
+use mamba_tokens::{ChatMessage, TokenCounter};
 use mamba_usage::UsageTracker;
 
 use crate::agent::{Agent, Inner};
@@ -49,6 +49,8 @@ pub struct AgentBuilder {
     estimator: Option<CostEstimator>,
     max_turns: u32,
     retry_backoff: Duration,
+    conversation: Vec<ChatMessage>,
+    stream_usage: bool,
 }
 
 impl AgentBuilder {
@@ -69,6 +71,8 @@ impl AgentBuilder {
             estimator: None,
             max_turns: Self::DEFAULT_MAX_TURNS,
             retry_backoff: Self::DEFAULT_RETRY_BACKOFF,
+            conversation: Vec::new(),
+            stream_usage: true,
         }
     }
 
@@ -129,6 +133,21 @@ impl AgentBuilder {
         self
     }
 
+    /// Starts from this conversation (without the system prompt): to resume a saved one, or to
+    /// show a small model an example exchange.
+    pub fn conversation(mut self, messages: Vec<ChatMessage>) -> Self {
+        self.conversation = messages;
+        self
+    }
+
+    /// Whether streamed requests ask for the usage chunk (`stream_options.include_usage`,
+    /// on by default). Turn it off only for servers that reject `stream_options`; streamed
+    /// usage is then estimated with the token counter and marked estimated.
+    pub fn stream_usage(mut self, include_usage: bool) -> Self {
+        self.stream_usage = include_usage;
+        self
+    }
+
     /// Builds the agent.
     ///
     /// # Errors
@@ -176,7 +195,8 @@ impl AgentBuilder {
             agent_limits: self.usage_limits.unwrap_or(settings.usage_limits),
             run_limits: self.run_limits,
             ledger,
-            conversation: Mutex::new(Vec::new()),
+            conversation: Mutex::new(self.conversation),
+            stream_usage: self.stream_usage,
             settings,
         }))
     }

@@ -99,6 +99,12 @@ pub use mamba_tokens as tokens;
 /// Usage records and tracking: `mamba-usage`.
 pub use mamba_usage as usage;
 
+// This crate's README and the workspace README's quick start are compiled and run as doctests,
+// so neither can rot. The workspace README lives here, in the highest crate, which sees them all.
 #[cfg(doctest)]
 #[doc = include_str!("../README.md")]
 struct Readme;
+
+#[cfg(doctest)]
+#[doc = include_str!("../../../README.md")]
+struct ReadmeQuickStart;

@@ -1,0 +1,53 @@
+//! `cargo xtask demo`: the main job. Runs mamba-agent's `agent_demo` example (the Token
+//! Tracking page end to end) against the configured endpoint, or, with nothing configured,
+//! against a local llama.cpp server started (and stopped) here.
+
+use anyhow::{Context, Result, bail};
+
+use crate::llm::ServerGuard;
+use crate::{cargo, run_command};
+
+pub(crate) fn run() -> Result<()> {
+    let mut probe = cargo();
+    probe.args([
+        "run",
+        "--locked",
+        "--quiet",
+        "--package",
+        "mamba-agent",
+        "--example",
+        "agent_demo",
+        "--",
+        "--needs-local-server",
+    ]);
+    let output = probe
+        .output()
+        .context("cannot run the demo's settings probe")?;
+    if !output.status.success() {
+        bail!(
+            "the demo's settings probe failed:\n{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
+    let needs_local = String::from_utf8_lossy(&output.stdout).trim() == "yes";
+    let mut demo = cargo();
+    demo.args([
+        "run",
+        "--locked",
+        "--package",
+        "mamba-agent",
+        "--example",
+        "agent_demo",
+    ]);
+    // Declared before the demo runs, so the server stops when this function returns.
+    let _server = if needs_local {
+        println!("demo: no endpoint or API key configured; starting the local model server");
+        let (guard, url) = ServerGuard::start()?;
+        demo.env("MAMBA_DEMO_LOCAL_URL", url);
+        Some(guard)
+    } else {
+        println!("demo: using the configured endpoint");
+        None
+    };
+    run_command(demo)
+}
