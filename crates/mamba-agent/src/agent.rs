@@ -17,7 +17,7 @@ use crate::ledger::Ledger;
 use crate::limits::{Needed, check};
 use crate::transport::Transport;
 use crate::wire::{self, ChatRequest, StreamOptions, WireUsage};
-use crate::{AgentError, LimitScope, RunResult, Tool, ToolCallRecord};
+use crate::{AgentError, Completion, LimitScope, RunResult, Tool, ToolCallRecord};
 
 /// An LLM agent: sends a conversation to a chat-completions endpoint, runs the tools the model
 /// calls, and records one [`UsageRecord`] per HTTP response, priced with that response's model.
@@ -139,35 +139,12 @@ impl Agent {
         let first_new = messages.len();
         messages.push(ChatMessage::user(prompt));
         let mut run = RunResult::default();
-        for turn in 0..inner.max_turns {
-            let (request, prompt_estimate) = inner.prepare(&messages, &run, false)?;
-            let started = Instant::now();
-            let response = match inner.transport.complete(&request).await {
-                Ok(response) => response,
-                Err(error) => {
-                    inner.record_failed(&error, prompt_estimate, started.elapsed(), &mut run);
-                    return Err(error);
-                }
-            };
-            let latency = started.elapsed();
-            let message = response
-                .choices
-                .into_iter()
-                .next()
-                .map(|choice| choice.message)
-                .unwrap_or_default();
-            let calls = wire::tool_calls(message.tool_calls, turn);
-            let content = message.content.unwrap_or_default();
-            let reply = Reply {
-                model: response.model,
-                id: response.id,
-                usage: response.usage,
-                content: &content,
-                calls: &calls,
-                latency,
-                prompt_estimate,
-            };
-            inner.record(reply, &mut run);
+        for _ in 0..inner.max_turns {
+            let Completion {
+                content,
+                tool_calls: calls,
+                ..
+            } = self.complete_within(&messages, &[], &mut run).await?;
             if calls.is_empty() {
                 messages.push(ChatMessage::assistant(content.clone()));
                 run.output = content;
@@ -296,7 +273,80 @@ impl Agent {
         messages: &[ChatMessage],
         run: &RunResult,
     ) -> Result<(ChatRequest, u64), AgentError> {
-        self.inner.prepare(messages, run, true)
+        self.inner.prepare(messages, &[], run, true)
+    }
+
+    /// One model request with `messages` (after the system prompt; the agent's own
+    /// conversation is neither sent nor changed), offering the agent's tools plus
+    /// `extra_tools`, without running any tool: for callers that drive their own loop, such
+    /// as [`ReActWorkflow`](crate::workflows::ReActWorkflow). The request is checked against
+    /// the agent's limits, recorded and priced like any other.
+    ///
+    /// # Errors
+    /// As [`run`](Agent::run), but never [`AgentError::MaxTurns`].
+    pub async fn complete(
+        &self,
+        messages: &[ChatMessage],
+        extra_tools: &[ToolDefinition],
+    ) -> Result<Completion, AgentError> {
+        self.complete_within(messages, extra_tools, &mut RunResult::default())
+            .await
+    }
+
+    /// [`complete`](Agent::complete), counting towards the run `run` (its run limits and records).
+    pub(crate) async fn complete_within(
+        &self,
+        messages: &[ChatMessage],
+        extra_tools: &[ToolDefinition],
+        run: &mut RunResult,
+    ) -> Result<Completion, AgentError> {
+        let inner = &*self.inner;
+        let (request, prompt_estimate) = inner.prepare(messages, extra_tools, run, false)?;
+        let started = Instant::now();
+        let response = match inner.transport.complete(&request).await {
+            Ok(response) => response,
+            Err(error) => {
+                inner.record_failed(&error, prompt_estimate, started.elapsed(), run);
+                return Err(error);
+            }
+        };
+        let latency = started.elapsed();
+        let message = response
+            .choices
+            .into_iter()
+            .next()
+            .map(|choice| choice.message)
+            .unwrap_or_default();
+        let turn = u32::try_from(run.records.len()).unwrap_or(u32::MAX);
+        let tool_calls = wire::tool_calls(message.tool_calls, turn);
+        let content = message.content.unwrap_or_default();
+        let reply = Reply {
+            model: response.model,
+            id: response.id,
+            usage: response.usage,
+            content: &content,
+            calls: &tool_calls,
+            latency,
+            prompt_estimate,
+        };
+        let cost = inner.record(reply, run);
+        let record = run
+            .records
+            .last()
+            .cloned()
+            .unwrap_or_else(|| UsageRecord::new(&self.inner.model, 0, 0));
+        Ok(Completion {
+            content,
+            tool_calls,
+            record,
+            cost,
+        })
+    }
+
+    /// Runs the agent's tool named in `call`; `Err` is the message for the model (unknown
+    /// tool, bad arguments, the tool's error or panic).
+    pub async fn call_tool(&self, call: &ToolCall) -> Result<String, String> {
+        self.inner.call_tool(call).await
     }
 }
 
@@ -344,11 +394,16 @@ impl Inner {
     pub(crate) fn prepare(
         &self,
         messages: &[ChatMessage],
+        extra_tools: &[ToolDefinition],
         run: &RunResult,
         stream: bool,
     ) -> Result<(ChatRequest, u64), AgentError> {
         let all = self.request_messages(messages);
-        let prompt_estimate = self.prompt_tokens(&all);
+        let tools: Vec<&ToolDefinition> = self.tool_definitions.iter().chain(extra_tools).collect();
+        let prompt_estimate = self
+            .counter
+            .count_messages(&all)
+            .saturating_add(self.counter.count_tools(&tools));
         let backend = &self.settings.model_backend;
         let output_estimate = u64::from(backend.max_tokens.unwrap_or(0));
         let needed = Needed {
@@ -382,7 +437,7 @@ impl Inner {
             messages: all.iter().map(wire::message_json).collect(),
             temperature: backend.temperature,
             max_tokens: backend.max_tokens,
-            tools: self.tool_definitions.iter().map(wire::tool_json).collect(),
+            tools: tools.into_iter().map(wire::tool_json).collect(),
             stream: stream.then_some(true),
             stream_options: (stream && self.stream_usage).then_some(StreamOptions {
                 include_usage: true,
@@ -393,7 +448,7 @@ impl Inner {
 
     /// Records one response: the provider's usage when it sent some, otherwise our estimate,
     /// marked as such.
-    pub(crate) fn record(&self, reply: Reply<'_>, run: &mut RunResult) {
+    pub(crate) fn record(&self, reply: Reply<'_>, run: &mut RunResult) -> CostBreakdown {
         let model = reply
             .model
             .filter(|model| !model.is_empty())
@@ -453,6 +508,7 @@ impl Inner {
         run.usage += TokenUsage::from_record(&record);
         run.cost.add(&cost);
         run.records.push(record);
+        cost
     }
 
     /// A request whose response could not be read was still sent and processed: its prompt is
@@ -485,6 +541,16 @@ impl Inner {
         })
     }
 
+    pub(crate) async fn call_tool(&self, call: &ToolCall) -> Result<String, String> {
+        match self.tools.iter().find(|tool| tool.name() == call.name) {
+            Some(tool) => {
+                let span = tracing::info_span!("agent.tool", gen_ai.tool.name = %call.name);
+                tool.call(&call.arguments).instrument(span).await
+            }
+            None => Err(format!("there is no tool named `{}`", call.name)),
+        }
+    }
+
     /// Runs each tool call in order, appending the results to `messages`.
     pub(crate) async fn run_tools(
         &self,
@@ -493,13 +559,7 @@ impl Inner {
         run: &mut RunResult,
     ) {
         for call in calls {
-            let output = match self.tools.iter().find(|tool| tool.name() == call.name) {
-                Some(tool) => {
-                    let span = tracing::info_span!("agent.tool", gen_ai.tool.name = %call.name);
-                    tool.call(&call.arguments).instrument(span).await
-                }
-                None => Err(format!("there is no tool named `{}`", call.name)),
-            };
+            let output = self.call_tool(call).await;
             let text = match &output {
                 Ok(text) => text.clone(),
                 Err(error) => format!("Error: {error}"),

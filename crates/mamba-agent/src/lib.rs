@@ -4,7 +4,8 @@
 //! This crate provides [`Agent`] (runs, tool loops, streaming, usage and cost), [`Tool`]
 //! (typed async Rust functions with a derived JSON schema), [`RunResult`], usage limits
 //! ([`UsageLimits`](settings::UsageLimits), [`LimitExceeded`]) and [`AgentError`]. It is layer
-//! 4 of the mamba workspace, the only one with tokio, async-openai and network I/O, and it
+//! 4 of the mamba workspace (with [`workflows`]: [`ReActWorkflow`](workflows::ReActWorkflow) and
+//! [`WorkflowHooks`](workflows::WorkflowHooks)), the only one with tokio, async-openai and network I/O, and it
 //! re-exports the lower crates so one dependency is enough: [`tokens`], [`usage`],
 //! [`pricing`], [`settings`].
 //!
@@ -80,13 +81,14 @@ mod stream;
 mod tools;
 mod transport;
 mod wire;
+pub mod workflows;
 
 pub use agent::Agent;
 pub use builder::AgentBuilder;
 pub use error::{AgentError, LimitExceeded, LimitKind, LimitScope};
 pub use mamba_tokens::{ChatMessage, Role, ToolCall};
 pub use mamba_usage::{TokenUsage, UsageTracker};
-pub use result::{RunResult, ToolCallRecord};
+pub use result::{Completion, RunResult, ToolCallRecord};
 pub use stream::{AgentStream, StreamEvent};
 pub use tools::Tool;
 

@@ -1,6 +1,7 @@
 //! [`RunResult`] and [`ToolCallRecord`]: what one run produced and spent.
 
-use mamba_pricing::HistoryCost;
+use mamba_pricing::{CostBreakdown, HistoryCost};
+use mamba_tokens::ToolCall;
 use mamba_usage::{TokenUsage, UsageRecord};
 
 /// One tool call the model made during a run, and what the tool answered.
@@ -50,4 +51,19 @@ pub struct RunResult {
     pub cost: HistoryCost,
     /// Every tool call, in order.
     pub tool_calls: Vec<ToolCallRecord>,
+}
+
+/// One model request made with [`Agent::complete`](crate::Agent::complete): the reply, its
+/// record and its cost. No tool was run.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Completion {
+    /// The reply's text (empty when the model only called tools).
+    pub content: String,
+    /// The tools the model called.
+    pub tool_calls: Vec<ToolCall>,
+    /// The request's usage record.
+    pub record: UsageRecord,
+    /// The request's cost.
+    pub cost: CostBreakdown,
 }

@@ -160,7 +160,7 @@ impl State {
             latency: flight.started.elapsed(),
             prompt_estimate: flight.prompt_estimate,
         };
-        self.agent.inner().record(reply, &mut self.run);
+        let _cost = self.agent.inner().record(reply, &mut self.run);
         Some((content, calls))
     }
 
@@ -283,6 +283,6 @@ impl Drop for InFlight {
             latency: self.started.elapsed(),
             prompt_estimate: self.prompt_estimate,
         };
-        self.agent.inner().record(reply, &mut RunResult::default());
+        let _cost = self.agent.inner().record(reply, &mut RunResult::default());
     }
 }

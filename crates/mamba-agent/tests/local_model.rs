@@ -237,3 +237,66 @@ async fn a_limit_stops_the_run_before_the_request_is_sent() {
     assert_eq!(agent.usage().request_count, 0);
     assert!(agent.usage_history().is_empty());
 }
+
+#[tokio::test]
+async fn a_react_workflow_on_the_real_model() {
+    use mamba_agent::workflows::{ReActConfig, ReActWorkflow, StepKind};
+
+    let Some(url) = server_url() else { return };
+    let _serial = SERIAL.lock().await;
+    let weather = Tool::new(
+        "get_weather",
+        "Current weather of a city",
+        |args: City| async move { Ok::<_, String>(format!("Sunny, 21C in {}", args.city)) },
+    )
+    .unwrap();
+    let agent = builder(&url).tool(weather).build().unwrap();
+    let instructions = ReActConfig::default().instructions;
+    // One example exchange steers the 135M model through Action and final_answer.
+    let examples = vec![
+        ChatMessage::user(format!(
+            "{instructions}\n\nTask: What is the weather in Rome?"
+        )),
+        ChatMessage::assistant("").with_tool_calls([ToolCall::new(
+            "ex1",
+            "get_weather",
+            r#"{"city": "Rome"}"#,
+        )]),
+        ChatMessage::tool("ex1", "Rainy, 14C in Rome"),
+        ChatMessage::assistant("").with_tool_calls([ToolCall::new(
+            "ex2",
+            "final_answer",
+            r#"{"answer": "Rainy, 14C in Rome"}"#,
+        )]),
+        ChatMessage::tool("ex2", "Answer received."),
+    ];
+    let workflow = ReActWorkflow::new(agent.clone()).with_config(ReActConfig {
+        max_iterations: 4,
+        examples,
+        ..ReActConfig::default()
+    });
+    let result = workflow.run("What is the weather in Paris?").await;
+    assert!(result.success, "{result:#?}");
+    assert!(
+        result
+            .state
+            .steps
+            .iter()
+            .any(|s| s.kind == StepKind::Action)
+    );
+    assert_eq!(
+        result.state.steps.last().map(|s| s.kind.clone()),
+        Some(StepKind::FinalAnswer)
+    );
+    // Every request of the run is in the steps, with the server's own usage.
+    let thoughts: u64 = result
+        .state
+        .steps
+        .iter()
+        .map(|s| s.usage.total_tokens)
+        .sum();
+    assert_eq!(thoughts, result.usage.total_tokens);
+    assert_eq!(workflow.token_usage(), result.usage);
+    assert_eq!(agent.usage(), result.usage);
+    assert!(agent.usage_history().iter().all(|r| !r.is_estimated()));
+}

@@ -1,0 +1,365 @@
+//! [`WorkflowRun`]: the engine a workflow drives (steps, iterations, limits, hooks, usage), and
+//! the [`Workflow`] trait.
+
+use std::future::Future;
+use std::sync::{Mutex, PoisonError};
+use std::time::{Duration, Instant, SystemTime};
+
+use mamba_tokens::{ChatMessage, ToolDefinition};
+use mamba_usage::TokenUsage;
+use rust_decimal::Decimal;
+
+use super::hooks::HookKind;
+use super::{
+    HookError, StepKind, TerminationReason, WorkflowConfig, WorkflowHooks, WorkflowResult,
+    WorkflowState, WorkflowStep,
+};
+use crate::{Agent, Completion, RunResult};
+
+/// A workflow: something that runs an input to a [`WorkflowResult`] and keeps the usage and
+/// cost of its own runs. Implement it with a [`WorkflowRun`] doing the bookkeeping.
+pub trait Workflow: Send + Sync {
+    /// The workflow's own data in [`WorkflowState::context`].
+    type Context: Clone + Default + Send + Sync + 'static;
+
+    /// Runs `input` to a result (which carries the usage spent, even on failure).
+    fn run(&self, input: &str) -> impl Future<Output = WorkflowResult<Self::Context>> + Send;
+
+    /// The usage of every run of this workflow (not of the agent's other runs).
+    fn token_usage(&self) -> TokenUsage;
+
+    /// The exact cost of every run of this workflow.
+    fn cost(&self) -> Decimal;
+}
+
+/// Why a run stops early.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Stop {
+    /// The reason.
+    pub reason: TerminationReason,
+    /// What happened.
+    pub message: String,
+}
+
+/// The running totals of a workflow's runs, for [`Workflow::token_usage`] and
+/// [`Workflow::cost`].
+///
+/// ```
+/// use mamba_agent::workflows::WorkflowTotals;
+///
+/// let totals = WorkflowTotals::default();
+/// assert_eq!(totals.usage().request_count, 0);
+/// assert!(totals.cost().is_zero());
+/// ```
+#[derive(Debug, Default)]
+pub struct WorkflowTotals(Mutex<(TokenUsage, Decimal)>);
+
+impl WorkflowTotals {
+    /// Adds a run's usage and cost.
+    pub fn add<C>(&self, result: &WorkflowResult<C>) {
+        let mut totals = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+        totals.0 += result.usage;
+        totals.1 = totals.1.saturating_add(result.cost);
+    }
+
+    /// The usage of every run added.
+    pub fn usage(&self) -> TokenUsage {
+        self.0.lock().unwrap_or_else(PoisonError::into_inner).0
+    }
+
+    /// The cost of every run added.
+    pub fn cost(&self) -> Decimal {
+        self.0.lock().unwrap_or_else(PoisonError::into_inner).1
+    }
+}
+
+/// One run of a workflow in progress: it numbers steps and iterations, enforces
+/// [`WorkflowConfig`], attributes the usage and cost of model requests to their step, and
+/// calls the hooks.
+pub struct WorkflowRun<'h, C: Clone + Send + Sync + 'static> {
+    state: WorkflowState<C>,
+    config: WorkflowConfig,
+    hooks: &'h WorkflowHooks<C>,
+    started: Instant,
+    hook_errors: Vec<HookError>,
+    /// The run's model requests, so the agent's run limits apply to the whole workflow run.
+    requests: RunResult,
+}
+
+impl<'h, C: Clone + Send + Sync + 'static> WorkflowRun<'h, C> {
+    /// Starts a run (calls `on_workflow_start`).
+    pub async fn start(
+        config: WorkflowConfig,
+        hooks: &'h WorkflowHooks<C>,
+        context: C,
+    ) -> WorkflowRun<'h, C> {
+        let mut run = WorkflowRun {
+            state: WorkflowState {
+                current_step: 0,
+                iteration: 0,
+                steps: Vec::new(),
+                context,
+                metadata: std::collections::BTreeMap::new(),
+                usage: TokenUsage::ZERO,
+                cost: Decimal::ZERO,
+            },
+            config,
+            hooks,
+            started: Instant::now(),
+            hook_errors: Vec::new(),
+            requests: RunResult::default(),
+        };
+        hooks
+            .fire_workflow(
+                HookKind::on_workflow_start,
+                &run.state,
+                &mut run.hook_errors,
+            )
+            .await;
+        run
+    }
+
+    /// The state so far.
+    pub fn state(&self) -> &WorkflowState<C> {
+        &self.state
+    }
+
+    /// The workflow's own data, to update.
+    pub fn context_mut(&mut self) -> &mut C {
+        &mut self.state.context
+    }
+
+    fn remaining(&self) -> Option<Duration> {
+        self.config
+            .timeout
+            .map(|limit| limit.saturating_sub(self.started.elapsed()))
+    }
+
+    fn timed_out(&self) -> Stop {
+        Stop {
+            reason: TerminationReason::Timeout,
+            message: format!(
+                "the workflow timed out after {:?}",
+                self.config.timeout.unwrap_or_default()
+            ),
+        }
+    }
+
+    /// Starts the next iteration (calls `on_iteration_start`).
+    ///
+    /// # Errors
+    /// A [`Stop`] when `max_iterations` iterations are done or the timeout has passed.
+    pub async fn begin_iteration(&mut self) -> Result<u32, Stop> {
+        if self.state.iteration >= self.config.max_iterations {
+            return Err(Stop {
+                reason: TerminationReason::MaxIterations,
+                message: format!(
+                    "no answer after {} iterations (max_iterations)",
+                    self.config.max_iterations
+                ),
+            });
+        }
+        if self.remaining().is_some_and(|left| left.is_zero()) {
+            return Err(self.timed_out());
+        }
+        self.state.iteration += 1;
+        self.hooks
+            .fire_iteration(
+                HookKind::on_iteration_start,
+                &self.state,
+                self.state.iteration,
+                &mut self.hook_errors,
+            )
+            .await;
+        Ok(self.state.iteration)
+    }
+
+    /// Ends the current iteration (calls `on_iteration_complete`).
+    pub async fn end_iteration(&mut self) {
+        self.hooks
+            .fire_iteration(
+                HookKind::on_iteration_complete,
+                &self.state,
+                self.state.iteration,
+                &mut self.hook_errors,
+            )
+            .await;
+    }
+
+    async fn open_step(
+        &mut self,
+        kind: StepKind,
+        description: &str,
+        input: Option<String>,
+    ) -> Result<WorkflowStep, Stop> {
+        let number = u32::try_from(self.state.steps.len())
+            .unwrap_or(u32::MAX)
+            .saturating_add(1);
+        if number > self.config.max_steps {
+            return Err(Stop {
+                reason: TerminationReason::MaxSteps,
+                message: format!(
+                    "no answer after {} steps (max_steps)",
+                    self.config.max_steps
+                ),
+            });
+        }
+        let mut step = WorkflowStep::new(number, kind, description);
+        step.input = input;
+        self.state.current_step = number;
+        self.hooks
+            .fire_step(
+                HookKind::on_step_start,
+                &self.state,
+                &step,
+                &mut self.hook_errors,
+            )
+            .await;
+        Ok(step)
+    }
+
+    async fn close_step(&mut self, mut step: WorkflowStep, outcome: Result<String, String>) {
+        let now = SystemTime::now();
+        step.duration = now.duration_since(step.started_at).ok();
+        step.completed_at = Some(now);
+        let kind = match outcome {
+            Ok(output) => {
+                step.output = Some(output);
+                HookKind::on_step_complete
+            }
+            Err(error) => {
+                step.error = Some(error);
+                HookKind::on_step_error
+            }
+        };
+        self.state.usage += step.usage;
+        self.state.cost = self.state.cost.saturating_add(step.cost);
+        self.state.steps.push(step.clone());
+        self.hooks
+            .fire_step(kind, &self.state, &step, &mut self.hook_errors)
+            .await;
+    }
+
+    /// A step that does `work` (no model request of its own): its output or error is recorded.
+    ///
+    /// # Errors
+    /// A [`Stop`] when `max_steps` steps are done (the work is not started).
+    pub async fn step(
+        &mut self,
+        kind: StepKind,
+        description: &str,
+        input: Option<String>,
+        work: impl Future<Output = Result<String, String>>,
+    ) -> Result<Result<String, String>, Stop> {
+        let step = self.open_step(kind, description, input).await?;
+        let outcome = work.await;
+        self.close_step(step, outcome.clone()).await;
+        Ok(outcome)
+    }
+
+    /// A step whose output is already known (an answer, an observation).
+    ///
+    /// # Errors
+    /// A [`Stop`] when `max_steps` steps are done.
+    pub async fn record_step(
+        &mut self,
+        kind: StepKind,
+        description: &str,
+        input: Option<String>,
+        output: String,
+    ) -> Result<(), Stop> {
+        let step = self.open_step(kind, description, input).await?;
+        self.close_step(step, Ok(output)).await;
+        Ok(())
+    }
+
+    /// A [`StepKind::Thought`] step: one model request through
+    /// [`Agent::complete`](crate::Agent::complete), whose usage and cost are the step's.
+    ///
+    /// # Errors
+    /// A [`Stop`] for `max_steps`, the timeout, or a failed request (limits included).
+    pub async fn model_step(
+        &mut self,
+        agent: &Agent,
+        description: &str,
+        messages: &[ChatMessage],
+        extra_tools: &[ToolDefinition],
+    ) -> Result<Completion, Stop> {
+        let input = messages.last().map(|m| m.content.clone());
+        let mut step = self
+            .open_step(StepKind::Thought, description, input)
+            .await?;
+        let records_before = self.requests.records.len();
+        let cost_before = self.requests.cost.total_cost;
+        let remaining = self.remaining();
+        let request = agent.complete_within(messages, extra_tools, &mut self.requests);
+        let outcome = match remaining {
+            Some(left) => tokio::time::timeout(left, request)
+                .await
+                .unwrap_or_else(|_| Err(crate::AgentError::Timeout(left))),
+            None => request.await,
+        };
+        // Whatever happened, the requests made are the step's.
+        for record in &self.requests.records[records_before..] {
+            step.usage += TokenUsage::from_record(record);
+        }
+        step.cost = self.requests.cost.total_cost.saturating_sub(cost_before);
+        match outcome {
+            Ok(completion) => {
+                self.close_step(step, Ok(completion.content.clone())).await;
+                Ok(completion)
+            }
+            Err(error) => {
+                let stop = match &error {
+                    crate::AgentError::Timeout(_)
+                        if self.remaining().is_some_and(|l| l.is_zero()) =>
+                    {
+                        self.timed_out()
+                    }
+                    _ => Stop {
+                        reason: TerminationReason::Error,
+                        message: error.to_string(),
+                    },
+                };
+                self.close_step(step, Err(stop.message.clone())).await;
+                Err(stop)
+            }
+        }
+    }
+
+    /// Ends the run with its answer or why there is none (calls `on_workflow_complete` or
+    /// `on_workflow_error`).
+    pub async fn finish(mut self, outcome: Result<String, Stop>) -> WorkflowResult<C> {
+        let (success, output, error, termination) = match outcome {
+            Ok(output) => (true, Some(output), None, TerminationReason::Completed),
+            Err(stop) => (false, None, Some(stop.message), stop.reason),
+        };
+        match &error {
+            None => {
+                self.hooks
+                    .fire_workflow(
+                        HookKind::on_workflow_complete,
+                        &self.state,
+                        &mut self.hook_errors,
+                    )
+                    .await;
+            }
+            Some(message) => {
+                self.hooks
+                    .fire_error(&self.state, message, &mut self.hook_errors)
+                    .await;
+            }
+        }
+        WorkflowResult {
+            success,
+            output,
+            usage: self.state.usage,
+            cost: self.state.cost,
+            state: self.state,
+            error,
+            duration: self.started.elapsed(),
+            termination,
+            hook_errors: self.hook_errors,
+        }
+    }
+}
