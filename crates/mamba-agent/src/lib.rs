@@ -110,3 +110,7 @@ struct Readme;
 #[cfg(doctest)]
 #[doc = include_str!("../../../README.md")]
 struct ReadmeQuickStart;
+
+#[cfg(doctest)]
+#[doc = include_str!("../../../docs/token-tracking.md")]
+struct UserGuideTokenTracking;

@@ -53,3 +53,53 @@ fn the_guide_lists_exactly_the_built_in_prices() {
         .collect();
     assert_eq!(documented, built_in);
 }
+
+/// The seed page's rows in docs/token-tracking.md (a subset of the built-in table) must equal
+/// the built-in prices too, and cover the rows the Python page lists.
+#[test]
+fn the_token_tracking_page_lists_built_in_prices() {
+    let page = include_str!("../../../docs/token-tracking.md");
+    let section = page
+        .split("## Default pricing")
+        .nth(1)
+        .unwrap()
+        .split("\n## ")
+        .next()
+        .unwrap();
+    let estimator = CostEstimator::new();
+    let mut models = Vec::new();
+    for line in section
+        .lines()
+        .filter(|l| l.starts_with("| ") && !l.starts_with("| Model"))
+    {
+        let cells: Vec<&str> = line.trim_matches('|').split('|').map(str::trim).collect();
+        let [model, input, cached, write, output] = cells[..] else {
+            panic!("bad row: {line}")
+        };
+        if model == "Local models" {
+            assert_eq!([input, cached, write, output], ["$0.00"; 4]);
+            continue;
+        }
+        let base = estimator.rate(model).unwrap().base;
+        let documented = (cell(input), cell(cached), cell(write), cell(output));
+        let built_in = (
+            Some(base.input),
+            base.cached_input,
+            base.cache_write,
+            Some(base.output),
+        );
+        assert_eq!(documented, built_in, "{model}");
+        models.push(model);
+    }
+    assert_eq!(
+        models,
+        [
+            "gpt-4o",
+            "gpt-4o-mini",
+            "gpt-4-turbo",
+            "gpt-3.5-turbo",
+            "claude-3-5-sonnet",
+            "claude-3-opus"
+        ]
+    );
+}
