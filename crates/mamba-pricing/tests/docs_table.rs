@@ -7,6 +7,12 @@ use rust_decimal::Decimal;
 
 const GUIDE: &str = include_str!("../../../docs/cost-estimation.md");
 
+/// The text of a page's "Default pricing" section.
+fn default_pricing_section(page: &str) -> &str {
+    let after = page.split("## Default pricing").nth(1).unwrap();
+    after.split("\n## ").next().unwrap()
+}
+
 fn cell(text: &str) -> Option<Decimal> {
     let text = text.trim();
     (text != "-").then(|| text.trim_start_matches('$').parse().unwrap())
@@ -14,13 +20,7 @@ fn cell(text: &str) -> Option<Decimal> {
 
 #[test]
 fn the_guide_lists_exactly_the_built_in_prices() {
-    let section = GUIDE
-        .split("## Default pricing")
-        .nth(1)
-        .unwrap()
-        .split("\n## ")
-        .next()
-        .unwrap();
+    let section = default_pricing_section(GUIDE);
     let mut documented = BTreeMap::new();
     for line in section
         .lines()
@@ -58,14 +58,7 @@ fn the_guide_lists_exactly_the_built_in_prices() {
 /// the built-in prices too, and cover the rows the Python page lists.
 #[test]
 fn the_token_tracking_page_lists_built_in_prices() {
-    let page = include_str!("../../../docs/token-tracking.md");
-    let section = page
-        .split("## Default pricing")
-        .nth(1)
-        .unwrap()
-        .split("\n## ")
-        .next()
-        .unwrap();
+    let section = default_pricing_section(include_str!("../../../docs/token-tracking.md"));
     let estimator = CostEstimator::new();
     let mut models = Vec::new();
     for line in section
