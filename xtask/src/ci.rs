@@ -68,7 +68,7 @@ pub(crate) fn run() -> Result<()> {
     // every counting engine against the same references.
     step("test (all features, with doctests)", || {
         let mut command = cargo_with(&["test", "--workspace", "--all-features", "--locked"]);
-        command.env("MAMBA_LLM_URL", &url);
+        command.env("LOCAL_LLM_URL", &url);
         run_command(command)
     })?;
     step("doc", || {

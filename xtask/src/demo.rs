@@ -43,7 +43,7 @@ pub(crate) fn run() -> Result<()> {
     let _server = if needs_local {
         println!("demo: no endpoint or API key configured; starting the local model server");
         let (guard, url) = ServerGuard::start()?;
-        demo.env("MAMBA_DEMO_LOCAL_URL", url);
+        demo.env("DEMO_LOCAL_LLM_URL", url);
         Some(guard)
     } else {
         println!("demo: using the configured endpoint");

@@ -1,6 +1,6 @@
 //! The "Token Tracking" page of mamba-agents, end to end, against a real model.
 //!
-//! `cargo xtask demo` starts a local llama.cpp server and runs this with `MAMBA_DEMO_LOCAL_URL`
+//! `cargo xtask demo` starts a local llama.cpp server and runs this with `DEMO_LOCAL_LLM_URL`
 //! set; with an endpoint or API key configured (config.toml, .env, `MAMBA_*` or `OPENAI_*`
 //! variables) it runs against that instead. By hand:
 //!
@@ -25,7 +25,7 @@ fn settings() -> Result<AgentSettings> {
     if !needs_local_server(&settings) {
         return Ok(settings);
     }
-    let url = std::env::var("MAMBA_DEMO_LOCAL_URL").context(
+    let url = std::env::var("DEMO_LOCAL_LLM_URL").context(
         "no endpoint or API key is configured: run `cargo xtask demo` (it starts a local model), \
          or set MAMBA_MODEL_BACKEND__BASE_URL / OPENAI_API_KEY",
     )?;

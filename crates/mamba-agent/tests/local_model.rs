@@ -1,6 +1,6 @@
 //! Against a real model: llama.cpp serving SmolLM2-135M on 127.0.0.1, set up and started by
 //! `cargo xtask llm-server start` (and by `cargo xtask ci`, which passes its URL in
-//! `MAMBA_LLM_URL`). A missing server fails these tests; `MAMBA_SKIP_LLM_TESTS=1` skips them
+//! `LOCAL_LLM_URL`). A missing server fails these tests; `SKIP_LOCAL_LLM_TESTS=1` skips them
 //! loudly on a developer machine, never in CI.
 
 use std::time::Duration;
@@ -18,7 +18,7 @@ use serde_json::{Value, json};
 static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
 fn server_url() -> Option<String> {
-    if let Ok(url) = std::env::var("MAMBA_LLM_URL") {
+    if let Ok(url) = std::env::var("LOCAL_LLM_URL") {
         return Some(url);
     }
     let file = concat!(env!("CARGO_MANIFEST_DIR"), "/../../.cache/llm/server.url");
@@ -26,16 +26,16 @@ fn server_url() -> Option<String> {
         return Some(url.trim().to_owned());
     }
     let in_ci = std::env::var("CI").is_ok_and(|v| !v.is_empty() && v != "false");
-    if std::env::var("MAMBA_SKIP_LLM_TESTS").is_ok_and(|v| v == "1") && !in_ci {
+    if std::env::var("SKIP_LOCAL_LLM_TESTS").is_ok_and(|v| v == "1") && !in_ci {
         eprintln!(
-            "\n!!! SKIPPING the local-model tests (MAMBA_SKIP_LLM_TESTS=1): nothing here was \
+            "\n!!! SKIPPING the local-model tests (SKIP_LOCAL_LLM_TESTS=1): nothing here was \
              checked against a real model. Run `cargo xtask llm-server start` to run them. !!!\n"
         );
         return None;
     }
     panic!(
         "no local model server: run `cargo xtask llm-server start` (or `cargo xtask ci`, which \
-         starts it); MAMBA_SKIP_LLM_TESTS=1 skips these tests on a developer machine"
+         starts it); SKIP_LOCAL_LLM_TESTS=1 skips these tests on a developer machine"
     );
 }
 

@@ -562,7 +562,7 @@ fn code_can_clear_limits_and_set_prices() {
 /// the marker, so it passes trivially when the test harness runs it directly.
 #[test]
 fn child_process_sees_its_environment() {
-    if std::env::var_os("MAMBA_SETTINGS_TEST_CHILD").is_none() {
+    if std::env::var_os("SETTINGS_TEST_CHILD").is_none() {
         return;
     }
     let dir = TempDir::new();
@@ -587,7 +587,7 @@ fn load_reads_the_process_environment() {
             "child_process_sees_its_environment",
             "--test-threads=1",
         ])
-        .env("MAMBA_SETTINGS_TEST_CHILD", "1")
+        .env("SETTINGS_TEST_CHILD", "1")
         .env("MAMBA_MODEL_BACKEND__MODEL", "from-the-process-env")
         .env("MAMBA_COST_RATES", "a-b.c/d:e=0.005")
         .status()
