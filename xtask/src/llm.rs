@@ -302,6 +302,14 @@ fn sha256(paths: &Paths, file: &Path) -> Option<String> {
 }
 
 fn process_alive(pid: &str) -> bool {
+    // A server this process started and stopped stays a zombie until we exit; it is gone.
+    if let Ok(stat) = fs::read_to_string(format!("/proc/{pid}/stat")) {
+        let state = stat
+            .rsplit(')')
+            .next()
+            .and_then(|rest| rest.split_whitespace().next());
+        return state.is_some_and(|state| state != "Z" && state != "X");
+    }
     !pid.is_empty()
         && Command::new("kill")
             .args(["-0", pid])
