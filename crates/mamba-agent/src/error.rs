@@ -100,6 +100,24 @@ impl fmt::Display for LimitExceeded {
 }
 
 /// Why a run failed. Usage recorded before the failure is kept.
+///
+/// ```
+/// use mamba_agent::{Agent, AgentError};
+/// use mamba_agent::settings::{AgentSettings, UsageLimits};
+///
+/// let settings = AgentSettings::builder().defaults_only().build()?;
+/// let agent = Agent::builder("gpt-4o")
+///     .settings(settings)
+///     .run_limits(UsageLimits::default().with_requests(0))
+///     .build()?;
+/// // No request is sent: the limit is checked first.
+/// match agent.run_sync("Hello") {
+///     Err(AgentError::LimitExceeded(stop)) => assert_eq!(stop.used, 0.into()),
+///     other => panic!("{other:?}"),
+/// }
+/// assert_eq!(agent.usage().request_count, 0);
+/// # Ok::<(), AgentError>(())
+/// ```
 #[derive(Debug, Error)]
 #[non_exhaustive]
 pub enum AgentError {

@@ -55,6 +55,23 @@ pub struct RunResult {
 
 /// One model request made with [`Agent::complete`](crate::Agent::complete): the reply, its
 /// record and its cost. No tool was run.
+///
+/// ```no_run
+/// use mamba_agent::{Agent, ChatMessage};
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), mamba_agent::AgentError> {
+/// let agent = Agent::new("gpt-4o")?;
+/// let completion = agent.complete(&[ChatMessage::user("Hello")], &[]).await?;
+/// println!("{} ({} tokens, ${})", completion.content, completion.record.total_tokens(),
+///     completion.cost.total_cost);
+/// for call in &completion.tool_calls {
+///     let output = agent.call_tool(call).await;
+///     println!("{} -> {output:?}", call.name);
+/// }
+/// # Ok(())
+/// # }
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct Completion {

@@ -17,6 +17,20 @@ use crate::wire::{ChatChunk, WireUsage};
 use crate::{AgentError, RunResult, ToolCallRecord};
 
 /// What a streamed run yields.
+///
+/// ```
+/// use mamba_agent::StreamEvent;
+///
+/// let events = [StreamEvent::TextDelta("Hel".into()), StreamEvent::TextDelta("lo".into())];
+/// let text: String = events
+///     .iter()
+///     .filter_map(|event| match event {
+///         StreamEvent::TextDelta(text) => Some(text.as_str()),
+///         _ => None,
+///     })
+///     .collect();
+/// assert_eq!(text, "Hello");
+/// ```
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub enum StreamEvent {

@@ -15,6 +15,13 @@ use futures::FutureExt;
 use super::{HookError, WorkflowState, WorkflowStep};
 
 /// What a hook may return: nothing, or a `Result` whose error is reported.
+///
+/// ```
+/// use mamba_agent::workflows::HookOutput;
+///
+/// assert_eq!(().into_error(), None);
+/// assert_eq!(Err::<(), _>("no disk").into_error(), Some("no disk".to_owned()));
+/// ```
 pub trait HookOutput {
     /// The error message, if the hook failed.
     fn into_error(self) -> Option<String>;

@@ -18,6 +18,57 @@ use crate::{Agent, Completion, RunResult};
 
 /// A workflow: something that runs an input to a [`WorkflowResult`] and keeps the usage and
 /// cost of its own runs. Implement it with a [`WorkflowRun`] doing the bookkeeping.
+///
+/// ```
+/// use mamba_agent::TokenUsage;
+/// use mamba_agent::workflows::{
+///     StepKind, Workflow, WorkflowConfig, WorkflowHooks, WorkflowResult, WorkflowRun, WorkflowTotals,
+/// };
+/// use rust_decimal::Decimal;
+///
+/// /// Splits the input into words, one step each (a real workflow would call
+/// /// `run.model_step(&agent, ...)` for steps that ask the model).
+/// #[derive(Default)]
+/// struct Words {
+///     hooks: WorkflowHooks<Vec<String>>,
+///     totals: WorkflowTotals,
+/// }
+///
+/// impl Workflow for Words {
+///     type Context = Vec<String>;
+///
+///     async fn run(&self, input: &str) -> WorkflowResult<Vec<String>> {
+///         let mut run = WorkflowRun::start(WorkflowConfig::default(), &self.hooks, Vec::new()).await;
+///         let mut outcome = Ok(String::new());
+///         for word in input.split_whitespace() {
+///             let step = run.record_step(StepKind::Custom("word".into()), "a word", None, word.to_owned());
+///             if let Err(stop) = step.await {
+///                 outcome = Err(stop);
+///                 break;
+///             }
+///             run.context_mut().push(word.to_owned());
+///         }
+///         let outcome = outcome.map(|_| format!("{} words", run.state().context.len()));
+///         let result = run.finish(outcome).await;
+///         self.totals.add(&result);
+///         result
+///     }
+///
+///     fn token_usage(&self) -> TokenUsage {
+///         self.totals.usage()
+///     }
+///
+///     fn cost(&self) -> Decimal {
+///         self.totals.cost()
+///     }
+/// }
+///
+/// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+/// let result = Words::default().run("to be or not").await;
+/// assert_eq!(result.output.as_deref(), Some("4 words"));
+/// assert_eq!(result.state.steps.len(), 4);
+/// # });
+/// ```
 pub trait Workflow: Send + Sync {
     /// The workflow's own data in [`WorkflowState::context`].
     type Context: Clone + Default + Send + Sync + 'static;
@@ -32,7 +83,15 @@ pub trait Workflow: Send + Sync {
     fn cost(&self) -> Decimal;
 }
 
-/// Why a run stops early.
+/// Why a run stops early: returned by the [`WorkflowRun`] methods and passed to
+/// [`WorkflowRun::finish`].
+///
+/// ```
+/// use mamba_agent::workflows::{Stop, TerminationReason};
+///
+/// let stop = Stop { reason: TerminationReason::Timeout, message: "too slow".into() };
+/// assert_eq!(stop.reason, TerminationReason::Timeout);
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Stop {
     /// The reason.
@@ -76,6 +135,25 @@ impl WorkflowTotals {
 /// One run of a workflow in progress: it numbers steps and iterations, enforces
 /// [`WorkflowConfig`], attributes the usage and cost of model requests to their step, and
 /// calls the hooks.
+///
+/// ```
+/// use mamba_agent::workflows::{StepKind, TerminationReason, WorkflowConfig, WorkflowHooks, WorkflowRun};
+///
+/// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+/// let hooks = WorkflowHooks::new();
+/// let config = WorkflowConfig { max_iterations: 1, ..WorkflowConfig::default() };
+/// let mut run = WorkflowRun::start(config, &hooks, ()).await;
+/// assert_eq!(run.begin_iteration().await, Ok(1));
+/// let work = async { Err::<String, String>("the tool is down".into()) };
+/// let outcome = run.step(StepKind::Action, "call a tool", None, work).await;
+/// assert_eq!(outcome, Ok(Err("the tool is down".to_owned())));
+/// run.end_iteration().await;
+/// let stop = run.begin_iteration().await.unwrap_err();
+/// let result = run.finish(Err(stop)).await;
+/// assert_eq!(result.termination, TerminationReason::MaxIterations);
+/// assert_eq!(result.state.steps[0].error.as_deref(), Some("the tool is down"));
+/// # });
+/// ```
 pub struct WorkflowRun<'h, C: Clone + Send + Sync + 'static> {
     state: WorkflowState<C>,
     config: WorkflowConfig,

@@ -38,6 +38,13 @@ impl Default for WorkflowConfig {
 }
 
 /// What a step did.
+///
+/// ```
+/// use mamba_agent::workflows::StepKind;
+///
+/// assert_eq!(StepKind::FinalAnswer.to_string(), "final_answer");
+/// assert_eq!(StepKind::Custom("summarise".into()).to_string(), "summarise");
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum StepKind {
@@ -150,6 +157,13 @@ pub struct WorkflowState<C> {
 }
 
 /// Why a run ended.
+///
+/// ```
+/// use mamba_agent::workflows::TerminationReason;
+///
+/// let reason = TerminationReason::MaxIterations;
+/// assert_ne!(reason, TerminationReason::Completed);
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum TerminationReason {
@@ -166,6 +180,8 @@ pub enum TerminationReason {
 }
 
 /// The outcome of a run. Usage and cost are those of the run even when it failed.
+///
+/// See [`WorkflowRun`](super::WorkflowRun) for a run made and finished by hand.
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct WorkflowResult<C> {
@@ -190,6 +206,13 @@ pub struct WorkflowResult<C> {
 }
 
 /// A hook that returned an error or panicked.
+///
+/// ```
+/// use mamba_agent::workflows::HookError;
+///
+/// let error = HookError { hook: "on_step_complete", message: "disk full".into() };
+/// assert_eq!(error.to_string(), "on_step_complete hook failed: disk full");
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct HookError {
     /// Which hook (`on_step_complete`, ...).
