@@ -206,7 +206,7 @@ impl Agent {
     /// Tokens no price covers are not in this number; see
     /// [`cost_breakdown`](Agent::cost_breakdown)'s `unpriced_tokens`.
     pub fn cost(&self) -> Decimal {
-        self.inner.ledger.totals().cost.total_cost
+        self.inner.ledger.spent().1
     }
 
     /// The cost per model and in total.
@@ -245,10 +245,8 @@ impl Agent {
     /// Tokens the current conversation would take as a prompt: system prompt, messages and
     /// tool definitions, with the chat format's overhead.
     pub fn context_token_count(&self) -> u64 {
-        let messages = self
-            .inner
-            .request_messages(&self.inner.conversation_snapshot());
-        self.inner.prompt_tokens(&messages)
+        self.inner
+            .count_prompt(&self.inner.conversation_snapshot(), &[])
     }
 
     /// The conversation so far (without the system prompt).
@@ -273,7 +271,8 @@ impl Agent {
         messages: &[ChatMessage],
         run: &RunResult,
     ) -> Result<(ChatRequest, u64), AgentError> {
-        self.inner.prepare(messages, &[], run, true)
+        let (request, estimate) = self.inner.prepare(messages, &[], run, true)?;
+        Ok((request, estimate.unwrap_or_default()))
     }
 
     /// One model request with `messages` (after the system prompt; the agent's own
@@ -302,11 +301,13 @@ impl Agent {
     ) -> Result<Completion, AgentError> {
         let inner = &*self.inner;
         let (request, prompt_estimate) = inner.prepare(messages, extra_tools, run, false)?;
+        let estimate =
+            || prompt_estimate.unwrap_or_else(|| inner.count_prompt(messages, extra_tools));
         let started = Instant::now();
         let response = match inner.transport.complete(&request).await {
             Ok(response) => response,
             Err(error) => {
-                inner.record_failed(&error, prompt_estimate, started.elapsed(), run);
+                inner.record_failed(&error, estimate, started.elapsed(), run);
                 return Err(error);
             }
         };
@@ -327,7 +328,12 @@ impl Agent {
             content: &content,
             calls: &tool_calls,
             latency,
-            prompt_estimate,
+            // Only read when the response has no usage.
+            prompt_estimate: if response.usage.is_none() {
+                estimate()
+            } else {
+                0
+            },
         };
         let cost = inner.record(reply, run);
         let record = run
@@ -383,61 +389,70 @@ impl Inner {
         all
     }
 
-    fn prompt_tokens(&self, messages: &[ChatMessage]) -> u64 {
+    /// The counter's estimate of the prompt tokens of a request of `messages` (system prompt,
+    /// messages, the agent's tools and `extra_tools`).
+    pub(crate) fn count_prompt(
+        &self,
+        messages: &[ChatMessage],
+        extra_tools: &[ToolDefinition],
+    ) -> u64 {
+        let all = self.request_messages(messages);
+        let tools: Vec<&ToolDefinition> = self.tool_definitions.iter().chain(extra_tools).collect();
         self.counter
-            .count_messages(messages)
-            .saturating_add(self.counter.count_tools(&self.tool_definitions))
+            .count_messages(&all)
+            .saturating_add(self.counter.count_tools(&tools))
     }
 
-    /// Builds the request for `messages`, after checking it fits every limit; returns it with
-    /// the counter's estimate of its prompt tokens.
+    /// Builds the request for `messages`, after checking it fits every limit. Returns it with
+    /// the counter's estimate of its prompt tokens when that was needed (limits are set, or the
+    /// request streams and may end without usage); otherwise counting waits until a response
+    /// turns out to lack usage, so a plain request pays for no counting.
     pub(crate) fn prepare(
         &self,
         messages: &[ChatMessage],
         extra_tools: &[ToolDefinition],
         run: &RunResult,
         stream: bool,
-    ) -> Result<(ChatRequest, u64), AgentError> {
-        let all = self.request_messages(messages);
-        let tools: Vec<&ToolDefinition> = self.tool_definitions.iter().chain(extra_tools).collect();
-        let prompt_estimate = self
-            .counter
-            .count_messages(&all)
-            .saturating_add(self.counter.count_tools(&tools));
+    ) -> Result<(ChatRequest, Option<u64>), AgentError> {
+        let limited = !self.run_limits.is_unlimited() || !self.agent_limits.is_unlimited();
+        let prompt_estimate = (limited || stream).then(|| self.count_prompt(messages, extra_tools));
         let backend = &self.settings.model_backend;
-        let output_estimate = u64::from(backend.max_tokens.unwrap_or(0));
-        let needed = Needed {
-            input_tokens: prompt_estimate,
-            output_tokens: output_estimate,
-            cost: self.ledger.with_estimator(|estimator| {
-                estimator
-                    .estimate(prompt_estimate, output_estimate, &self.model)
-                    .total_cost
-            }),
-        };
-        check(
-            &self.run_limits,
-            LimitScope::Run,
-            &run.usage,
-            run.cost.total_cost,
-            &needed,
-        )
-        .map_err(AgentError::LimitExceeded)?;
-        let totals = self.ledger.totals();
-        check(
-            &self.agent_limits,
-            LimitScope::Agent,
-            &totals.usage,
-            totals.cost.total_cost,
-            &needed,
-        )
-        .map_err(AgentError::LimitExceeded)?;
+        if limited {
+            let input_tokens = prompt_estimate.unwrap_or(0);
+            let output_tokens = u64::from(backend.max_tokens.unwrap_or(0));
+            let needed = Needed {
+                input_tokens,
+                output_tokens,
+                cost: self.ledger.with_estimator(|estimator| {
+                    estimator
+                        .estimate(input_tokens, output_tokens, &self.model)
+                        .total_cost
+                }),
+            };
+            check(
+                &self.run_limits,
+                LimitScope::Run,
+                &run.usage,
+                run.cost.total_cost,
+                &needed,
+            )
+            .map_err(AgentError::LimitExceeded)?;
+            let (usage, cost) = self.ledger.spent();
+            check(&self.agent_limits, LimitScope::Agent, &usage, cost, &needed)
+                .map_err(AgentError::LimitExceeded)?;
+        }
+        let tools = self.tool_definitions.iter().chain(extra_tools);
+        let mut messages_json = Vec::with_capacity(messages.len() + 1);
+        if let Some(system) = &self.system_prompt {
+            messages_json.push(wire::message_json(&ChatMessage::system(system.clone())));
+        }
+        messages_json.extend(messages.iter().map(wire::message_json));
         let request = ChatRequest {
             model: self.model.clone(),
-            messages: all.iter().map(wire::message_json).collect(),
+            messages: messages_json,
             temperature: backend.temperature,
             max_tokens: backend.max_tokens,
-            tools: tools.into_iter().map(wire::tool_json).collect(),
+            tools: tools.map(wire::tool_json).collect(),
             stream: stream.then_some(true),
             stream_options: (stream && self.stream_usage).then_some(StreamOptions {
                 include_usage: true,
@@ -516,11 +531,12 @@ impl Inner {
     pub(crate) fn record_failed(
         &self,
         error: &AgentError,
-        prompt_estimate: u64,
+        prompt_estimate: impl FnOnce() -> u64,
         latency: Duration,
         run: &mut RunResult,
     ) {
         if let AgentError::MalformedResponse(_) = error {
+            let prompt_estimate = prompt_estimate();
             let reply = Reply {
                 model: None,
                 id: None,

@@ -88,6 +88,12 @@ impl Ledger {
             .clone()
     }
 
+    /// The usage and total cost so far, without copying the per-model costs.
+    pub(crate) fn spent(&self) -> (TokenUsage, rust_decimal::Decimal) {
+        let totals = self.totals.lock().unwrap_or_else(PoisonError::into_inner);
+        (totals.usage, totals.cost.total_cost)
+    }
+
     pub(crate) fn usage(&self) -> TokenUsage {
         self.totals
             .lock()
@@ -104,14 +110,18 @@ impl Ledger {
     /// The per-request event: `Request completed: 45 tokens, $0.0001`, with OpenTelemetry
     /// GenAI fields.
     fn log(&self, record: &UsageRecord, request_model: &str, cost: &CostBreakdown) {
-        let cost_text = if cost.is_fully_priced() {
-            format_usd(cost.total_cost)
-        } else {
-            format!("cost unknown for {} tokens", cost.unpriced_tokens)
+        let cost_text = || {
+            if cost.is_fully_priced() {
+                format_usd(cost.total_cost)
+            } else {
+                format!("cost unknown for {} tokens", cost.unpriced_tokens)
+            }
         };
+        // The message is formatted only when a subscriber wants the event.
         macro_rules! completed {
             ($level:expr) => {
-                tracing::event!(
+                if tracing::enabled!($level) {
+                    tracing::event!(
                     $level,
                     gen_ai.request.model = request_model,
                     gen_ai.response.model = record.model(),
@@ -124,8 +134,9 @@ impl Ledger {
                     mamba.cost.unpriced_tokens = cost.unpriced_tokens,
                     "Request completed: {} tokens, {}",
                     record.total_tokens(),
-                    cost_text
+                    cost_text()
                 )
+                }
             };
         }
         match self.log_level {
