@@ -13,7 +13,7 @@ use mamba_tokens::{ChatMessage, ToolCall};
 
 use crate::agent::{Agent, Reply};
 use crate::transport::ChunkStream;
-use crate::wire::{ChatChunk, WireUsage};
+use crate::wire::{self, ChatChunk, WireUsage};
 use crate::{AgentError, RunResult, ToolCallRecord};
 
 /// What a streamed run yields.
@@ -270,10 +270,7 @@ impl InFlight {
             .filter(|call| !call.name.is_empty())
             .enumerate()
             .map(|(i, call)| {
-                let id = call
-                    .id
-                    .clone()
-                    .unwrap_or_else(|| format!("call_{turn}_{i}"));
+                let id = wire::call_id(call.id.clone(), turn, i);
                 ToolCall::new(id, call.name.clone(), call.arguments.clone())
             })
             .collect()

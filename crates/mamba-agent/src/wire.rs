@@ -206,11 +206,14 @@ pub(crate) fn tool_calls(calls: Option<Vec<WireToolCall>>, turn: u32) -> Vec<Too
         .into_iter()
         .enumerate()
         .map(|(i, call)| {
-            let id = call
-                .id
-                .filter(|id| !id.is_empty())
-                .unwrap_or_else(|| format!("call_{turn}_{i}"));
+            let id = call_id(call.id, turn, i);
             ToolCall::new(id, call.function.name, call.function.arguments)
         })
         .collect()
+}
+
+/// The id a server gave a tool call, or one made up from the turn and position.
+pub(crate) fn call_id(id: Option<String>, turn: u32, index: usize) -> String {
+    id.filter(|id| !id.is_empty())
+        .unwrap_or_else(|| format!("call_{turn}_{index}"))
 }

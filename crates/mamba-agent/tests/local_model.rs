@@ -3,16 +3,18 @@
 //! `LOCAL_LLM_URL`). A missing server fails these tests; `SKIP_LOCAL_LLM_TESTS=1` skips them
 //! loudly on a developer machine, never in CI.
 
+mod support;
+
+use std::sync::Arc;
 use std::time::Duration;
 
 use futures::StreamExt;
 use mamba_agent::settings::{AgentSettings, UsageLimits};
 use mamba_agent::tokens::ChatMessage;
-use mamba_agent::{Agent, AgentBuilder, AgentError, LimitKind, StreamEvent, Tool, ToolCall};
+use mamba_agent::{Agent, AgentBuilder, AgentError, LimitKind, StreamEvent, ToolCall};
 use rust_decimal::Decimal;
-use schemars::JsonSchema;
-use serde::Deserialize;
 use serde_json::{Value, json};
+use support::weather_tool;
 
 /// One request at a time: the tiny model shares two cores with everything else.
 static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
@@ -172,22 +174,11 @@ async fn streamed_usage_is_the_servers_and_estimated_without_the_usage_chunk() {
     assert!(estimated.prompt_tokens() > 0 && estimated.completion_tokens() > 0);
 }
 
-#[derive(Deserialize, JsonSchema)]
-struct City {
-    /// The city name.
-    city: String,
-}
-
 #[tokio::test]
 async fn a_complete_tool_loop_with_a_rust_tool() {
     let Some(url) = server_url() else { return };
     let _serial = SERIAL.lock().await;
-    let weather = Tool::new(
-        "get_weather",
-        "Current weather of a city",
-        |args: City| async move { Ok::<_, String>(format!("Sunny, 21C in {}", args.city)) },
-    )
-    .unwrap();
+    let weather = weather_tool(Arc::default());
     // One example exchange steers the 135M model to the tool-call format.
     let example = vec![
         ChatMessage::user("What is the weather in Rome?"),
@@ -244,12 +235,7 @@ async fn a_react_workflow_on_the_real_model() {
 
     let Some(url) = server_url() else { return };
     let _serial = SERIAL.lock().await;
-    let weather = Tool::new(
-        "get_weather",
-        "Current weather of a city",
-        |args: City| async move { Ok::<_, String>(format!("Sunny, 21C in {}", args.city)) },
-    )
-    .unwrap();
+    let weather = weather_tool(Arc::default());
     let agent = builder(&url).tool(weather).build().unwrap();
     let instructions = ReActConfig::default().instructions;
     // One example exchange steers the 135M model through Action and final_answer.

@@ -8,36 +8,10 @@ use std::sync::{Arc, Mutex};
 use futures::StreamExt;
 use mamba_agent::settings::UsageLimits;
 use mamba_agent::tokens::{ChatMessage, TokenCounter};
-use mamba_agent::{Agent, AgentError, LimitKind, LimitScope, StreamEvent, Tool, ToolCall};
+use mamba_agent::{Agent, AgentError, LimitKind, LimitScope, StreamEvent, Tool};
 use rust_decimal::Decimal;
-use schemars::JsonSchema;
-use serde::Deserialize;
 use serde_json::json;
 use support::*;
-
-#[derive(Deserialize, JsonSchema)]
-struct City {
-    /// The city.
-    city: String,
-}
-
-fn weather_tool(calls: Arc<Mutex<Vec<String>>>) -> Tool {
-    Tool::new(
-        "get_weather",
-        "Current weather of a city",
-        move |args: City| {
-            let calls = Arc::clone(&calls);
-            async move {
-                calls.lock().unwrap().push(args.city.clone());
-                if args.city == "Atlantis" {
-                    return Err(format!("no weather station in {}", args.city));
-                }
-                Ok(format!("Sunny, 21C in {}", args.city))
-            }
-        },
-    )
-    .unwrap()
-}
 
 #[tokio::test]
 async fn a_two_step_tool_loop_runs_the_tool_and_feeds_the_result_back() {
@@ -484,5 +458,4 @@ fn agents_are_clone_send_sync() {
     fn assert_traits<T: Clone + Send + Sync + 'static>() {}
     assert_traits::<Agent>();
     assert_traits::<Tool>();
-    let _ = ToolCall::new("id", "name", "{}");
 }

@@ -5,41 +5,22 @@ mod support;
 
 use std::sync::{Arc, Mutex};
 
+use mamba_agent::Agent;
 use mamba_agent::settings::UsageLimits;
 use mamba_agent::workflows::{
     ReActConfig, ReActState, ReActWorkflow, StepKind, TerminationReason, Workflow, WorkflowHooks,
     WorkflowState, WorkflowStep,
 };
-use mamba_agent::{Agent, Tool};
 use rust_decimal::Decimal;
-use schemars::JsonSchema;
-use serde::Deserialize;
 use serde_json::json;
 use support::*;
 use wiremock::MockServer;
 
-#[derive(Deserialize, JsonSchema)]
-struct City {
-    city: String,
-}
-
-fn weather() -> Tool {
-    Tool::new(
-        "get_weather",
-        "Current weather of a city",
-        |args: City| async move {
-            if args.city == "Atlantis" {
-                Err(format!("no station in {}", args.city))
-            } else {
-                Ok(format!("Sunny in {}", args.city))
-            }
-        },
-    )
-    .unwrap()
-}
-
 async fn weather_agent(server: &MockServer) -> Agent {
-    builder(server, "gpt-4o").tool(weather()).build().unwrap()
+    builder(server, "gpt-4o")
+        .tool(weather_tool(Arc::default()))
+        .build()
+        .unwrap()
 }
 
 /// Two iterations: get_weather(Paris), then final_answer.
@@ -104,7 +85,7 @@ async fn a_react_run_has_exact_usage_and_cost_per_step_and_in_total() {
     );
     assert_eq!(
         result.state.steps[1].output.as_deref(),
-        Some("Sunny in Paris")
+        Some("Sunny, 21C in Paris")
     );
     assert_eq!(result.usage.total_tokens, 280);
     assert_eq!(result.usage.request_count, 2);
@@ -117,7 +98,7 @@ async fn a_react_run_has_exact_usage_and_cost_per_step_and_in_total() {
         result.state.context.scratchpad,
         [
             "Action: get_weather({\"city\":\"Paris\"})",
-            "Observation: Sunny in Paris",
+            "Observation: Sunny, 21C in Paris",
         ]
     );
     assert_eq!(
@@ -136,7 +117,7 @@ async fn a_react_run_has_exact_usage_and_cost_per_step_and_in_total() {
     assert_eq!(names, [json!("get_weather"), json!("final_answer")]);
     assert_eq!(
         bodies[2]["messages"][2],
-        json!({ "role": "tool", "content": "Sunny in Paris", "tool_call_id": "call_abc" })
+        json!({ "role": "tool", "content": "Sunny, 21C in Paris", "tool_call_id": "call_abc" })
     );
     // Through the trait too.
     assert_eq!(Workflow::cost(&workflow), workflow.cost());
@@ -258,11 +239,11 @@ async fn a_failing_tool_is_a_failed_step_and_the_run_goes_on() {
     assert!(result.success);
     assert_eq!(
         *errors.lock().unwrap(),
-        [(2, Some("no station in Atlantis".to_owned()))]
+        [(2, Some("no weather station in Atlantis".to_owned()))]
     );
     assert_eq!(
         result.state.steps[2].output.as_deref(),
-        Some("Error: no station in Atlantis")
+        Some("Error: no weather station in Atlantis")
     );
 }
 
@@ -332,7 +313,7 @@ async fn the_agents_limits_apply_inside_workflows() {
     let server = server().await;
     script_two_iterations(&server).await;
     let agent = builder(&server, "gpt-4o")
-        .tool(weather())
+        .tool(weather_tool(Arc::default()))
         .usage_limits(UsageLimits::default().with_requests(1))
         .build()
         .unwrap();

@@ -2,10 +2,13 @@
 //! agents pointed at it.
 #![allow(dead_code)] // Each test binary uses a different part.
 
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use mamba_agent::settings::AgentSettings;
-use mamba_agent::{Agent, AgentBuilder};
+use mamba_agent::{Agent, AgentBuilder, Tool};
+use schemars::JsonSchema;
+use serde::Deserialize;
 use serde_json::{Value, json};
 use wiremock::matchers::{method, path};
 use wiremock::{Mock, MockServer, ResponseTemplate};
@@ -133,4 +136,30 @@ pub(crate) async fn bodies(server: &MockServer) -> Vec<Value> {
         .iter()
         .map(|request| serde_json::from_slice(&request.body).unwrap())
         .collect()
+}
+
+#[derive(Deserialize, JsonSchema)]
+pub(crate) struct City {
+    /// The city.
+    city: String,
+}
+
+/// `get_weather`: sunny everywhere but Atlantis, which has no station (an error for the
+/// model); every city asked for is pushed to `calls`.
+pub(crate) fn weather_tool(calls: Arc<Mutex<Vec<String>>>) -> Tool {
+    Tool::new(
+        "get_weather",
+        "Current weather of a city",
+        move |args: City| {
+            let calls = Arc::clone(&calls);
+            async move {
+                calls.lock().unwrap().push(args.city.clone());
+                if args.city == "Atlantis" {
+                    return Err(format!("no weather station in {}", args.city));
+                }
+                Ok(format!("Sunny, 21C in {}", args.city))
+            }
+        },
+    )
+    .unwrap()
 }
