@@ -3,21 +3,24 @@
 
 use std::fmt;
 use std::sync::{Arc, Mutex, OnceLock, PoisonError};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use mamba_pricing::{CostBreakdown, HistoryCost};
+use mamba_pricing::{CostBreakdown, HistoryCost, LocalBudget};
 use mamba_settings::{AgentSettings, UsageLimits};
 use mamba_tokens::{ChatMessage, TokenCounter, ToolCall, ToolDefinition};
 use mamba_usage::{TokenUsage, UsageHistory, UsageRecord, UsageTracker};
 use rust_decimal::Decimal;
+use tokio::time::Instant as Deadline;
 use tracing::Instrument;
 
+use crate::attempt::AttemptLog;
 use crate::builder::AgentBuilder;
+use crate::flight::{Flight, Prompt};
 use crate::ledger::Ledger;
-use crate::limits::{Needed, check};
+use crate::result::RunBooks;
 use crate::transport::Transport;
 use crate::wire::{self, ChatRequest, StreamOptions, WireUsage};
-use crate::{AgentError, Completion, LimitScope, RunResult, Tool, ToolCallRecord};
+use crate::{AgentError, Completion, RunError, RunResult, Tool, ToolCallRecord};
 
 /// An LLM agent: sends a conversation to a chat-completions endpoint, runs the tools the model
 /// calls, and records one [`UsageRecord`] per HTTP response, priced with that response's model.
@@ -56,7 +59,8 @@ pub(crate) struct Inner {
     pub(crate) tools: Vec<Tool>,
     pub(crate) tool_definitions: Vec<ToolDefinition>,
     pub(crate) max_turns: u32,
-    pub(crate) agent_limits: UsageLimits,
+    /// The agent's limits, with what its requests used and hold (shared by clones).
+    pub(crate) agent_budget: LocalBudget,
     pub(crate) run_limits: UsageLimits,
     pub(crate) ledger: Ledger,
     pub(crate) conversation: Mutex<Vec<ChatMessage>>,
@@ -121,10 +125,16 @@ impl Agent {
     /// the model calls and sends their results back, until the model answers without tool
     /// calls or `max_turns` requests were made.
     ///
+    /// Every request that reached the server is recorded exactly once, whatever happens: on
+    /// success with the provider's usage; when the run is cancelled (dropped, or timed out by
+    /// the caller) or a response is cut off, as an estimate marked cut off. A request the
+    /// server refused (4xx, 429 after all retries) or that never reached it is not recorded.
+    ///
     /// # Errors
-    /// [`AgentError::LimitExceeded`] before a request that would exceed a limit; HTTP,
-    /// timeout and malformed-response errors after retries; [`AgentError::MaxTurns`].
-    pub async fn run(&self, prompt: &str) -> Result<RunResult, AgentError> {
+    /// A [`RunError`] with what the run spent: [`AgentError::LimitExceeded`] before a request
+    /// that would exceed a limit; HTTP, timeout and malformed-response errors after retries;
+    /// [`AgentError::MaxTurns`].
+    pub async fn run(&self, prompt: &str) -> Result<RunResult, RunError> {
         let span = tracing::info_span!(
             "agent.run",
             gen_ai.operation.name = "chat",
@@ -133,28 +143,37 @@ impl Agent {
         self.run_turns(prompt).instrument(span).await
     }
 
-    async fn run_turns(&self, prompt: &str) -> Result<RunResult, AgentError> {
+    async fn run_turns(&self, prompt: &str) -> Result<RunResult, RunError> {
         let inner = &*self.inner;
         let mut messages = inner.conversation_snapshot();
         let first_new = messages.len();
         messages.push(ChatMessage::user(prompt));
-        let mut run = RunResult::default();
+        let mut books = RunBooks::new(inner.run_limits);
         for _ in 0..inner.max_turns {
+            let completion = self.complete_within(&messages, &[], &mut books, None).await;
             let Completion {
                 content,
                 tool_calls: calls,
                 ..
-            } = self.complete_within(&messages, &[], &mut run).await?;
+            } = match completion {
+                Ok(completion) => completion,
+                Err(error) => return Err(RunError::new(error, books.result)),
+            };
             if calls.is_empty() {
                 messages.push(ChatMessage::assistant(content.clone()));
-                run.output = content;
+                books.result.output = content;
                 inner.commit(&messages[first_new..]);
-                return Ok(run);
+                return Ok(books.result);
             }
             messages.push(ChatMessage::assistant(content).with_tool_calls(calls.clone()));
-            inner.run_tools(&calls, &mut messages, &mut run).await;
+            inner
+                .run_tools(&calls, &mut messages, &mut books.result)
+                .await;
         }
-        Err(AgentError::MaxTurns(inner.max_turns))
+        Err(RunError::new(
+            AgentError::MaxTurns(inner.max_turns),
+            books.result,
+        ))
     }
 
     /// [`run`](Agent::run) for synchronous code: blocks until the run ends.
@@ -165,9 +184,10 @@ impl Agent {
     /// # Errors
     /// [`AgentError::InsideRuntime`] when called from inside an async runtime, where blocking
     /// would stall it (use `run(..).await` there); otherwise as [`run`](Agent::run).
-    pub fn run_sync(&self, prompt: &str) -> Result<RunResult, AgentError> {
+    pub fn run_sync(&self, prompt: &str) -> Result<RunResult, RunError> {
+        let failed = |error| Err(RunError::new(error, RunResult::default()));
         if tokio::runtime::Handle::try_current().is_ok() {
-            return Err(AgentError::InsideRuntime);
+            return failed(AgentError::InsideRuntime);
         }
         static RUNTIME: OnceLock<Result<tokio::runtime::Runtime, String>> = OnceLock::new();
         let runtime = RUNTIME.get_or_init(|| {
@@ -180,11 +200,12 @@ impl Agent {
         });
         match runtime {
             Ok(runtime) => runtime.block_on(self.run(prompt)),
-            Err(reason) => Err(AgentError::Client(reason.clone().into())),
+            Err(reason) => failed(AgentError::Client(reason.clone().into())),
         }
     }
 
-    /// The usage of every request this agent and its clones made since the last reset.
+    /// The usage of every request this agent and its clones made since the last reset (with a
+    /// shared tracker, not the other agents' requests).
     pub fn usage(&self) -> TokenUsage {
         self.inner.ledger.usage()
     }
@@ -206,7 +227,7 @@ impl Agent {
     /// Tokens no price covers are not in this number; see
     /// [`cost_breakdown`](Agent::cost_breakdown)'s `unpriced_tokens`.
     pub fn cost(&self) -> Decimal {
-        self.inner.ledger.spent().1
+        self.inner.ledger.total_cost()
     }
 
     /// The cost per model and in total.
@@ -220,21 +241,13 @@ impl Agent {
         self.inner.ledger.totals().cost.combined()
     }
 
-    /// What the same requests would have cost on `model` (e.g. the local model's usage priced
-    /// as `gpt-4o`). Each request is priced on its own, so tiers apply as they would have.
+    /// What this agent's requests since its last reset (exactly those [`usage`](Agent::usage)
+    /// covers) would have cost on `model`, e.g. the local model's usage priced as `gpt-4o`.
+    /// Each request is priced on its own, so tiers apply as they would have. It reads counts
+    /// the agent keeps for itself (32 bytes a request), so neither a shared tracker nor a
+    /// bounded history changes the answer; O(this agent's requests).
     pub fn cost_for(&self, model: &str) -> CostBreakdown {
-        let history = self.usage_history();
-        self.inner.ledger.with_estimator(|estimator| {
-            let mut total = HistoryCost::default();
-            for record in history.iter() {
-                total.add(&estimator.estimate_usage(&TokenUsage::from_record(&record), model));
-            }
-            let mut breakdown = total.combined();
-            if history.is_empty() {
-                breakdown = estimator.estimate(0, 0, model);
-            }
-            breakdown
-        })
+        self.inner.ledger.cost_for(model)
     }
 
     /// Tokens of `text` with the agent's model's encoding.
@@ -254,71 +267,91 @@ impl Agent {
         self.inner.conversation_snapshot()
     }
 
-    /// Forgets recorded usage and cost; keeps the conversation.
+    /// Forgets this agent's usage and cost, and lifts its agent-limit budget (requests in
+    /// flight keep their reservations); keeps the conversation.
+    ///
+    /// An agent resets its own totals. It clears the tracker's history only if the tracker is
+    /// its own: a tracker given with [`AgentBuilder::tracker`], perhaps shared with other
+    /// agents, keeps every record (reset it with [`UsageTracker::reset`] when you mean to).
     pub fn reset_tracking(&self) {
         self.inner.ledger.reset();
+        self.inner.agent_budget.reset();
     }
 
-    /// Forgets recorded usage and cost, and the conversation.
+    /// [`reset_tracking`](Agent::reset_tracking), and forgets the conversation.
     pub fn reset_all(&self) {
         self.reset_tracking();
         self.inner.lock_conversation().clear();
     }
 
-    /// Sends the request of a streamed turn; used by [`crate::AgentStream`].
-    pub(crate) fn streaming_request(
-        &self,
-        messages: &[ChatMessage],
-        run: &RunResult,
-    ) -> Result<(ChatRequest, u64), AgentError> {
-        let (request, estimate) = self.inner.prepare(messages, &[], run, true)?;
-        Ok((request, estimate.unwrap_or_default()))
-    }
-
     /// One model request with `messages` (after the system prompt; the agent's own
     /// conversation is neither sent nor changed), offering the agent's tools plus
     /// `extra_tools`, without running any tool: for callers that drive their own loop, such
-    /// as [`ReActWorkflow`](crate::workflows::ReActWorkflow). The request is checked against
+    /// as [`ReActWorkflow`](crate::workflows::ReActWorkflow). The request is reserved against
     /// the agent's limits, recorded and priced like any other.
     ///
     /// # Errors
-    /// As [`run`](Agent::run), but never [`AgentError::MaxTurns`].
+    /// As [`run`](Agent::run), but never [`AgentError::MaxTurns`]; the request's record, if
+    /// it was billed, is in [`usage`](Agent::usage).
     pub async fn complete(
         &self,
         messages: &[ChatMessage],
         extra_tools: &[ToolDefinition],
     ) -> Result<Completion, AgentError> {
-        self.complete_within(messages, extra_tools, &mut RunResult::default())
+        let mut books = RunBooks::new(self.inner.run_limits);
+        self.complete_within(messages, extra_tools, &mut books, None)
             .await
     }
 
-    /// [`complete`](Agent::complete), counting towards the run `run` (its run limits and records).
+    /// [`complete`](Agent::complete), counting towards the run `books` (its run limits and
+    /// records), and ended at `deadline` (the request is then recorded as cut off if it was
+    /// sent).
     pub(crate) async fn complete_within(
         &self,
         messages: &[ChatMessage],
         extra_tools: &[ToolDefinition],
-        run: &mut RunResult,
+        books: &mut RunBooks,
+        deadline: Option<Deadline>,
     ) -> Result<Completion, AgentError> {
         let inner = &*self.inner;
-        let (request, prompt_estimate) = inner.prepare(messages, extra_tools, run, false)?;
-        let estimate =
-            || prompt_estimate.unwrap_or_else(|| inner.count_prompt(messages, extra_tools));
-        let started = Instant::now();
-        let response = match inner.transport.complete(&request).await {
+        let reserved =
+            inner.reserve(|| inner.count_prompt(messages, extra_tools), &books.budget)?;
+        let prompt = match reserved.prompt {
+            Some(count) => Prompt::Counted(count),
+            None => Prompt::Uncounted {
+                messages,
+                extra_tools,
+            },
+        };
+        let request = inner.request(messages, extra_tools, reserved.max_tokens, false);
+        let log = AttemptLog::new(!inner.limited());
+        let flight = Flight::new(self, log, prompt, reserved.holds, books.budget.clone());
+        let send = inner.transport.complete(&request, flight.log());
+        let outcome = match deadline {
+            Some(deadline) => match tokio::time::timeout_at(deadline, send).await {
+                Ok(outcome) => outcome,
+                Err(_) => {
+                    flight.abandoned(Some(books));
+                    return Err(AgentError::Timeout(inner.settings.model_backend.timeout));
+                }
+            },
+            None => send.await,
+        };
+        let response = match outcome {
             Ok(response) => response,
             Err(error) => {
-                inner.record_failed(&error, estimate, started.elapsed(), run);
+                flight.failed(Some(books));
                 return Err(error);
             }
         };
-        let latency = started.elapsed();
+        let latency = flight.started().elapsed();
         let message = response
             .choices
             .into_iter()
             .next()
             .map(|choice| choice.message)
             .unwrap_or_default();
-        let turn = u32::try_from(run.records.len()).unwrap_or(u32::MAX);
+        let turn = u32::try_from(books.result.records.len()).unwrap_or(u32::MAX);
         let tool_calls = wire::tool_calls(message.tool_calls, turn);
         let content = message.content.unwrap_or_default();
         let reply = Reply {
@@ -328,19 +361,9 @@ impl Agent {
             content: &content,
             calls: &tool_calls,
             latency,
-            // Only read when the response has no usage.
-            prompt_estimate: if response.usage.is_none() {
-                estimate()
-            } else {
-                0
-            },
+            cut_off: false,
         };
-        let cost = inner.record(reply, run);
-        let record = run
-            .records
-            .last()
-            .cloned()
-            .unwrap_or_else(|| UsageRecord::new(&self.inner.model, 0, 0));
+        let (record, cost) = flight.replied(reply, Some(books));
         Ok(Completion {
             content,
             tool_calls,
@@ -364,7 +387,29 @@ pub(crate) struct Reply<'a> {
     pub(crate) content: &'a str,
     pub(crate) calls: &'a [ToolCall],
     pub(crate) latency: Duration,
-    pub(crate) prompt_estimate: u64,
+    /// The response never completed (cancelled, timed out, dropped).
+    pub(crate) cut_off: bool,
+}
+
+impl Reply<'_> {
+    /// A billed request with nothing usable from the server: its record is the estimate.
+    pub(crate) fn estimate(latency: Duration, cut_off: bool) -> Reply<'static> {
+        Reply {
+            model: None,
+            id: None,
+            usage: None,
+            content: "",
+            calls: &[],
+            latency,
+            cut_off,
+        }
+    }
+
+    /// Whether the server reported both counts, so no estimate is needed.
+    pub(crate) fn usage_is_complete(&self) -> bool {
+        self.usage
+            .is_some_and(|u| u.prompt_tokens.is_some() && u.completion_tokens.is_some())
+    }
 }
 
 impl Inner {
@@ -403,151 +448,90 @@ impl Inner {
             .saturating_add(self.counter.count_tools(&tools))
     }
 
-    /// Builds the request for `messages`, after checking it fits every limit. Returns it with
-    /// the counter's estimate of its prompt tokens when that was needed (limits are set, or the
-    /// request streams and may end without usage); otherwise counting waits until a response
-    /// turns out to lack usage, so a plain request pays for no counting.
-    pub(crate) fn prepare(
+    /// The request body for `messages`, asking for at most `max_tokens`.
+    pub(crate) fn request(
         &self,
         messages: &[ChatMessage],
         extra_tools: &[ToolDefinition],
-        run: &RunResult,
+        max_tokens: Option<u32>,
         stream: bool,
-    ) -> Result<(ChatRequest, Option<u64>), AgentError> {
-        let limited = !self.run_limits.is_unlimited() || !self.agent_limits.is_unlimited();
-        let prompt_estimate = (limited || stream).then(|| self.count_prompt(messages, extra_tools));
+    ) -> ChatRequest {
         let backend = &self.settings.model_backend;
-        if limited {
-            let input_tokens = prompt_estimate.unwrap_or(0);
-            let output_tokens = u64::from(backend.max_tokens.unwrap_or(0));
-            let needed = Needed {
-                input_tokens,
-                output_tokens,
-                cost: self.ledger.with_estimator(|estimator| {
-                    estimator
-                        .estimate(input_tokens, output_tokens, &self.model)
-                        .total_cost
-                }),
-            };
-            check(
-                &self.run_limits,
-                LimitScope::Run,
-                &run.usage,
-                run.cost.total_cost,
-                &needed,
-            )
-            .map_err(AgentError::LimitExceeded)?;
-            let (usage, cost) = self.ledger.spent();
-            check(&self.agent_limits, LimitScope::Agent, &usage, cost, &needed)
-                .map_err(AgentError::LimitExceeded)?;
-        }
         let tools = self.tool_definitions.iter().chain(extra_tools);
         let mut messages_json = Vec::with_capacity(messages.len() + 1);
         if let Some(system) = &self.system_prompt {
             messages_json.push(wire::message_json(&ChatMessage::system(system.clone())));
         }
         messages_json.extend(messages.iter().map(wire::message_json));
-        let request = ChatRequest {
+        ChatRequest {
             model: self.model.clone(),
             messages: messages_json,
             temperature: backend.temperature,
-            max_tokens: backend.max_tokens,
+            max_tokens,
             tools: tools.map(wire::tool_json).collect(),
             stream: stream.then_some(true),
             stream_options: (stream && self.stream_usage).then_some(StreamOptions {
                 include_usage: true,
             }),
-        };
-        Ok((request, prompt_estimate))
+        }
     }
 
-    /// Records one response: the provider's usage when it sent some, otherwise our estimate,
-    /// marked as such.
-    pub(crate) fn record(&self, reply: Reply<'_>, run: &mut RunResult) -> CostBreakdown {
+    /// The record of one response: the provider's counts where it sent them; where it sent
+    /// none (no `usage`, `"usage": {}`, a count left out), the counter's estimate, marked
+    /// estimated. `prompt_estimate` is read only then.
+    pub(crate) fn build_record(&self, reply: Reply<'_>, prompt_estimate: u64) -> UsageRecord {
         let model = reply
             .model
             .filter(|model| !model.is_empty())
             .unwrap_or_else(|| self.model.clone());
         let tools: Vec<&str> = reply.calls.iter().map(|call| call.name.as_str()).collect();
-        let mut builder = UsageRecord::builder(&model).latency(reply.latency);
+        let mut builder = UsageRecord::builder(&model)
+            .latency(reply.latency)
+            .cut_off(reply.cut_off);
         if let Some(id) = reply.id.as_deref().filter(|id| !id.is_empty()) {
             builder = builder.request_id(id);
         }
         if !tools.is_empty() {
             builder = builder.tool_name(&tools.join(","));
         }
-        let record = match reply.usage {
-            Some(usage) => {
-                let cached = usage
-                    .prompt_tokens_details
-                    .and_then(|d| d.cached_tokens)
-                    .unwrap_or(0);
-                let reasoning = usage
-                    .completion_tokens_details
-                    .and_then(|d| d.reasoning_tokens)
-                    .unwrap_or(0);
-                let mut builder = builder
-                    .prompt_tokens(usage.prompt_tokens)
-                    .completion_tokens(usage.completion_tokens);
-                if let Some(total) = usage.total_tokens {
-                    builder = builder.provider_total_tokens(total);
-                }
-                let exact = builder
-                    .clone()
-                    .cached_tokens(cached)
-                    .reasoning_tokens(reasoning);
-                exact.build().unwrap_or_else(|error| {
-                    // A provider's details larger than its totals: keep the totals, clamp the
-                    // details, and say so.
-                    tracing::warn!(%error, model = %model, "inconsistent usage details from the provider; clamped");
-                    builder
-                        .cached_tokens(cached.min(usage.prompt_tokens))
-                        .reasoning_tokens(reasoning.min(usage.completion_tokens))
-                        .build()
-                        .unwrap_or_else(|_| {
-                            UsageRecord::new(&model, usage.prompt_tokens, usage.completion_tokens)
-                        })
-                })
-            }
-            None => {
-                let completion = self.completion_estimate(reply.content, reply.calls);
-                builder
-                    .prompt_tokens(reply.prompt_estimate)
-                    .completion_tokens(completion)
-                    .estimated(true)
-                    .build()
-                    .unwrap_or_else(|_| UsageRecord::new(&model, reply.prompt_estimate, completion))
+        let usage = reply.usage.unwrap_or_default();
+        let (prompt, completion) = match (usage.prompt_tokens, usage.completion_tokens) {
+            (Some(prompt), Some(completion)) => (prompt, completion),
+            (prompt, completion) => {
+                builder = builder.estimated(true);
+                (
+                    prompt.unwrap_or(prompt_estimate),
+                    completion
+                        .unwrap_or_else(|| self.completion_estimate(reply.content, reply.calls)),
+                )
             }
         };
-        let cost = self.ledger.record(&record, &self.model);
-        run.usage += TokenUsage::from_record(&record);
-        run.cost.add(&cost);
-        run.records.push(record);
-        cost
-    }
-
-    /// A request whose response could not be read was still sent and processed: its prompt is
-    /// recorded as an estimate. Errors that mean nothing was processed record nothing.
-    pub(crate) fn record_failed(
-        &self,
-        error: &AgentError,
-        prompt_estimate: impl FnOnce() -> u64,
-        latency: Duration,
-        run: &mut RunResult,
-    ) {
-        if let AgentError::MalformedResponse(_) = error {
-            let prompt_estimate = prompt_estimate();
-            let reply = Reply {
-                model: None,
-                id: None,
-                usage: None,
-                content: "",
-                calls: &[],
-                latency,
-                prompt_estimate,
-            };
-            self.record(reply, run);
+        let cached = usage
+            .prompt_tokens_details
+            .and_then(|d| d.cached_tokens)
+            .unwrap_or(0);
+        let reasoning = usage
+            .completion_tokens_details
+            .and_then(|d| d.reasoning_tokens)
+            .unwrap_or(0);
+        let mut builder = builder.prompt_tokens(prompt).completion_tokens(completion);
+        if let Some(total) = usage.total_tokens {
+            builder = builder.provider_total_tokens(total);
         }
+        let exact = builder
+            .clone()
+            .cached_tokens(cached)
+            .reasoning_tokens(reasoning);
+        exact.build().unwrap_or_else(|error| {
+            // A provider's details larger than its totals: keep the totals, clamp the
+            // details, and say so.
+            tracing::warn!(%error, model = %model, "inconsistent usage details from the provider; clamped");
+            builder
+                .cached_tokens(cached.min(prompt))
+                .reasoning_tokens(reasoning.min(completion))
+                .build()
+                .unwrap_or_else(|_| UsageRecord::new(&model, prompt, completion))
+        })
     }
 
     pub(crate) fn completion_estimate(&self, content: &str, calls: &[ToolCall]) -> u64 {

@@ -4,13 +4,13 @@ use std::collections::HashSet;
 use std::sync::Mutex;
 use std::time::Duration;
 
-use mamba_pricing::CostEstimator;
+use mamba_pricing::{CostEstimator, LocalBudget};
 use mamba_settings::{AgentSettings, UsageLimits};
 use mamba_tokens::{ChatMessage, TokenCounter};
 use mamba_usage::UsageTracker;
 
 use crate::agent::{Agent, Inner};
-use crate::ledger::Ledger;
+use crate::ledger::{Ledger, Locality};
 use crate::transport::Transport;
 use crate::{AgentError, Tool};
 
@@ -109,7 +109,8 @@ impl AgentBuilder {
     }
 
     /// Records into this tracker instead of a new one, e.g. to see several agents' requests
-    /// in one history.
+    /// in one history. The agent does not own it: [`Agent::reset_tracking`](crate::Agent::reset_tracking)
+    /// resets the agent's totals and leaves the tracker's history alone.
     pub fn tracker(mut self, tracker: UsageTracker) -> Self {
         self.tracker = Some(tracker);
         self
@@ -173,13 +174,21 @@ impl AgentBuilder {
             Some(estimator) => estimator,
             None => settings.cost_estimator()?,
         };
+        let owns_tracker = self.tracker.is_none();
         let tracker = self
             .tracker
             .unwrap_or_else(|| UsageTracker::with_config(settings.tracker_config()));
+        let backend = &settings.model_backend;
+        let locality = match backend.local {
+            Some(true) => Locality::Declared,
+            None if backend.is_local() => Locality::Loopback,
+            _ => Locality::Remote,
+        };
         let ledger = Ledger::new(
             tracker,
+            owns_tracker,
             estimator,
-            settings.model_backend.is_local(),
+            locality,
             settings.tracking.log_level,
         );
         let transport = Transport::new(&settings.model_backend, self.retry_backoff)?;
@@ -192,7 +201,7 @@ impl AgentBuilder {
             tools: self.tools,
             tool_definitions,
             max_turns: self.max_turns,
-            agent_limits: self.usage_limits.unwrap_or(settings.usage_limits),
+            agent_budget: LocalBudget::new(self.usage_limits.unwrap_or(settings.usage_limits)),
             run_limits: self.run_limits,
             ledger,
             conversation: Mutex::new(self.conversation),

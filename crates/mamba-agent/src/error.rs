@@ -3,37 +3,9 @@
 use std::fmt;
 use std::time::Duration;
 
-use mamba_pricing::format_usd;
+use mamba_pricing::{BudgetError, LimitKind, Overdrawn};
 use rust_decimal::Decimal;
 use thiserror::Error;
-
-/// Which usage limit.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-#[non_exhaustive]
-pub enum LimitKind {
-    /// The number of model requests.
-    Requests,
-    /// Prompt (input) tokens.
-    InputTokens,
-    /// Completion (output) tokens.
-    OutputTokens,
-    /// All tokens.
-    TotalTokens,
-    /// USD.
-    Cost,
-}
-
-impl fmt::Display for LimitKind {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            LimitKind::Requests => "requests",
-            LimitKind::InputTokens => "input tokens",
-            LimitKind::OutputTokens => "output tokens",
-            LimitKind::TotalTokens => "total tokens",
-            LimitKind::Cost => "cost",
-        })
-    }
-}
 
 /// Whether a limit applies to one run or to everything the agent did since its last reset.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -45,7 +17,8 @@ pub enum LimitScope {
     Agent,
 }
 
-/// A request that was not sent because it would have exceeded a limit.
+/// A request that was not sent because its worst case would have exceeded a limit, counting
+/// what settled requests used and what requests in flight have reserved.
 ///
 /// ```
 /// use mamba_agent::{LimitExceeded, LimitKind, LimitScope};
@@ -55,12 +28,13 @@ pub enum LimitScope {
 ///     kind: LimitKind::InputTokens,
 ///     scope: LimitScope::Run,
 ///     limit: Decimal::from(1_000),
-///     used: Decimal::from(900),
-///     needed: Decimal::from(150),
+///     used: Decimal::from(800),
+///     reserved: Decimal::from(100),
+///     requested: Decimal::from(150),
 /// };
 /// assert_eq!(
 ///     stop.to_string(),
-///     "run limit on input tokens reached: 900 used of 1000, and the next request needs about 150 more"
+///     "run limit on input tokens reached: 800 used and 100 reserved of 1000, and the next request needs up to 150 more"
 /// );
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -71,11 +45,13 @@ pub struct LimitExceeded {
     pub scope: LimitScope,
     /// The limit (requests, tokens or USD).
     pub limit: Decimal,
-    /// The amount used before this request.
+    /// The amount settled requests used.
     pub used: Decimal,
-    /// The amount the request would have added, estimated with the token counter (prompt) and
-    /// `max_tokens` (completion).
-    pub needed: Decimal,
+    /// The amount requests in flight held when this one was refused.
+    pub reserved: Decimal,
+    /// The request's worst case: the counted prompt with the counter's safety margin, and
+    /// `max_tokens` (or the bound the budget allowed) for the completion, priced.
+    pub requested: Decimal,
 }
 
 impl fmt::Display for LimitExceeded {
@@ -84,17 +60,15 @@ impl fmt::Display for LimitExceeded {
             LimitScope::Run => "run",
             LimitScope::Agent => "agent",
         };
-        let amount = |value: Decimal| match self.kind {
-            LimitKind::Cost => format_usd(value),
-            _ => value.to_string(),
-        };
+        let amount = |value| self.kind.format(value);
         write!(
             f,
-            "{scope} limit on {} reached: {} used of {}, and the next request needs about {} more",
+            "{scope} limit on {} reached: {} used and {} reserved of {}, and the next request needs up to {} more",
             self.kind,
             amount(self.used),
+            amount(self.reserved),
             amount(self.limit),
-            amount(self.needed)
+            amount(self.requested)
         )
     }
 }
@@ -111,7 +85,7 @@ impl fmt::Display for LimitExceeded {
 ///     .run_limits(UsageLimits::default().with_requests(0))
 ///     .build()?;
 /// // No request is sent: the limit is checked first.
-/// match agent.run_sync("Hello") {
+/// match agent.run_sync("Hello").map_err(AgentError::from) {
 ///     Err(AgentError::LimitExceeded(stop)) => assert_eq!(stop.used, 0.into()),
 ///     other => panic!("{other:?}"),
 /// }
@@ -150,6 +124,41 @@ pub enum AgentError {
     /// A usage limit would have been exceeded; the request was not sent.
     #[error("{0}")]
     LimitExceeded(LimitExceeded),
+    /// An earlier request used more than it reserved (a server that ignored `max_tokens`, a
+    /// prompt the counter underestimated beyond its margin): it was recorded in full, and the
+    /// scope sends nothing more until [`reset_tracking`](crate::Agent::reset_tracking) (agent
+    /// scope) or the next run (run scope).
+    #[error("{} limits are blocked: {overdrawn}", match scope { LimitScope::Run => "the run's", LimitScope::Agent => "the agent's" })]
+    Overdrawn {
+        /// Which budget.
+        scope: LimitScope,
+        /// The request that overdrew it.
+        overdrawn: Overdrawn,
+    },
+    /// A budget refused the request for another reason.
+    #[error("the {scope:?} budget refused the request")]
+    Budget {
+        /// Which budget.
+        scope: LimitScope,
+        /// Its error.
+        #[source]
+        source: BudgetError,
+    },
+    /// A cost limit is set but the model has no price, so the request's cost cannot be bounded;
+    /// the request was not sent. Price the model (`set_price`, `prices` settings), or mark the
+    /// backend local.
+    #[error("model `{model}` has no price, so its requests cannot be kept under the cost limit")]
+    Unpriced {
+        /// The model.
+        model: String,
+    },
+    /// The stream ended before the model finished its answer (no `finish_reason`): the text in
+    /// `partial` is incomplete. The request is recorded (marked cut off).
+    #[error("the model's answer was cut off after {} characters: the stream ended without a finish reason", partial.chars().count())]
+    Truncated {
+        /// The text that arrived.
+        partial: String,
+    },
     /// The model kept calling tools for the configured number of turns.
     #[error("no final answer after {0} model turns (max_turns)")]
     MaxTurns(u32),
@@ -170,5 +179,60 @@ pub enum AgentError {
 impl From<mamba_settings::SettingsError> for AgentError {
     fn from(error: mamba_settings::SettingsError) -> Self {
         AgentError::Settings(Box::new(error))
+    }
+}
+
+/// A run that failed, with what it spent: the records of every request it made (billed and
+/// recorded before the failure), their usage and cost, and the tool calls made. A failed run can
+/// be billed from `spent` without diffing the agent's totals.
+///
+/// ```
+/// use mamba_agent::{Agent, AgentError, RunError};
+/// use mamba_agent::settings::{AgentSettings, UsageLimits};
+///
+/// let settings = AgentSettings::builder().defaults_only().build()?;
+/// let agent = Agent::builder("gpt-4o")
+///     .settings(settings)
+///     .run_limits(UsageLimits::default().with_requests(0))
+///     .build()?;
+/// let failed: RunError = agent.run_sync("Hello").unwrap_err();
+/// assert!(matches!(failed.error, AgentError::LimitExceeded(_)));
+/// assert_eq!(failed.spent.usage.request_count, 0); // refused before sending: nothing spent
+/// # Ok::<(), AgentError>(())
+/// ```
+#[derive(Debug)]
+#[non_exhaustive]
+pub struct RunError {
+    /// Why the run failed.
+    pub error: AgentError,
+    /// What it spent before it failed (its `output` is empty); boxed, so a `Result` with
+    /// this error stays small.
+    pub spent: Box<crate::RunResult>,
+}
+
+impl RunError {
+    pub(crate) fn new(error: AgentError, spent: crate::RunResult) -> RunError {
+        RunError {
+            error,
+            spent: Box::new(spent),
+        }
+    }
+}
+
+impl fmt::Display for RunError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(&self.error, f)
+    }
+}
+
+impl std::error::Error for RunError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        std::error::Error::source(&self.error)
+    }
+}
+
+impl From<RunError> for AgentError {
+    fn from(failed: RunError) -> AgentError {
+        failed.error
     }
 }

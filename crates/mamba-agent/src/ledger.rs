@@ -4,6 +4,9 @@
 use std::sync::{Mutex, PoisonError, RwLock};
 
 use mamba_pricing::{CostBreakdown, CostEstimator, HistoryCost, PriceSource, format_usd};
+use rust_decimal::Decimal;
+
+use crate::AgentError;
 use mamba_settings::LogLevel;
 use mamba_usage::{TokenUsage, UsageRecord, UsageTracker};
 
@@ -14,28 +17,62 @@ pub(crate) struct Totals {
     pub(crate) cost: HistoryCost,
 }
 
+/// The counts of one of this agent's own requests that pricing needs (its prompt size selects
+/// a tier): kept apart from the tracker, which may be shared or bounded, so that re-pricing
+/// covers exactly what [`Totals`] covers. 32 bytes a request.
+#[derive(Debug, Clone, Copy)]
+struct OwnRequest {
+    prompt: u64,
+    cached: u64,
+    cache_write: u64,
+    completion: u64,
+}
+
+/// Whether the backend's models are free.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Locality {
+    /// The user declared the backend local (`local = true`): every model is $0, unless the user
+    /// priced it.
+    Declared,
+    /// The backend is on a loopback address: a model the price table knows is priced as usual
+    /// (a LiteLLM proxy on localhost serving gpt-4o bills gpt-4o); an unknown one is local, $0.
+    Loopback,
+    /// A remote backend: everything is priced.
+    Remote,
+}
+
+#[derive(Debug, Default)]
+struct Books {
+    totals: Totals,
+    own: Vec<OwnRequest>,
+}
+
 #[derive(Debug)]
 pub(crate) struct Ledger {
     tracker: UsageTracker,
+    /// Whether the tracker was made for this agent (then a reset clears it) or given to it,
+    /// maybe shared with other agents (then a reset leaves it alone).
+    owns_tracker: bool,
     estimator: RwLock<CostEstimator>,
-    /// Models served by a local backend are free unless the user priced them.
-    local_backend: bool,
-    totals: Mutex<Totals>,
+    locality: Locality,
+    books: Mutex<Books>,
     log_level: LogLevel,
 }
 
 impl Ledger {
     pub(crate) fn new(
         tracker: UsageTracker,
+        owns_tracker: bool,
         estimator: CostEstimator,
-        local_backend: bool,
+        locality: Locality,
         log_level: LogLevel,
     ) -> Ledger {
         Ledger {
             tracker,
+            owns_tracker,
             estimator: RwLock::new(estimator),
-            local_backend,
-            totals: Mutex::new(Totals::default()),
+            locality,
+            books: Mutex::default(),
             log_level,
         }
     }
@@ -44,67 +81,119 @@ impl Ledger {
         &self.tracker
     }
 
-    /// Runs `f` with the estimator.
-    pub(crate) fn with_estimator<T>(&self, f: impl FnOnce(&CostEstimator) -> T) -> T {
-        f(&self
+    fn lock(&self) -> std::sync::MutexGuard<'_, Books> {
+        self.books.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Runs `f` with the estimator, after applying the local rule to `model`.
+    fn with_estimator<T>(&self, model: &str, f: impl FnOnce(&CostEstimator) -> T) -> T {
+        let estimator = self
             .estimator
             .read()
-            .unwrap_or_else(PoisonError::into_inner))
+            .unwrap_or_else(PoisonError::into_inner);
+        let source = estimator.price_source(model);
+        let free = match self.locality {
+            Locality::Declared => !matches!(source, PriceSource::Custom | PriceSource::Local),
+            Locality::Loopback => matches!(source, PriceSource::Unpriced | PriceSource::Default),
+            Locality::Remote => false,
+        };
+        if !free {
+            return f(&estimator);
+        }
+        drop(estimator);
+        // First request of this model: mark it free from now on.
+        let mut estimator = self
+            .estimator
+            .write()
+            .unwrap_or_else(PoisonError::into_inner);
+        estimator.mark_local(model);
+        f(&estimator)
+    }
+
+    /// The cost of a request of `input` and `output` tokens of `model`, for a reservation.
+    ///
+    /// # Errors
+    /// [`AgentError::Unpriced`] when the model has no price (and is not local).
+    pub(crate) fn quote(
+        &self,
+        input: u64,
+        output: u64,
+        model: &str,
+    ) -> Result<Decimal, AgentError> {
+        let cost = self.with_estimator(model, |estimator| estimator.estimate(input, output, model));
+        if cost.is_fully_priced() {
+            Ok(cost.total_cost)
+        } else {
+            Err(AgentError::Unpriced {
+                model: model.to_owned(),
+            })
+        }
     }
 
     /// Records one request and returns its cost.
     pub(crate) fn record(&self, record: &UsageRecord, request_model: &str) -> CostBreakdown {
-        let cost = self.price(record);
+        let cost = self.with_estimator(record.model(), |estimator| {
+            estimator.estimate_record(record)
+        });
         {
-            // The tracker and the totals change under one lock, so a reset never separates them.
-            let mut totals = self.totals.lock().unwrap_or_else(PoisonError::into_inner);
+            // The tracker and the books change under one lock, so a reset never separates them.
+            let mut books = self.lock();
             self.tracker.record(record);
-            totals.usage += TokenUsage::from_record(record);
-            totals.cost.add(&cost);
+            books.totals.usage += TokenUsage::from_record(record);
+            books.totals.cost.add(&cost);
+            books.own.push(OwnRequest {
+                prompt: record.prompt_tokens(),
+                cached: record.cached_tokens(),
+                cache_write: record.cache_write_tokens(),
+                completion: record.completion_tokens(),
+            });
         }
         self.log(record, request_model, &cost);
         cost
     }
 
-    fn price(&self, record: &UsageRecord) -> CostBreakdown {
-        let cost = self.with_estimator(|estimator| estimator.estimate_record(record));
-        let explicitly_priced = matches!(cost.source, PriceSource::Custom | PriceSource::Local);
-        if !self.local_backend || explicitly_priced {
-            return cost;
-        }
-        // First request of this model from the local backend: mark it free from now on.
-        let mut estimator = self
-            .estimator
-            .write()
-            .unwrap_or_else(PoisonError::into_inner);
-        estimator.mark_local(record.model());
-        estimator.estimate_record(record)
+    /// This agent's requests since its last reset, each priced as `model`.
+    pub(crate) fn cost_for(&self, model: &str) -> CostBreakdown {
+        let own = self.lock().own.clone();
+        self.with_estimator(model, |estimator| {
+            if own.is_empty() {
+                return estimator.estimate(0, 0, model);
+            }
+            let mut total = HistoryCost::default();
+            for request in own {
+                let mut usage = TokenUsage::ZERO;
+                usage.request_count = 1;
+                usage.prompt_tokens = request.prompt;
+                usage.cached_tokens = request.cached;
+                usage.cache_write_tokens = request.cache_write;
+                usage.completion_tokens = request.completion;
+                usage.total_tokens = request.prompt.saturating_add(request.completion);
+                total.add(&estimator.estimate_usage(&usage, model));
+            }
+            total.combined()
+        })
     }
 
     pub(crate) fn totals(&self) -> Totals {
-        self.totals
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .clone()
+        self.lock().totals.clone()
     }
 
-    /// The usage and total cost so far, without copying the per-model costs.
-    pub(crate) fn spent(&self) -> (TokenUsage, rust_decimal::Decimal) {
-        let totals = self.totals.lock().unwrap_or_else(PoisonError::into_inner);
-        (totals.usage, totals.cost.total_cost)
+    /// The total cost so far, without copying the per-model costs.
+    pub(crate) fn total_cost(&self) -> Decimal {
+        self.lock().totals.cost.total_cost
     }
 
     pub(crate) fn usage(&self) -> TokenUsage {
-        self.totals
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .usage
+        self.lock().totals.usage
     }
 
+    /// Forgets this agent's totals, and the tracker's history if the tracker is its own.
     pub(crate) fn reset(&self) {
-        let mut totals = self.totals.lock().unwrap_or_else(PoisonError::into_inner);
-        self.tracker.reset();
-        *totals = Totals::default();
+        let mut books = self.lock();
+        if self.owns_tracker {
+            self.tracker.reset();
+        }
+        *books = Books::default();
     }
 
     /// The per-request event: `Request completed: 45 tokens, $0.0001`, with OpenTelemetry

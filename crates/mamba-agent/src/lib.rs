@@ -71,8 +71,10 @@
 )]
 
 mod agent;
+mod attempt;
 mod builder;
 mod error;
+mod flight;
 mod ledger;
 mod limits;
 mod result;
@@ -85,7 +87,8 @@ pub mod workflows;
 
 pub use agent::Agent;
 pub use builder::AgentBuilder;
-pub use error::{AgentError, LimitExceeded, LimitKind, LimitScope};
+pub use error::{AgentError, LimitExceeded, LimitScope, RunError};
+pub use mamba_pricing::LimitKind;
 pub use mamba_tokens::{ChatMessage, Role, ToolCall};
 pub use mamba_usage::{TokenUsage, UsageTracker};
 pub use result::{Completion, RunResult, ToolCallRecord};

@@ -1,158 +1,172 @@
-//! Usage limits, checked before each request against what it would need.
+//! Usage limits that hold under any concurrency: before a request is sent, its worst case is
+//! reserved in the run's budget and the agent's ([`LocalBudget`]s, the in-process
+//! implementation of mamba-pricing's reservation contract); the request's record settles them.
+//!
+//! The worst case is the counted prompt plus the counter's safety margin, and the most output
+//! the request may produce: `max_tokens` when set, otherwise a `max_tokens` this module sets to
+//! what the remaining budgets allow (so an unbounded completion can never overrun a limit on
+//! output, total tokens or cost), priced with the tier the prompt selects.
 
-use mamba_settings::UsageLimits;
-use mamba_usage::TokenUsage;
+use mamba_pricing::{BudgetError, LimitKind, LocalBudget, Reservation, Spend};
 use rust_decimal::Decimal;
+use rust_decimal::prelude::ToPrimitive;
 
-use crate::{LimitExceeded, LimitKind, LimitScope};
+use crate::agent::Inner;
+use crate::{AgentError, LimitExceeded, LimitScope};
 
-/// What the next request would add, estimated.
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct Needed {
-    pub(crate) input_tokens: u64,
-    pub(crate) output_tokens: u64,
-    pub(crate) cost: Decimal,
+/// The reservations of one request, and what its records used so far.
+#[derive(Debug, Default)]
+pub(crate) struct Holds {
+    run: Option<Reservation>,
+    agent: Option<Reservation>,
+    pub(crate) used: Spend,
 }
 
-/// Whether a request needing `needed` fits under `limits`, given `used` so far.
-pub(crate) fn check(
-    limits: &UsageLimits,
-    scope: LimitScope,
-    used: &TokenUsage,
-    used_cost: Decimal,
-    needed: &Needed,
-) -> Result<(), LimitExceeded> {
-    let total_needed = needed.input_tokens.saturating_add(needed.output_tokens);
-    let counts = [
-        (LimitKind::Requests, limits.requests, used.request_count, 1),
-        (
-            LimitKind::InputTokens,
-            limits.input_tokens,
-            used.prompt_tokens,
-            needed.input_tokens,
-        ),
-        (
-            LimitKind::OutputTokens,
-            limits.output_tokens,
-            used.completion_tokens,
-            needed.output_tokens,
-        ),
-        (
-            LimitKind::TotalTokens,
-            limits.total_tokens,
-            used.total_tokens,
-            total_needed,
-        ),
-    ];
-    for (kind, limit, used, needed) in counts {
-        if let Some(limit) = limit
-            && used.saturating_add(needed) > limit
-        {
-            return Err(LimitExceeded {
-                kind,
-                scope,
-                limit: Decimal::from(limit),
-                used: Decimal::from(used),
-                needed: Decimal::from(needed),
+impl Holds {
+    /// Settles both reservations to what was recorded, or releases them when nothing was
+    /// (the request was never sent, or the server refused it).
+    pub(crate) fn close(self, agent_budget: &LocalBudget, run_budget: &LocalBudget) {
+        let recorded = self.used != Spend::default();
+        for (budget, held) in [(run_budget, self.run), (agent_budget, self.agent)] {
+            if let Some(held) = held {
+                if recorded {
+                    let _overdrawn = budget.settle_now(held, self.used);
+                } else {
+                    budget.release_now(held);
+                }
+            }
+        }
+    }
+}
+
+/// What a request may send, once reserved.
+#[derive(Debug)]
+pub(crate) struct Reserved {
+    pub(crate) holds: Holds,
+    /// The `max_tokens` to send: the configured one, or the bound the budgets allow.
+    pub(crate) max_tokens: Option<u32>,
+    /// The counted prompt, when counting was needed.
+    pub(crate) prompt: Option<u64>,
+}
+
+impl Inner {
+    /// Whether any limit applies to this agent's requests.
+    pub(crate) fn limited(&self) -> bool {
+        !self.run_limits.is_unlimited() || !self.agent_budget.limits().is_unlimited()
+    }
+
+    /// Reserves the worst case of a request whose prompt counts `prompt` tokens (counted only
+    /// when limits are set: `count` is called at most once).
+    pub(crate) fn reserve(
+        &self,
+        count: impl FnOnce() -> u64,
+        run_budget: &LocalBudget,
+    ) -> Result<Reserved, AgentError> {
+        let configured = self.settings.model_backend.max_tokens;
+        if !self.limited() {
+            return Ok(Reserved {
+                holds: Holds::default(),
+                max_tokens: configured,
+                prompt: None,
             });
         }
+        let prompt = count();
+        let input = self.counter.add_margin(prompt);
+        let budgets = [
+            (LimitScope::Run, run_budget),
+            (LimitScope::Agent, &self.agent_budget),
+        ];
+        let cost_limited = budgets.iter().any(|(_, b)| b.limits().cost.is_some());
+        let quote = |output: u64| -> Result<Decimal, AgentError> {
+            if cost_limited {
+                self.ledger.quote(input, output, &self.model)
+            } else {
+                Ok(Decimal::ZERO)
+            }
+        };
+        let bounded = budgets.iter().any(|(_, b)| b.limits().bounds_output());
+        let (output, max_tokens) = match configured {
+            Some(max) => (u64::from(max), Some(max)),
+            None if bounded => {
+                let cap = self.output_cap(input, &budgets, &quote)?;
+                // A cap of 0 still asks for one token, so the refusal names the limit.
+                (
+                    cap.max(1),
+                    Some(u32::try_from(cap.max(1)).unwrap_or(u32::MAX)),
+                )
+            }
+            None => (0, None),
+        };
+        let worst_case = Spend {
+            requests: 1,
+            input_tokens: input,
+            output_tokens: output,
+            cost: quote(output)?,
+        };
+        let mut holds = Holds::default();
+        for (scope, budget) in budgets {
+            let held = budget.try_reserve(worst_case).map_err(|error| {
+                // The run's budget is reserved first: give back what it holds.
+                if let Some(held) = holds.run.take() {
+                    run_budget.release_now(held);
+                }
+                refused(scope, error)
+            })?;
+            match scope {
+                LimitScope::Run => holds.run = Some(held),
+                LimitScope::Agent => holds.agent = Some(held),
+            }
+        }
+        Ok(Reserved {
+            holds,
+            max_tokens,
+            prompt: Some(prompt),
+        })
     }
-    if let Some(limit) = limits.cost
-        && used_cost.saturating_add(needed.cost) > limit
-    {
-        return Err(LimitExceeded {
-            kind: LimitKind::Cost,
-            scope,
-            limit,
-            used: used_cost,
-            needed: needed.cost,
-        });
+
+    /// The most output tokens every budget still allows after a prompt of `input` tokens.
+    fn output_cap(
+        &self,
+        input: u64,
+        budgets: &[(LimitScope, &LocalBudget); 2],
+        quote: &impl Fn(u64) -> Result<Decimal, AgentError>,
+    ) -> Result<u64, AgentError> {
+        let mut cap = Decimal::from(u32::MAX);
+        for (_, budget) in budgets {
+            let left = budget.remaining_now();
+            if let Some(output) = left.get(LimitKind::OutputTokens) {
+                cap = cap.min(output);
+            }
+            if let Some(total) = left.get(LimitKind::TotalTokens) {
+                cap = cap.min(total - Decimal::from(input));
+            }
+            if let Some(cost) = left.get(LimitKind::Cost) {
+                let prompt_cost = quote(0)?;
+                let per_token = quote(1)? - prompt_cost;
+                if per_token > Decimal::ZERO {
+                    cap = cap.min(((cost - prompt_cost) / per_token).floor());
+                }
+            }
+        }
+        Ok(cap.max(Decimal::ZERO).to_u64().unwrap_or(0))
     }
-    Ok(())
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn used(requests: u64, prompt: u64, completion: u64) -> TokenUsage {
-        let mut usage = TokenUsage::ZERO;
-        usage.request_count = requests;
-        usage.prompt_tokens = prompt;
-        usage.completion_tokens = completion;
-        usage.total_tokens = prompt + completion;
-        usage
-    }
-
-    #[test]
-    fn each_limit_stops_exactly_past_its_value() {
-        let needed = Needed {
-            input_tokens: 100,
-            output_tokens: 50,
-            cost: Decimal::new(1, 2),
-        };
-        let cases = [
-            (UsageLimits::default().with_requests(3), used(2, 0, 0), None),
-            (
-                UsageLimits::default().with_requests(3),
-                used(3, 0, 0),
-                Some(LimitKind::Requests),
-            ),
-            (
-                UsageLimits::default().with_input_tokens(1_000),
-                used(1, 900, 0),
-                None,
-            ),
-            (
-                UsageLimits::default().with_input_tokens(1_000),
-                used(1, 901, 0),
-                Some(LimitKind::InputTokens),
-            ),
-            (
-                UsageLimits::default().with_output_tokens(50),
-                used(0, 0, 0),
-                None,
-            ),
-            (
-                UsageLimits::default().with_output_tokens(50),
-                used(1, 0, 1),
-                Some(LimitKind::OutputTokens),
-            ),
-            (
-                UsageLimits::default().with_total_tokens(150),
-                used(0, 0, 0),
-                None,
-            ),
-            (
-                UsageLimits::default().with_total_tokens(150),
-                used(1, 1, 0),
-                Some(LimitKind::TotalTokens),
-            ),
-            (
-                UsageLimits::default().with_cost(Decimal::new(2, 2)),
-                used(0, 0, 0),
-                None,
-            ),
-        ];
-        for (limits, used, expected) in cases {
-            let result = check(&limits, LimitScope::Run, &used, Decimal::new(1, 2), &needed);
-            assert_eq!(
-                result.err().map(|e| e.kind),
-                expected,
-                "{limits:?} {used:?}"
-            );
-        }
-        let over = check(
-            &UsageLimits::default().with_cost(Decimal::new(2, 2)),
-            LimitScope::Agent,
-            &used(0, 0, 0),
-            Decimal::new(11, 3),
-            &needed,
-        )
-        .unwrap_err();
-        assert_eq!(
-            over.to_string(),
-            "agent limit on cost reached: $0.0110 used of $0.0200, and the next request needs about $0.0100 more"
-        );
+/// The agent's error for a budget's refusal.
+fn refused(scope: LimitScope, error: BudgetError) -> AgentError {
+    match error {
+        BudgetError::Exceeded(exceeded) => AgentError::LimitExceeded(LimitExceeded {
+            kind: exceeded.kind,
+            scope,
+            limit: exceeded.limit,
+            used: exceeded.used,
+            reserved: exceeded.reserved,
+            requested: exceeded.requested,
+        }),
+        BudgetError::Overdrawn(overdrawn) => AgentError::Overdrawn { scope, overdrawn },
+        other => AgentError::Budget {
+            scope,
+            source: other,
+        },
     }
 }

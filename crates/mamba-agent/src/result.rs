@@ -1,6 +1,8 @@
 //! [`RunResult`] and [`ToolCallRecord`]: what one run produced and spent.
 
-use mamba_pricing::{CostBreakdown, HistoryCost};
+use std::sync::Arc;
+
+use mamba_pricing::{CostBreakdown, HistoryCost, LocalBudget, UsageLimits};
 use mamba_tokens::ToolCall;
 use mamba_usage::{TokenUsage, UsageRecord};
 
@@ -83,4 +85,21 @@ pub struct Completion {
     pub record: UsageRecord,
     /// The request's cost.
     pub cost: CostBreakdown,
+}
+
+/// A run's books while it runs: its result so far and its budget (the run limits), which a
+/// workflow run shares across all its model requests.
+#[derive(Debug)]
+pub(crate) struct RunBooks {
+    pub(crate) result: RunResult,
+    pub(crate) budget: Arc<LocalBudget>,
+}
+
+impl RunBooks {
+    pub(crate) fn new(limits: UsageLimits) -> RunBooks {
+        RunBooks {
+            result: RunResult::default(),
+            budget: Arc::new(LocalBudget::new(limits)),
+        }
+    }
 }

@@ -1,17 +1,26 @@
 //! Retries below async-openai's response parsing, so a retried request is parsed, recorded and
 //! priced once: 429 (waiting `Retry-After` when given), 5xx, timeouts and connection errors,
 //! with exponential backoff, at most `max_retries` times.
+//!
+//! Each attempt has one deadline, `timeout`: connecting, sending, and receiving the whole
+//! response (for a stream, its last chunk). Every attempt is reported to the request's
+//! [`AttemptLog`], so the books know which attempts were billed. An error status becomes
+//! [`ApiFailure`] here, read leniently (numeric or string codes, no `type`, non-JSON bodies),
+//! instead of async-openai's strict error type.
 
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
 use async_openai::error::OpenAIError;
-use async_openai::middleware::{HttpRequestFactory, ReqwestService};
+use async_openai::middleware::HttpRequestFactory;
 use reqwest::Response;
-use reqwest::header::RETRY_AFTER;
+use reqwest::header::{CONTENT_LENGTH, HeaderValue, RETRY_AFTER};
 use tower::Service;
+
+use crate::attempt::{AttemptLog, deadline_after};
 
 /// The longest wait between attempts, whatever `Retry-After` asks for.
 const MAX_DELAY: Duration = Duration::from_secs(60);
@@ -21,7 +30,7 @@ const MAX_DELAY: Duration = Duration::from_secs(60);
 pub(crate) struct RetryPolicy {
     /// Retries after the first attempt.
     pub(crate) max_retries: u32,
-    /// How long one attempt may wait for the response headers.
+    /// The deadline of one attempt, body or stream included.
     pub(crate) timeout: Duration,
     /// The wait before the first retry; doubled for each later one.
     pub(crate) base_delay: Duration,
@@ -40,23 +49,42 @@ impl RetryPolicy {
 #[error("no response within {0:?}")]
 pub(crate) struct AttemptTimedOut(pub(crate) Duration);
 
+/// An error status from the server, with the message it gave.
+#[derive(Debug, thiserror::Error)]
+#[error("HTTP {status}: {message}")]
+pub(crate) struct ApiFailure {
+    pub(crate) status: u16,
+    pub(crate) message: String,
+}
+
 /// The HTTP service with our retry policy around it.
 #[derive(Debug, Clone)]
 pub(crate) struct RetryService {
-    inner: ReqwestService,
+    client: reqwest::Client,
     policy: RetryPolicy,
 }
 
 impl RetryService {
     pub(crate) fn new(client: reqwest::Client, policy: RetryPolicy) -> RetryService {
-        RetryService {
-            inner: ReqwestService::new(client),
-            policy,
-        }
+        RetryService { client, policy }
     }
 }
 
 type ResponseFuture = Pin<Box<dyn Future<Output = Result<Response, OpenAIError>> + Send>>;
+
+/// What one attempt came to.
+enum Outcome {
+    /// A 2xx response, its body still to be read (bounded by the attempt's deadline).
+    Success(Response),
+    /// An error status, its body read.
+    Status {
+        status: u16,
+        retry_after: Option<Duration>,
+        message: String,
+    },
+    /// No response: a timeout or a connection error.
+    Failed(OpenAIError),
+}
 
 impl Service<HttpRequestFactory> for RetryService {
     type Response = Response;
@@ -68,59 +96,144 @@ impl Service<HttpRequestFactory> for RetryService {
     }
 
     fn call(&mut self, request: HttpRequestFactory) -> Self::Future {
-        let mut inner = self.inner.clone();
+        let client = self.client.clone();
         let policy = self.policy;
+        // Requests made outside an agent's request scope (none today) keep a log of their own.
+        let log = AttemptLog::current().unwrap_or_else(|| AttemptLog::new(true));
         Box::pin(async move {
             let mut retry = 0;
             loop {
-                let attempt = tokio::time::timeout(policy.timeout, inner.call(request.clone()));
-                let outcome = match attempt.await {
-                    Err(_) => Err(OpenAIError::Boxed(Box::new(AttemptTimedOut(
-                        policy.timeout,
-                    )))),
-                    Ok(result) => result,
+                log.start_attempt();
+                let deadline = deadline_after(policy.timeout);
+                let outcome = attempt(&client, &request, &log, policy, deadline).await;
+                let wait = match &outcome {
+                    Outcome::Success(_) => None,
+                    Outcome::Status {
+                        status,
+                        retry_after,
+                        ..
+                    } => match status {
+                        429 => Some(retry_after.unwrap_or_else(|| policy.backoff(retry))),
+                        500..=599 => Some(policy.backoff(retry)),
+                        _ => None,
+                    },
+                    Outcome::Failed(error) => {
+                        let billed = log.attempt_failed();
+                        let transient = match error {
+                            OpenAIError::Reqwest(e) => e.is_connect() || e.is_timeout(),
+                            OpenAIError::Boxed(e) => e.is::<AttemptTimedOut>(),
+                            _ => false,
+                        };
+                        (transient && (!billed || log.may_retry_billed()))
+                            .then(|| policy.backoff(retry))
+                    }
                 };
-                let Some(wait) = retry_wait(&outcome, &policy, retry) else {
-                    return outcome;
-                };
-                if retry >= policy.max_retries {
-                    return outcome;
+                let wait = wait.map(|wait| wait.min(MAX_DELAY));
+                match (wait, outcome) {
+                    (Some(wait), outcome) if retry < policy.max_retries => {
+                        retry += 1;
+                        tracing::warn!(
+                            attempt = retry + 1,
+                            max_attempts = policy.max_retries + 1,
+                            wait_ms = u64::try_from(wait.as_millis()).unwrap_or(u64::MAX),
+                            reason = %describe(&outcome),
+                            "retrying the model request"
+                        );
+                        tokio::time::sleep(wait).await;
+                    }
+                    (_, Outcome::Success(response)) => {
+                        return Ok(log.observed_response(response, deadline));
+                    }
+                    (
+                        _,
+                        Outcome::Status {
+                            status, message, ..
+                        },
+                    ) => {
+                        return Err(OpenAIError::Boxed(Box::new(ApiFailure { status, message })));
+                    }
+                    (_, Outcome::Failed(error)) => return Err(error),
                 }
-                retry += 1;
-                tracing::warn!(
-                    attempt = retry + 1,
-                    max_attempts = policy.max_retries + 1,
-                    wait_ms = wait.as_millis() as u64,
-                    reason = %describe(&outcome),
-                    "retrying the model request"
-                );
-                tokio::time::sleep(wait).await;
             }
         })
     }
 }
 
-/// How long to wait before retrying `outcome`, or `None` if it is final.
-fn retry_wait(
-    outcome: &Result<Response, OpenAIError>,
-    policy: &RetryPolicy,
-    retry: u32,
-) -> Option<Duration> {
+/// One attempt, up to its status (and, for an error status, its body), within `deadline`.
+async fn attempt(
+    client: &reqwest::Client,
+    factory: &HttpRequestFactory,
+    log: &Arc<AttemptLog>,
+    policy: RetryPolicy,
+    deadline: tokio::time::Instant,
+) -> Outcome {
+    let send = async {
+        let mut request = factory.build().await?;
+        let bytes = request
+            .body()
+            .and_then(reqwest::Body::as_bytes)
+            .map(<[u8]>::to_vec);
+        if let Some(bytes) = bytes {
+            request
+                .headers_mut()
+                .insert(CONTENT_LENGTH, HeaderValue::from(bytes.len()));
+            *request.body_mut() = Some(log.observed_body(bytes));
+        }
+        let response = client.execute(request).await?;
+        let status = response.status();
+        if status.is_success() {
+            log.attempt_answered(true);
+            return Ok(Outcome::Success(response));
+        }
+        log.attempt_answered(false);
+        let retry_after = retry_after(&response);
+        let body = response.bytes().await.unwrap_or_default();
+        Ok(Outcome::Status {
+            status: status.as_u16(),
+            retry_after,
+            message: error_message(&body, status),
+        })
+    };
+    match tokio::time::timeout_at(deadline, send).await {
+        Err(_) => Outcome::Failed(OpenAIError::Boxed(Box::new(AttemptTimedOut(
+            policy.timeout,
+        )))),
+        Ok(Err(error)) => Outcome::Failed(error),
+        Ok(Ok(outcome)) => outcome,
+    }
+}
+
+/// The message of an error body: `error.message` (whatever the type of `error.code`),
+/// `error` as text, a top-level `message`, or the body itself (cut to 300 characters).
+pub(crate) fn error_message(body: &[u8], status: reqwest::StatusCode) -> String {
+    use serde_json::Value;
+    let text = String::from_utf8_lossy(body);
+    let from_json = serde_json::from_slice::<Value>(body).ok().and_then(|json| {
+        let message = match &json["error"] {
+            Value::Object(error) => error.get("message").and_then(Value::as_str),
+            Value::String(message) => Some(message.as_str()),
+            _ => None,
+        };
+        message
+            .or_else(|| json["message"].as_str())
+            .map(str::to_owned)
+    });
+    match from_json {
+        Some(message) => message,
+        None if text.trim().is_empty() => {
+            status.canonical_reason().unwrap_or("no message").to_owned()
+        }
+        None => crate::transport::truncate(text.trim(), 300),
+    }
+}
+
+fn describe(outcome: &Outcome) -> String {
     match outcome {
-        Ok(response) if response.status().as_u16() == 429 => Some(
-            retry_after(response)
-                .unwrap_or_else(|| policy.backoff(retry))
-                .min(MAX_DELAY),
-        ),
-        Ok(response) if response.status().is_server_error() => Some(policy.backoff(retry)),
-        Ok(_) => None,
-        Err(OpenAIError::Reqwest(error)) if error.is_connect() || error.is_timeout() => {
-            Some(policy.backoff(retry))
-        }
-        Err(OpenAIError::Boxed(error)) if error.is::<AttemptTimedOut>() => {
-            Some(policy.backoff(retry))
-        }
-        Err(_) => None,
+        Outcome::Success(response) => format!("HTTP {}", response.status()),
+        Outcome::Status {
+            status, message, ..
+        } => format!("HTTP {status}: {message}"),
+        Outcome::Failed(error) => error.to_string(),
     }
 }
 
@@ -132,13 +245,6 @@ fn retry_after(response: &Response) -> Option<Duration> {
         .parse::<f64>()
         .ok()
         .and_then(|seconds| Duration::try_from_secs_f64(seconds).ok())
-}
-
-fn describe(outcome: &Result<Response, OpenAIError>) -> String {
-    match outcome {
-        Ok(response) => format!("HTTP {}", response.status()),
-        Err(error) => error.to_string(),
-    }
 }
 
 #[cfg(test)]

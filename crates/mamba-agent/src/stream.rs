@@ -1,20 +1,26 @@
 //! [`Agent::run_stream`]: a run whose text arrives as it is generated.
 //!
-//! Each request asks for `stream_options.include_usage`, so the last chunk carries the usage;
-//! a stream that ends without it, breaks, or is dropped by the caller mid-response is recorded
-//! with the counter's estimate (marked estimated), never as zero and never lost.
+//! Each request asks for `stream_options.include_usage`, so the last chunk carries the usage.
+//! The provider's usage wins whenever it arrived, even if the connection broke afterwards; a
+//! stream that ends without it, breaks, or is dropped by the caller mid-response is recorded
+//! with the counter's estimate (marked estimated, and cut off when the response never
+//! completed), never as zero and never lost. A stream that ends before the model's
+//! `finish_reason` is [`AgentError::Truncated`], never a clean answer.
 
 use std::collections::VecDeque;
 use std::pin::Pin;
-use std::time::Instant;
+use std::sync::Arc;
 
 use futures::{Stream, StreamExt};
 use mamba_tokens::{ChatMessage, ToolCall};
 
 use crate::agent::{Agent, Reply};
+use crate::attempt::AttemptLog;
+use crate::flight::{Flight, Prompt};
+use crate::result::RunBooks;
 use crate::transport::ChunkStream;
 use crate::wire::{self, ChatChunk, WireUsage};
-use crate::{AgentError, RunResult, ToolCallRecord};
+use crate::{AgentError, RunError, RunResult, ToolCallRecord};
 
 /// What a streamed run yields.
 ///
@@ -43,12 +49,12 @@ pub enum StreamEvent {
 }
 
 /// The stream [`Agent::run_stream`] returns.
-pub type AgentStream = Pin<Box<dyn Stream<Item = Result<StreamEvent, AgentError>> + Send>>;
+pub type AgentStream = Pin<Box<dyn Stream<Item = Result<StreamEvent, RunError>> + Send>>;
 
 impl Agent {
     /// Runs `prompt` like [`run`](Agent::run), yielding text deltas as they arrive, each tool
-    /// call, and finally [`StreamEvent::Done`] with the run's result. After an error the stream
-    /// ends.
+    /// call, and finally [`StreamEvent::Done`] with the run's result. After an error (a
+    /// [`RunError`] with what the run spent) the stream ends.
     ///
     /// ```no_run
     /// use futures::StreamExt;
@@ -76,7 +82,7 @@ impl Agent {
             agent: self.clone(),
             messages,
             first_new,
-            run: RunResult::default(),
+            books: RunBooks::new(self.inner().run_limits),
             turn: 0,
             in_flight: None,
             pending: VecDeque::new(),
@@ -93,7 +99,7 @@ struct State {
     agent: Agent,
     messages: Vec<ChatMessage>,
     first_new: usize,
-    run: RunResult,
+    books: RunBooks,
     turn: u32,
     in_flight: Option<InFlight>,
     pending: VecDeque<StreamEvent>,
@@ -101,7 +107,7 @@ struct State {
 }
 
 impl State {
-    async fn next_event(&mut self) -> Option<Result<StreamEvent, AgentError>> {
+    async fn next_event(&mut self) -> Option<Result<StreamEvent, RunError>> {
         loop {
             if let Some(event) = self.pending.pop_front() {
                 return Some(Ok(event));
@@ -119,16 +125,28 @@ impl State {
                         Ok(())
                     }
                     Some(Err(error)) => {
-                        let error = self.agent.inner().transport.error(error);
-                        self.finish_flight(false);
-                        Err(error)
+                        let error = self.agent.inner().transport.error(error, &flight.log());
+                        if flight.finished {
+                            // The answer was complete; only the end of the stream broke off.
+                            tracing::warn!(%error, "the stream broke off after the model finished; the answer is complete");
+                            self.complete_turn().await
+                        } else {
+                            self.finish_flight(true);
+                            Err(error)
+                        }
                     }
-                    None => self.complete_turn().await,
+                    None if flight.finished => self.complete_turn().await,
+                    None => {
+                        let partial = flight.content.clone();
+                        self.finish_flight(true);
+                        Err(AgentError::Truncated { partial })
+                    }
                 },
             };
             if let Err(error) = step {
                 self.done = true;
-                return Some(Err(error));
+                let spent = std::mem::take(&mut self.books.result);
+                return Some(Err(RunError::new(error, spent)));
             }
         }
     }
@@ -138,67 +156,81 @@ impl State {
         if self.turn >= inner.max_turns {
             return Err(AgentError::MaxTurns(inner.max_turns));
         }
-        let (request, prompt_estimate) = self.agent.streaming_request(&self.messages, &self.run)?;
-        let started = Instant::now();
-        let chunks = inner.transport.stream(&request).await?;
+        let count = || inner.count_prompt(&self.messages, &[]);
+        let reserved = inner.reserve(count, &self.books.budget)?;
+        // A stream may be dropped mid-response, when no time is left to count: count now.
+        let prompt = reserved.prompt.unwrap_or_else(count);
+        let request = inner.request(&self.messages, &[], reserved.max_tokens, true);
+        let flight = Flight::new(
+            &self.agent,
+            AttemptLog::new(!inner.limited()),
+            Prompt::Counted(prompt),
+            reserved.holds,
+            self.books.budget.clone(),
+        );
+        let chunks = match inner.transport.stream(&request, flight.log()).await {
+            Ok(chunks) => chunks,
+            Err(error) => {
+                flight.failed(Some(&mut self.books));
+                return Err(error);
+            }
+        };
         self.in_flight = Some(InFlight {
-            agent: self.agent.clone(),
+            flight: Some(flight),
             chunks,
-            started,
-            prompt_estimate,
             content: String::new(),
             calls: Vec::new(),
             usage: None,
             model: None,
             id: None,
-            recorded: false,
+            finished: false,
         });
         self.turn += 1;
         Ok(())
     }
 
-    /// Records the in-flight request into this run (`complete`) or as an estimate of what
-    /// arrived before a failure.
-    fn finish_flight(&mut self, complete: bool) -> Option<(String, Vec<ToolCall>)> {
-        let mut flight = self.in_flight.take()?;
-        flight.recorded = true;
-        let calls = flight.tool_calls(self.turn);
-        let usage = if complete { flight.usage } else { None };
-        let content = std::mem::take(&mut flight.content);
+    /// Records the in-flight request into this run: complete, or `cut_off` with what arrived
+    /// (the provider's usage if it came, else an estimate).
+    fn finish_flight(&mut self, cut_off: bool) -> Option<(String, Vec<ToolCall>)> {
+        let mut in_flight = self.in_flight.take()?;
+        let flight = in_flight.flight.take()?;
+        let calls = in_flight.tool_calls(self.turn);
+        let content = std::mem::take(&mut in_flight.content);
         let reply = Reply {
-            model: flight.model.take(),
-            id: flight.id.take(),
-            usage,
+            model: in_flight.model.take(),
+            id: in_flight.id.take(),
+            usage: in_flight.usage,
             content: &content,
             calls: &calls,
-            latency: flight.started.elapsed(),
-            prompt_estimate: flight.prompt_estimate,
+            latency: flight.started().elapsed(),
+            cut_off,
         };
-        let _cost = self.agent.inner().record(reply, &mut self.run);
+        let _recorded = flight.replied(reply, Some(&mut self.books));
         Some((content, calls))
     }
 
     async fn complete_turn(&mut self) -> Result<(), AgentError> {
-        let Some((content, calls)) = self.finish_flight(true) else {
+        let Some((content, calls)) = self.finish_flight(false) else {
             return Ok(());
         };
         if calls.is_empty() {
             self.messages.push(ChatMessage::assistant(content.clone()));
             self.agent.inner().commit(&self.messages[self.first_new..]);
-            self.run.output = content;
+            self.books.result.output = content;
             self.pending
-                .push_back(StreamEvent::Done(std::mem::take(&mut self.run)));
+                .push_back(StreamEvent::Done(std::mem::take(&mut self.books.result)));
             self.done = true;
             return Ok(());
         }
         self.messages
             .push(ChatMessage::assistant(content).with_tool_calls(calls.clone()));
-        let before = self.run.tool_calls.len();
+        let run = &mut self.books.result;
+        let before = run.tool_calls.len();
         self.agent
             .inner()
-            .run_tools(&calls, &mut self.messages, &mut self.run)
+            .run_tools(&calls, &mut self.messages, run)
             .await;
-        for call in &self.run.tool_calls[before..] {
+        for call in &run.tool_calls[before..] {
             self.pending.push_back(StreamEvent::ToolCall(call.clone()));
         }
         Ok(())
@@ -207,17 +239,16 @@ impl State {
 
 /// A streamed response being read.
 struct InFlight {
-    agent: Agent,
+    /// The request's guard; taken when it is recorded.
+    flight: Option<Flight<'static>>,
     chunks: ChunkStream,
-    started: Instant,
-    prompt_estimate: u64,
     content: String,
     calls: Vec<PartialCall>,
     usage: Option<WireUsage>,
     model: Option<String>,
     id: Option<String>,
-    /// Whether the request was recorded; if not when dropped, it is recorded as an estimate.
-    recorded: bool,
+    /// A choice's `finish_reason` arrived: the answer is complete.
+    finished: bool,
 }
 
 #[derive(Debug, Default)]
@@ -228,6 +259,13 @@ struct PartialCall {
 }
 
 impl InFlight {
+    /// The request's attempt log (the guard is there until the request is recorded).
+    fn log(&self) -> Arc<AttemptLog> {
+        self.flight
+            .as_ref()
+            .map_or_else(|| AttemptLog::new(false), |flight| Arc::clone(flight.log()))
+    }
+
     /// Takes in one chunk; returns its text, if any.
     fn absorb(&mut self, chunk: ChatChunk) -> Option<String> {
         if self.model.is_none() {
@@ -241,6 +279,9 @@ impl InFlight {
         }
         let mut text = String::new();
         for choice in chunk.choices {
+            if choice.finish_reason.is_some() {
+                self.finished = true;
+            }
             if let Some(delta) = choice.delta.content {
                 text.push_str(&delta);
             }
@@ -279,11 +320,11 @@ impl InFlight {
 
 impl Drop for InFlight {
     fn drop(&mut self) {
-        if self.recorded {
+        let Some(flight) = self.flight.take() else {
             return;
-        }
+        };
         // The caller dropped the stream mid-response: the request was made and billed, so
-        // what arrived is recorded as an estimate rather than lost.
+        // what arrived is recorded (cut off) rather than lost.
         let calls = self.tool_calls(0);
         let reply = Reply {
             model: self.model.take(),
@@ -291,9 +332,9 @@ impl Drop for InFlight {
             usage: self.usage,
             content: &self.content,
             calls: &calls,
-            latency: self.started.elapsed(),
-            prompt_estimate: self.prompt_estimate,
+            latency: flight.started().elapsed(),
+            cut_off: true,
         };
-        let _cost = self.agent.inner().record(reply, &mut RunResult::default());
+        let _recorded = flight.replied(reply, None);
     }
 }

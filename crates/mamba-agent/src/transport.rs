@@ -10,8 +10,11 @@ use async_openai::error::OpenAIError;
 use futures::Stream;
 use mamba_settings::ModelBackendSettings;
 
+use std::sync::Arc;
+
 use crate::AgentError;
-use crate::retry::{AttemptTimedOut, RetryPolicy, RetryService};
+use crate::attempt::{AttemptLog, BodyFailure, error_chain};
+use crate::retry::{ApiFailure, AttemptTimedOut, RetryPolicy, RetryService};
 use crate::wire::{ChatChunk, ChatRequest, ChatResponse};
 
 /// OpenAI's endpoint, used when no base URL is configured.
@@ -45,10 +48,10 @@ impl Transport {
             )
             .with_org_id("")
             .with_project_id("");
+        // `timeout` is the deadline of a whole attempt, enforced by the retry service (body and
+        // stream included); connecting is part of it.
         let http = reqwest::Client::builder()
             .connect_timeout(backend.timeout)
-            // Bounds each read of the body too, so a stalled stream ends instead of hanging.
-            .read_timeout(backend.timeout)
             .build()
             .map_err(|e| AgentError::Client(Box::new(e)))?;
         let policy = RetryPolicy {
@@ -65,35 +68,55 @@ impl Transport {
         })
     }
 
-    /// Sends a non-streamed request.
-    pub(crate) async fn complete(&self, request: &ChatRequest) -> Result<ChatResponse, AgentError> {
-        self.client
-            .chat()
-            .create_byot(request)
+    /// Sends a non-streamed request; its attempts are reported to `log`.
+    pub(crate) async fn complete(
+        &self,
+        request: &ChatRequest,
+        log: &Arc<AttemptLog>,
+    ) -> Result<ChatResponse, AgentError> {
+        log.scope(self.client.chat().create_byot(request))
             .await
-            .map_err(|e| self.error(e))
+            .map_err(|e| self.error(e, log))
     }
 
-    /// Sends a streamed request.
-    pub(crate) async fn stream(&self, request: &ChatRequest) -> Result<ChunkStream, AgentError> {
-        let stream = self
-            .client
-            .chat()
-            .create_stream_byot(request)
+    /// Sends a streamed request; its attempts are reported to `log`.
+    pub(crate) async fn stream(
+        &self,
+        request: &ChatRequest,
+        log: &Arc<AttemptLog>,
+    ) -> Result<ChunkStream, AgentError> {
+        let stream = log
+            .scope(self.client.chat().create_stream_byot(request))
             .await
-            .map_err(|e| self.error(e))?;
+            .map_err(|e| self.error(e, log))?;
         Ok(Box::pin(stream))
     }
 
-    pub(crate) fn error(&self, error: OpenAIError) -> AgentError {
+    /// Our error for one of async-openai's. A body that broke off is a timeout or a
+    /// connection error (as `log` saw it), never a malformed response.
+    pub(crate) fn error(&self, error: OpenAIError, log: &AttemptLog) -> AgentError {
+        match log.body_failure() {
+            Some(BodyFailure::Timeout) => return AgentError::Timeout(self.timeout),
+            Some(BodyFailure::Connection(reason)) => {
+                return AgentError::Connection(reason.into());
+            }
+            None => {}
+        }
         match error {
             OpenAIError::ApiError(response) => AgentError::Api {
                 status: response.status_code.as_u16(),
                 message: response.api_error.message,
             },
+            OpenAIError::Boxed(e) if e.is::<AttemptTimedOut>() => AgentError::Timeout(self.timeout),
+            OpenAIError::Boxed(e) => match e.downcast::<ApiFailure>() {
+                Ok(failure) => AgentError::Api {
+                    status: failure.status,
+                    message: failure.message,
+                },
+                Err(other) => AgentError::Connection(error_chain(&*other).into()),
+            },
             OpenAIError::Reqwest(e) if e.is_timeout() => AgentError::Timeout(self.timeout),
             OpenAIError::Reqwest(e) => AgentError::Connection(Box::new(e)),
-            OpenAIError::Boxed(e) if e.is::<AttemptTimedOut>() => AgentError::Timeout(self.timeout),
             OpenAIError::JSONDeserialize(e, content) => {
                 AgentError::MalformedResponse(format!("{e} in {}", truncate(&content, 200)))
             }
@@ -104,7 +127,7 @@ impl Transport {
 }
 
 /// At most `max` characters of `text`, marked when cut.
-fn truncate(text: &str, max: usize) -> String {
+pub(crate) fn truncate(text: &str, max: usize) -> String {
     match text.char_indices().nth(max) {
         Some((cut, _)) => format!("{}...", &text[..cut]),
         None => text.to_owned(),

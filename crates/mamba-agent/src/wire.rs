@@ -126,13 +126,14 @@ fn arguments_text<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<S
 }
 
 /// `usage` as OpenAI reports it: cached tokens inside `prompt_tokens`, reasoning tokens inside
-/// `completion_tokens` (the meaning of our records, so no conversion is needed).
+/// `completion_tokens` (the meaning of our records, so no conversion is needed). A count the
+/// server left out is `None`, never zero: `"usage": {}` carries no usage at all.
 #[derive(Debug, Clone, Copy, Default, Deserialize, PartialEq, Eq)]
 pub(crate) struct WireUsage {
     #[serde(default)]
-    pub(crate) prompt_tokens: u64,
+    pub(crate) prompt_tokens: Option<u64>,
     #[serde(default)]
-    pub(crate) completion_tokens: u64,
+    pub(crate) completion_tokens: Option<u64>,
     #[serde(default)]
     pub(crate) total_tokens: Option<u64>,
     #[serde(default)]
@@ -170,6 +171,9 @@ pub(crate) struct ChatChunk {
 pub(crate) struct ChunkChoice {
     #[serde(default)]
     pub(crate) delta: Delta,
+    /// Set on the choice's last chunk; a stream that ends before it is truncated.
+    #[serde(default)]
+    pub(crate) finish_reason: Option<String>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]

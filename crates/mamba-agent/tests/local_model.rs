@@ -220,7 +220,8 @@ async fn a_limit_stops_the_run_before_the_request_is_sent() {
     let error = agent
         .run("Write a long story about dragons.")
         .await
-        .unwrap_err();
+        .unwrap_err()
+        .error;
     assert!(
         matches!(&error, AgentError::LimitExceeded(stop) if stop.kind == LimitKind::TotalTokens),
         "{error}"

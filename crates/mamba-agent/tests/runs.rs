@@ -155,7 +155,7 @@ async fn max_turns_ends_a_tool_loop_that_never_answers() {
         .max_turns(3)
         .build()
         .unwrap();
-    let error = agent.run("loop").await.unwrap_err();
+    let error = agent.run("loop").await.unwrap_err().error;
     assert!(matches!(error, AgentError::MaxTurns(3)), "{error:?}");
     assert_eq!(
         agent.usage().request_count,
@@ -290,7 +290,7 @@ async fn a_request_that_would_exceed_a_limit_is_not_sent() {
         .build()
         .unwrap();
     agent.run("first").await.unwrap();
-    let error = agent.run("second").await.unwrap_err();
+    let error = agent.run("second").await.unwrap_err().error;
     let AgentError::LimitExceeded(stop) = &error else {
         panic!("{error:?}");
     };
@@ -299,7 +299,7 @@ async fn a_request_that_would_exceed_a_limit_is_not_sent() {
         (LimitKind::Requests, LimitScope::Agent)
     );
     assert_eq!(
-        (stop.limit, stop.used, stop.needed),
+        (stop.limit, stop.used, stop.requested),
         (Decimal::ONE, Decimal::ONE, Decimal::ONE)
     );
     assert_eq!(server.received_requests().await.unwrap().len(), 1);
@@ -320,14 +320,16 @@ async fn a_run_limit_on_input_tokens_stops_before_sending() {
     let error = agent
         .run("This prompt is longer than five tokens.")
         .await
-        .unwrap_err();
-    let needed = TokenCounter::for_model("gpt-4o")
-        .count_messages(&[ChatMessage::user("This prompt is longer than five tokens.")]);
+        .unwrap_err()
+        .error;
+    // The worst case is the counted prompt plus the counter's 10% safety margin.
+    let counter = TokenCounter::for_model("gpt-4o");
+    let counted =
+        counter.count_messages(&[ChatMessage::user("This prompt is longer than five tokens.")]);
+    assert_eq!(counted, 15);
     assert_eq!(
         error.to_string(),
-        format!(
-            "run limit on input tokens reached: 0 used of 5, and the next request needs about {needed} more"
-        )
+        "run limit on input tokens reached: 0 used and 0 reserved of 5, and the next request needs up to 17 more"
     );
     assert!(server.received_requests().await.unwrap().is_empty());
 }
@@ -347,10 +349,10 @@ async fn a_cost_limit_counts_max_tokens_as_the_output() {
         .usage_limits(UsageLimits::default().with_cost(Decimal::new(5, 1)))
         .build()
         .unwrap();
-    let error = agent.run("hi").await.unwrap_err();
+    let error = agent.run("hi").await.unwrap_err().error;
     // 100k output tokens of gpt-4o are $1.00 on their own.
     assert!(
-        matches!(&error, AgentError::LimitExceeded(stop) if stop.kind == LimitKind::Cost && stop.needed > Decimal::ONE),
+        matches!(&error, AgentError::LimitExceeded(stop) if stop.kind == LimitKind::Cost && stop.requested > Decimal::ONE),
         "{error}"
     );
     assert!(server.received_requests().await.unwrap().is_empty());
@@ -398,7 +400,7 @@ fn run_sync_works_without_a_runtime_and_refuses_inside_one() {
 
     let inside = runtime.block_on(async { agent.run_sync("again") });
     assert!(
-        matches!(inside, Err(AgentError::InsideRuntime)),
+        matches!(&inside, Err(e) if matches!(e.error, AgentError::InsideRuntime)),
         "{inside:?}"
     );
 }

@@ -164,7 +164,7 @@ async fn server_errors_are_retried_up_to_max_retries_and_record_nothing() {
         .await;
     }
     let agent = agent(&server, "gpt-4o");
-    let error = agent.run("hi").await.unwrap_err();
+    let error = agent.run("hi").await.unwrap_err().error;
     assert!(
         matches!(&error, AgentError::Api { status: 500, message } if message == "upstream exploded"),
         "{error:?}"
@@ -188,7 +188,7 @@ async fn a_client_error_is_not_retried() {
         json!({ "error": { "message": "bad model", "type": "invalid_request_error" } }),
     );
     then(&server, bad).await;
-    let error = agent(&server, "gpt-4o").run("hi").await.unwrap_err();
+    let error = agent(&server, "gpt-4o").run("hi").await.unwrap_err().error;
     assert_eq!(
         error.to_string(),
         "the model endpoint answered 400: bad model"
@@ -205,7 +205,7 @@ async fn malformed_json_is_an_error_and_the_prompt_is_recorded_as_estimated() {
     )
     .await;
     let agent = agent(&server, "gpt-4o");
-    let error = agent.run("Hello!").await.unwrap_err();
+    let error = agent.run("Hello!").await.unwrap_err().error;
     assert!(
         matches!(error, AgentError::MalformedResponse(_)),
         "{error:?}"
@@ -219,7 +219,8 @@ async fn malformed_json_is_an_error_and_the_prompt_is_recorded_as_estimated() {
 }
 
 #[tokio::test]
-async fn a_response_slower_than_the_timeout_times_out_after_retries() {
+async fn a_response_slower_than_the_timeout_times_out_after_retries_and_each_sent_attempt_is_recorded()
+ {
     let server = server().await;
     for _ in 0..2 {
         let slow =
@@ -238,13 +239,17 @@ async fn a_response_slower_than_the_timeout_times_out_after_retries() {
         .retry_backoff(Duration::from_millis(5))
         .build()
         .unwrap();
-    let error = agent.run("hi").await.unwrap_err();
+    let error = agent.run("hi").await.unwrap_err().error;
     assert!(
         matches!(error, AgentError::Timeout(t) if t == Duration::from_millis(200)),
         "{error:?}"
     );
     assert_eq!(server.received_requests().await.unwrap().len(), 2);
-    assert_eq!(agent.usage().request_count, 0);
+    // Both attempts reached the server, which bills them: each is an estimate, cut off.
+    let records = agent.usage_history().to_vec();
+    assert_eq!(records.len(), 2);
+    assert!(records.iter().all(|r| r.is_estimated() && r.is_cut_off()));
+    assert_eq!(agent.usage().request_count, 2);
 }
 
 #[tokio::test]

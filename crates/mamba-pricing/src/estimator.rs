@@ -285,6 +285,20 @@ impl CostEstimator {
         }
     }
 
+    /// Where the price of `model` would come from, without pricing anything (and without the
+    /// unpriced-model warning).
+    ///
+    /// ```
+    /// use mamba_pricing::{CostEstimator, PriceSource};
+    ///
+    /// let estimator = CostEstimator::new();
+    /// assert_eq!(estimator.price_source("openai/gpt-4o-2024-08-06"), PriceSource::BuiltIn);
+    /// assert_eq!(estimator.price_source("my-finetune"), PriceSource::Unpriced);
+    /// ```
+    pub fn price_source(&self, model: &str) -> PriceSource {
+        self.resolve(model).source
+    }
+
     /// Every price this estimator knows: the built-in table with custom prices over it, and the
     /// `"default"` rate if set.
     pub fn all_rates(&self) -> BTreeMap<String, ModelPrice> {

@@ -4,7 +4,10 @@
 //! [`UsageRecord`](mamba_usage::UsageRecord) with its cache reads and writes, or of a whole
 //! [`UsageHistory`](mamba_usage::UsageHistory)), [`CostBreakdown`] (the cost part by part, with
 //! the tokens no price covered), [`Price`] / [`ModelPrice`] / [`Tier`] (USD per 1M tokens in
-//! [`rust_decimal::Decimal`]) and [`format_usd`].
+//! [`rust_decimal::Decimal`]) and [`format_usd`]. Budgets that are never exceeded under
+//! concurrency follow one reservation contract, [`Budget`] (reserve the worst case, settle
+//! to what was used, release what was never sent), with [`UsageLimits`] and an in-process
+//! [`LocalBudget`].
 //!
 //! It is layer 2 of the mamba workspace and the Rust home of mamba-agents'
 //! `mamba_agents.tokens.CostEstimator`:
@@ -58,6 +61,7 @@
 )]
 
 mod breakdown;
+mod budget;
 mod builtin;
 mod error;
 mod estimator;
@@ -66,6 +70,10 @@ mod matching;
 mod price;
 
 pub use breakdown::{CostBreakdown, PriceSource, format_usd};
+pub use budget::{
+    Budget, BudgetError, BudgetExceeded, LimitKind, LocalBudget, Overdrawn, Remaining, Reservation,
+    Spend, UsageLimits,
+};
 pub use error::PricingError;
 pub use estimator::{CostEstimator, DEFAULT_RATE_KEY, HistoryCost};
 pub use files::{LoadMode, PriceFile, parse_litellm_json, parse_price_toml};

@@ -86,9 +86,10 @@ pub use builder::{
     CONFIG_FILE_NAME, DOTENV_FILE_NAME, HOME_DOTENV_FILE_NAME, LoadReport, SettingsBuilder,
 };
 pub use error::{SettingsError, UnknownKey};
+pub use mamba_pricing::UsageLimits;
 pub use origin::Origin;
 pub use secret::ApiKey;
-pub use sections::{LogLevel, ModelBackendSettings, TrackingSettings, UsageLimits};
+pub use sections::{LogLevel, ModelBackendSettings, TrackingSettings};
 pub use settings::AgentSettings;
 
 // The configuration reference and the README are compiled and run as doc tests.

@@ -4,8 +4,6 @@
 use std::net::IpAddr;
 use std::time::Duration;
 
-use rust_decimal::Decimal;
-
 use crate::ApiKey;
 
 /// Where and how the agent calls the model: any OpenAI-compatible chat-completions endpoint.
@@ -172,74 +170,6 @@ impl TrackingSettings {
         mamba_usage::TrackerConfig {
             max_history_records: self.max_history_records,
         }
-    }
-}
-
-/// Budgets for an agent: a request that would exceed one is not sent. `None` means no limit.
-///
-/// ```
-/// use mamba_settings::UsageLimits;
-/// use rust_decimal::Decimal;
-///
-/// let limits = UsageLimits::default().with_requests(10).with_cost(Decimal::new(50, 2));
-/// assert_eq!(limits.requests, Some(10));
-/// assert_eq!(limits.cost, Some(Decimal::new(50, 2))); // $0.50
-/// assert!(!limits.is_unlimited());
-/// ```
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-#[non_exhaustive]
-pub struct UsageLimits {
-    /// The most model requests.
-    pub requests: Option<u64>,
-    /// The most prompt (input) tokens, summed over requests.
-    pub input_tokens: Option<u64>,
-    /// The most completion (output) tokens, summed over requests.
-    pub output_tokens: Option<u64>,
-    /// The most tokens of both kinds.
-    pub total_tokens: Option<u64>,
-    /// The most USD.
-    pub cost: Option<Decimal>,
-}
-
-impl UsageLimits {
-    /// Whether no limit is set.
-    pub fn is_unlimited(&self) -> bool {
-        *self == UsageLimits::default()
-    }
-
-    /// Limits the number of requests.
-    #[must_use]
-    pub fn with_requests(mut self, requests: u64) -> UsageLimits {
-        self.requests = Some(requests);
-        self
-    }
-
-    /// Limits the prompt tokens.
-    #[must_use]
-    pub fn with_input_tokens(mut self, tokens: u64) -> UsageLimits {
-        self.input_tokens = Some(tokens);
-        self
-    }
-
-    /// Limits the completion tokens.
-    #[must_use]
-    pub fn with_output_tokens(mut self, tokens: u64) -> UsageLimits {
-        self.output_tokens = Some(tokens);
-        self
-    }
-
-    /// Limits all tokens.
-    #[must_use]
-    pub fn with_total_tokens(mut self, tokens: u64) -> UsageLimits {
-        self.total_tokens = Some(tokens);
-        self
-    }
-
-    /// Limits the cost in USD.
-    #[must_use]
-    pub fn with_cost(mut self, usd: Decimal) -> UsageLimits {
-        self.cost = Some(usd);
-        self
     }
 }
 

@@ -279,7 +279,7 @@ impl TokenCounter {
     /// # Ok::<(), mamba_tokens::TokensError>(())
     /// ```
     pub fn count_with_margin(&self, text: &str) -> u64 {
-        self.with_margin(self.count(text))
+        self.add_margin(self.count(text))
     }
 
     /// Whether `text`, with the safety margin, fits in `max_tokens`.
@@ -382,7 +382,17 @@ impl TokenCounter {
         total
     }
 
-    fn with_margin(&self, count: u64) -> u64 {
+    /// `count` plus the safety margin, rounded up: the worst case to plan for when `count` came
+    /// from this counter (e.g. a prompt counted before a budget reservation).
+    ///
+    /// ```
+    /// use mamba_tokens::TokenCounter;
+    ///
+    /// let counter = TokenCounter::for_model("gpt-4o").with_safety_margin(0.1)?;
+    /// assert_eq!(counter.add_margin(100), 111); // ceil(110.000...01): never below 10% more
+    /// # Ok::<(), mamba_tokens::TokensError>(())
+    /// ```
+    pub fn add_margin(&self, count: u64) -> u64 {
         // Counts are far below 2^53, where f64 is exact; the margin is validated to 0.0..=0.5.
         #[allow(
             clippy::cast_precision_loss,

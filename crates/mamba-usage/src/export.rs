@@ -9,7 +9,7 @@ use crate::{UsageError, UsageHistory};
 
 /// The CSV header, and the field names of the JSON forms.
 pub const CSV_HEADER: &str = "timestamp,model,prompt_tokens,completion_tokens,total_tokens,cached_tokens,\
-cache_write_tokens,reasoning_tokens,tool_name,estimated,request_id,latency_us,provider_total_tokens";
+cache_write_tokens,reasoning_tokens,tool_name,estimated,request_id,latency_us,provider_total_tokens,cut_off";
 
 impl UsageHistory {
     /// Writes the records as CSV with a [`CSV_HEADER`] line (RFC 4180 quoting).
@@ -24,7 +24,7 @@ impl UsageHistory {
     /// tracker.history().write_csv(&mut csv)?;
     /// let csv = String::from_utf8(csv).unwrap();
     /// let row = csv.lines().nth(1).unwrap();
-    /// assert!(row.ends_with(",gpt-4o,100,50,150,0,0,0,,false,,,"));
+    /// assert!(row.ends_with(",gpt-4o,100,50,150,0,0,0,,false,,,,false"));
     /// # Ok::<(), mamba_usage::UsageError>(())
     /// ```
     pub fn write_csv(&self, mut writer: impl Write) -> Result<(), UsageError> {
@@ -46,6 +46,7 @@ impl UsageHistory {
                 optional(record.request_id().map(csv_field)),
                 optional(record.latency().map(|l| l.as_micros().to_string())),
                 optional(record.provider_total_tokens().map(|t| t.to_string())),
+                record.is_cut_off().to_string(),
             ];
             writeln!(writer, "{}", row.join(",")).map_err(io)?;
         }
@@ -96,6 +97,8 @@ mod json {
         latency_us: Option<u64>,
         #[serde(default)]
         provider_total_tokens: Option<u64>,
+        #[serde(default)]
+        cut_off: bool,
     }
 
     impl From<UsageRecord> for RecordRow {
@@ -116,6 +119,7 @@ mod json {
                     .latency
                     .map(|l| u64::try_from(l.as_micros()).unwrap_or(u64::MAX)),
                 provider_total_tokens: record.provider_total_tokens,
+                cut_off: record.cut_off,
             }
         }
     }
@@ -141,7 +145,8 @@ mod json {
                 .cached_tokens(row.cached_tokens)
                 .cache_write_tokens(row.cache_write_tokens)
                 .reasoning_tokens(row.reasoning_tokens)
-                .estimated(row.estimated);
+                .estimated(row.estimated)
+                .cut_off(row.cut_off);
             if let Some(tool) = &row.tool_name {
                 builder = builder.tool_name(tool);
             }

@@ -14,6 +14,9 @@ use crate::UsageError;
 ///   different total keeps its number in [`provider_total_tokens`](Self::provider_total_tokens),
 ///   so the disagreement stays visible instead of being silently fixed.
 /// * `estimated` marks usage computed by a token counter because the provider reported none.
+/// * `cut_off` marks a request that reached the server but whose response never completed
+///   (cancelled by the caller, timed out, or a dropped connection): it was billed, and its
+///   counts are the provider's if they arrived, otherwise an estimate.
 ///
 /// Fields are private so these rules always hold: build records with [`UsageRecord::new`] or
 /// [`UsageRecord::builder`], which rejects subsets larger than their totals.
@@ -46,6 +49,7 @@ pub struct UsageRecord {
     pub(crate) reasoning_tokens: u64,
     pub(crate) tool_name: Option<Arc<str>>,
     pub(crate) estimated: bool,
+    pub(crate) cut_off: bool,
     pub(crate) request_id: Option<Arc<str>>,
     pub(crate) latency: Option<Duration>,
     pub(crate) provider_total_tokens: Option<u64>,
@@ -71,6 +75,7 @@ impl UsageRecord {
             reasoning_tokens: 0,
             tool_name: None,
             estimated: false,
+            cut_off: false,
             request_id: None,
             latency: None,
             provider_total_tokens: None,
@@ -146,6 +151,21 @@ impl UsageRecord {
     /// Whether the counts were estimated by a token counter rather than reported by the provider.
     pub fn is_estimated(&self) -> bool {
         self.estimated
+    }
+
+    /// Whether the response was cut off before it completed (a cancellation, a timeout or a
+    /// dropped connection after the request was sent). Such a request is billed by the
+    /// provider, so it is recorded; its counts are estimated unless the provider's usage
+    /// arrived before the cut.
+    ///
+    /// ```
+    /// let record = mamba_usage::UsageRecord::builder("gpt-4o")
+    ///     .prompt_tokens(120).estimated(true).cut_off(true).build()?;
+    /// assert!(record.is_cut_off() && record.is_estimated());
+    /// # Ok::<(), mamba_usage::UsageError>(())
+    /// ```
+    pub fn is_cut_off(&self) -> bool {
+        self.cut_off
     }
 
     /// The provider's request id, if known.
@@ -257,6 +277,12 @@ impl UsageRecordBuilder {
     /// The tool the model called.
     pub fn tool_name(mut self, tool: &str) -> Self {
         self.record.tool_name = Some(tool.into());
+        self
+    }
+
+    /// Marks the response as cut off before it completed (see [`UsageRecord::is_cut_off`]).
+    pub fn cut_off(mut self, cut_off: bool) -> Self {
+        self.record.cut_off = cut_off;
         self
     }
 

@@ -26,6 +26,7 @@ const ESTIMATED: u8 = 1;
 const HAS_EXTRA: u8 = 2;
 const HAS_TOOL: u8 = 4;
 const HAS_LATENCY: u8 = 8;
+const CUT_OFF: u8 = 16;
 
 /// One record in history.
 #[derive(Debug, Clone, Copy)]
@@ -84,6 +85,9 @@ impl Stored {
         let mut flags = 0;
         if record.estimated {
             flags |= ESTIMATED;
+        }
+        if record.cut_off {
+            flags |= CUT_OFF;
         }
         if tool.is_some() {
             flags |= HAS_TOOL;
@@ -194,6 +198,7 @@ impl Stored {
             reasoning_tokens: reasoning,
             tool_name: self.tool().map(name),
             estimated: self.estimated(),
+            cut_off: self.flags & CUT_OFF != 0,
             request_id: extra.and_then(|e| e.request_id.clone()),
             latency,
             provider_total_tokens: extra.and_then(|e| e.provider_total_tokens),

@@ -29,6 +29,7 @@ fn record() -> impl Strategy<Value = UsageRecord> {
         (
             prop::option::of(prop::sample::select(vec!["search", "calc", "x\ny"])),
             any::<bool>(),
+            any::<bool>(),
         ),
         (
             prop::option::of("[a-z0-9-]{1,12}"),
@@ -41,7 +42,7 @@ fn record() -> impl Strategy<Value = UsageRecord> {
             |(
                 (model, prompt, completion),
                 (cached_pct, write_pct, reasoning_pct),
-                (tool, estimated),
+                (tool, estimated, cut_off),
                 (id, latency_ns, total_delta),
                 nanos,
             )| {
@@ -54,7 +55,8 @@ fn record() -> impl Strategy<Value = UsageRecord> {
                     .cached_tokens(cached)
                     .cache_write_tokens(cache_write)
                     .reasoning_tokens(completion * reasoning_pct / 100)
-                    .estimated(estimated);
+                    .estimated(estimated)
+                    .cut_off(cut_off);
                 if let Some(tool) = tool {
                     builder = builder.tool_name(tool);
                 }
@@ -81,7 +83,8 @@ fn at_micros(record: &UsageRecord) -> UsageRecord {
         .cached_tokens(record.cached_tokens())
         .cache_write_tokens(record.cache_write_tokens())
         .reasoning_tokens(record.reasoning_tokens())
-        .estimated(record.is_estimated());
+        .estimated(record.is_estimated())
+        .cut_off(record.is_cut_off());
     if let Some(tool) = record.tool_name() {
         builder = builder.tool_name(tool);
     }

@@ -81,7 +81,7 @@ fn csv_quotes_fields_that_need_it() {
     assert_eq!(
         String::from_utf8(csv).unwrap(),
         format!(
-            "{}\n2025-11-24T16:00:00.123456789Z,\"org/model,v\"\"2\"\"\",100,50,150,40,0,0,\"look\nup\",true,,1250000,151\n",
+            "{}\n2025-11-24T16:00:00.123456789Z,\"org/model,v\"\"2\"\"\",100,50,150,40,0,0,\"look\nup\",true,,1250000,151,false\n",
             mamba_usage::CSV_HEADER
         )
     );

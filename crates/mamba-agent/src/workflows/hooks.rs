@@ -247,8 +247,12 @@ async fn fire<C: Clone, A: Clone>(
         let outcome = match handler {
             Handler::Sync(f) => std::panic::catch_unwind(AssertUnwindSafe(|| f(state, arg))),
             Handler::Async(f) => {
-                let future = f(state.clone(), arg.clone());
-                AssertUnwindSafe(future).catch_unwind().await
+                // The closure may panic before it returns its future, or the future while it
+                // runs: both are caught.
+                match std::panic::catch_unwind(AssertUnwindSafe(|| f(state.clone(), arg.clone()))) {
+                    Ok(future) => AssertUnwindSafe(future).catch_unwind().await,
+                    Err(panic) => Err(panic),
+                }
             }
         };
         let message = match outcome {

@@ -14,7 +14,8 @@ use super::{
     HookError, StepKind, TerminationReason, WorkflowConfig, WorkflowHooks, WorkflowResult,
     WorkflowState, WorkflowStep,
 };
-use crate::{Agent, Completion, RunResult};
+use crate::result::RunBooks;
+use crate::{Agent, Completion};
 
 /// A workflow: something that runs an input to a [`WorkflowResult`] and keeps the usage and
 /// cost of its own runs. Implement it with a [`WorkflowRun`] doing the bookkeeping.
@@ -160,8 +161,13 @@ pub struct WorkflowRun<'h, C: Clone + Send + Sync + 'static> {
     hooks: &'h WorkflowHooks<C>,
     started: Instant,
     hook_errors: Vec<HookError>,
-    /// The run's model requests, so the agent's run limits apply to the whole workflow run.
-    requests: RunResult,
+    /// When the run's timeout ends it (tools and model requests alike).
+    deadline: Option<tokio::time::Instant>,
+    /// Whether `on_iteration_start` was called without its `on_iteration_complete` yet.
+    iteration_open: bool,
+    /// The run's model requests, so the agent's run limits apply to the whole workflow run
+    /// (made with the first request, from its agent's run limits).
+    books: Option<RunBooks>,
 }
 
 impl<'h, C: Clone + Send + Sync + 'static> WorkflowRun<'h, C> {
@@ -185,7 +191,11 @@ impl<'h, C: Clone + Send + Sync + 'static> WorkflowRun<'h, C> {
             hooks,
             started: Instant::now(),
             hook_errors: Vec::new(),
-            requests: RunResult::default(),
+            deadline: config
+                .timeout
+                .map(|limit| tokio::time::Instant::now() + limit),
+            iteration_open: false,
+            books: None,
         };
         hooks
             .fire_workflow(
@@ -208,9 +218,8 @@ impl<'h, C: Clone + Send + Sync + 'static> WorkflowRun<'h, C> {
     }
 
     fn remaining(&self) -> Option<Duration> {
-        self.config
-            .timeout
-            .map(|limit| limit.saturating_sub(self.started.elapsed()))
+        self.deadline
+            .map(|deadline| deadline.saturating_duration_since(tokio::time::Instant::now()))
     }
 
     fn timed_out(&self) -> Stop {
@@ -241,6 +250,7 @@ impl<'h, C: Clone + Send + Sync + 'static> WorkflowRun<'h, C> {
             return Err(self.timed_out());
         }
         self.state.iteration += 1;
+        self.iteration_open = true;
         self.hooks
             .fire_iteration(
                 HookKind::on_iteration_start,
@@ -252,8 +262,13 @@ impl<'h, C: Clone + Send + Sync + 'static> WorkflowRun<'h, C> {
         Ok(self.state.iteration)
     }
 
-    /// Ends the current iteration (calls `on_iteration_complete`).
+    /// Ends the current iteration (calls `on_iteration_complete`). Every iteration that
+    /// started is ended exactly once: if the run finishes inside one (an error, a timeout, a
+    /// limit), [`finish`](Self::finish) ends it before the workflow's own hook.
     pub async fn end_iteration(&mut self) {
+        if !std::mem::take(&mut self.iteration_open) {
+            return;
+        }
         self.hooks
             .fire_iteration(
                 HookKind::on_iteration_complete,
@@ -319,9 +334,12 @@ impl<'h, C: Clone + Send + Sync + 'static> WorkflowRun<'h, C> {
     }
 
     /// A step that does `work` (no model request of its own): its output or error is recorded.
+    /// The run's timeout bounds the work too: when it passes, the work is dropped, the step
+    /// fails and the run stops.
     ///
     /// # Errors
-    /// A [`Stop`] when `max_steps` steps are done (the work is not started).
+    /// A [`Stop`] when `max_steps` steps are done (the work is not started) or the timeout
+    /// passed during the work.
     pub async fn step(
         &mut self,
         kind: StepKind,
@@ -330,7 +348,15 @@ impl<'h, C: Clone + Send + Sync + 'static> WorkflowRun<'h, C> {
         work: impl Future<Output = Result<String, String>>,
     ) -> Result<Result<String, String>, Stop> {
         let step = self.open_step(kind, description, input).await?;
-        let outcome = work.await;
+        let outcome = match self.deadline {
+            Some(deadline) => tokio::time::timeout_at(deadline, work).await.ok(),
+            None => Some(work.await),
+        };
+        let Some(outcome) = outcome else {
+            let stop = self.timed_out();
+            self.close_step(step, Err(stop.message.clone())).await;
+            return Err(stop);
+        };
         self.close_step(step, outcome.clone()).await;
         Ok(outcome)
     }
@@ -367,21 +393,19 @@ impl<'h, C: Clone + Send + Sync + 'static> WorkflowRun<'h, C> {
         let mut step = self
             .open_step(StepKind::Thought, description, input)
             .await?;
-        let records_before = self.requests.records.len();
-        let cost_before = self.requests.cost.total_cost;
-        let remaining = self.remaining();
-        let request = agent.complete_within(messages, extra_tools, &mut self.requests);
-        let outcome = match remaining {
-            Some(left) => tokio::time::timeout(left, request)
-                .await
-                .unwrap_or_else(|_| Err(crate::AgentError::Timeout(left))),
-            None => request.await,
-        };
-        // Whatever happened, the requests made are the step's.
-        for record in &self.requests.records[records_before..] {
+        let books = self
+            .books
+            .get_or_insert_with(|| RunBooks::new(agent.inner().run_limits));
+        let records_before = books.result.records.len();
+        let cost_before = books.result.cost.total_cost;
+        let outcome = agent
+            .complete_within(messages, extra_tools, books, self.deadline)
+            .await;
+        // Whatever happened, the requests made (a cut-off one included) are the step's.
+        for record in &books.result.records[records_before..] {
             step.usage += TokenUsage::from_record(record);
         }
-        step.cost = self.requests.cost.total_cost.saturating_sub(cost_before);
+        step.cost = books.result.cost.total_cost.saturating_sub(cost_before);
         match outcome {
             Ok(completion) => {
                 self.close_step(step, Ok(completion.content.clone())).await;
@@ -408,6 +432,7 @@ impl<'h, C: Clone + Send + Sync + 'static> WorkflowRun<'h, C> {
     /// Ends the run with its answer or why there is none (calls `on_workflow_complete` or
     /// `on_workflow_error`).
     pub async fn finish(mut self, outcome: Result<String, Stop>) -> WorkflowResult<C> {
+        self.end_iteration().await;
         let (success, output, error, termination) = match outcome {
             Ok(output) => (true, Some(output), None, TerminationReason::Completed),
             Err(stop) => (false, None, Some(stop.message), stop.reason),

@@ -1,0 +1,178 @@
+//! One model request in flight, and the guard that records it exactly once however it ends:
+//! with its response, with an error, at a deadline, or dropped by the caller.
+//!
+//! What is recorded follows what the server billed (see [`AttemptLog`]): every attempt whose
+//! whole request was written before the client gave up is recorded as an estimate marked cut
+//! off, and an attempt answered 2xx is recorded from its usage (or estimated when the usage is
+//! missing or unreadable). A request the server refused, or that never reached it, records
+//! nothing and gives its reservations back.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use mamba_pricing::{CostBreakdown, LocalBudget, Spend};
+use mamba_tokens::{ChatMessage, ToolDefinition};
+use mamba_usage::{TokenUsage, UsageRecord};
+
+use crate::agent::{Agent, Reply};
+use crate::attempt::AttemptLog;
+use crate::limits::Holds;
+use crate::result::RunBooks;
+
+/// The prompt's token count, for estimates: counted already, or counted only if needed.
+pub(crate) enum Prompt<'a> {
+    Counted(u64),
+    Uncounted {
+        messages: &'a [ChatMessage],
+        extra_tools: &'a [ToolDefinition],
+    },
+}
+
+/// A request between its reservation and its record.
+pub(crate) struct Flight<'a> {
+    agent: Agent,
+    log: Arc<AttemptLog>,
+    prompt: Prompt<'a>,
+    started: Instant,
+    holds: Option<Holds>,
+    run_budget: Arc<LocalBudget>,
+}
+
+impl<'a> Flight<'a> {
+    pub(crate) fn new(
+        agent: &Agent,
+        log: Arc<AttemptLog>,
+        prompt: Prompt<'a>,
+        holds: Holds,
+        run_budget: Arc<LocalBudget>,
+    ) -> Flight<'a> {
+        Flight {
+            agent: agent.clone(),
+            log,
+            prompt,
+            started: Instant::now(),
+            holds: Some(holds),
+            run_budget,
+        }
+    }
+
+    pub(crate) fn log(&self) -> &Arc<AttemptLog> {
+        &self.log
+    }
+
+    pub(crate) fn started(&self) -> Instant {
+        self.started
+    }
+
+    fn prompt_count(&mut self) -> u64 {
+        let count = match self.prompt {
+            Prompt::Counted(count) => return count,
+            Prompt::Uncounted {
+                messages,
+                extra_tools,
+            } => self.agent.inner().count_prompt(messages, extra_tools),
+        };
+        self.prompt = Prompt::Counted(count);
+        count
+    }
+
+    /// The request got its response: records it, after any billed attempts before it.
+    pub(crate) fn replied(
+        mut self,
+        reply: Reply<'_>,
+        books: Option<&mut RunBooks>,
+    ) -> (UsageRecord, CostBreakdown) {
+        let mut books = books;
+        self.record_billed_failures(books.as_deref_mut());
+        let record = {
+            let prompt = if reply.usage_is_complete() {
+                0
+            } else {
+                self.prompt_count()
+            };
+            self.agent.inner().build_record(reply, prompt)
+        };
+        let cost = self.book(&record, books);
+        self.settle();
+        (record, cost)
+    }
+
+    /// The request failed: records the attempts that were billed (an answered attempt whose
+    /// body could not be read is estimated), or gives the reservations back if none was.
+    pub(crate) fn failed(mut self, books: Option<&mut RunBooks>) {
+        self.close(false, books);
+    }
+
+    /// The caller's deadline passed with the request in flight.
+    pub(crate) fn abandoned(mut self, books: Option<&mut RunBooks>) {
+        self.close(true, books);
+    }
+
+    fn close(&mut self, in_flight: bool, mut books: Option<&mut RunBooks>) {
+        if self.holds.is_none() {
+            return;
+        }
+        // With `in_flight`, an attempt written but not yet answered is billed too.
+        let billed = self.log.billed(in_flight);
+        for _ in 0..billed.cut_off {
+            self.record_estimate(true, books.as_deref_mut());
+        }
+        if billed.answered {
+            // Answered 2xx, but no usable response: abandoned while its body arrived, a body
+            // that broke off (both cut off), or a body that is not a chat completion.
+            let cut_off = in_flight || self.log.body_failure().is_some();
+            self.record_estimate(cut_off, books);
+        }
+        self.settle();
+    }
+
+    fn record_billed_failures(&mut self, mut books: Option<&mut RunBooks>) {
+        for _ in 0..self.log.billed(false).cut_off {
+            self.record_estimate(true, books.as_deref_mut());
+        }
+    }
+
+    fn record_estimate(&mut self, cut_off: bool, books: Option<&mut RunBooks>) {
+        let prompt = self.prompt_count();
+        let reply = Reply::estimate(self.started.elapsed(), cut_off);
+        let record = self.agent.inner().build_record(reply, prompt);
+        self.book(&record, books);
+    }
+
+    /// Records one request into the agent's books and the run's, and counts it for settling.
+    fn book(&mut self, record: &UsageRecord, books: Option<&mut RunBooks>) -> CostBreakdown {
+        let cost = self.agent.inner().ledger.record(record, self.agent.model());
+        if let Some(holds) = &mut self.holds {
+            holds.used = holds.used.saturating_add(&Spend {
+                requests: 1,
+                input_tokens: record.prompt_tokens(),
+                output_tokens: record.completion_tokens(),
+                cost: cost.total_cost,
+            });
+        }
+        if let Some(books) = books {
+            let run = &mut books.result;
+            run.usage += TokenUsage::from_record(record);
+            run.cost.add(&cost);
+            run.records.push(record.clone());
+        }
+        cost
+    }
+
+    /// Settles the reservations to what was recorded, or releases them if nothing was.
+    fn settle(&mut self) {
+        if let Some(holds) = self.holds.take() {
+            let inner = self.agent.inner();
+            holds.close(&inner.agent_budget, &self.run_budget);
+        }
+    }
+}
+
+impl Drop for Flight<'_> {
+    fn drop(&mut self) {
+        // Still open: the caller dropped the request (a timeout of its own, an aborted task).
+        if self.holds.is_some() {
+            self.close(true, None);
+        }
+    }
+}
