@@ -2,6 +2,8 @@
 //! agents pointed at it.
 #![allow(dead_code)] // Each test binary uses a different part.
 
+pub(crate) mod scripted;
+
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
