@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::path::Path;
 
-use mamba_pricing::{CostEstimator, ModelPrice, Price};
+use mamba_pricing::{CostEstimator, ModelPrice, Price, PriceSource};
 use mamba_tokens::{TokenCounter, TokenizerConfig, TokensError};
 use mamba_usage::TrackerConfig;
 use rust_decimal::Decimal;
@@ -109,8 +109,9 @@ impl AgentSettings {
     }
 
     /// A cost estimator: the built-in table, overridden by `cost_rates`, then by `prices`; the
-    /// configured model is free when the backend [is local](ModelBackendSettings::is_local)
-    /// and the model has no explicit price.
+    /// configured model is free when the backend is declared local (`local = true`), or is
+    /// local only by its loopback address and no price is known for the model. A model the
+    /// user priced keeps its price either way.
     ///
     /// # Errors
     /// [`SettingsError::InvalidPrice`] naming the model, for a negative price set in code
@@ -128,6 +129,16 @@ impl AgentSettings {
     /// let estimator = settings.cost_estimator()?;
     /// assert_eq!(estimator.estimate(1_000, 1_000, "smollm2").total_cost, Decimal::ZERO);
     /// assert_eq!(estimator.estimate(1_000_000, 0, "gpt-4o").total_cost, Decimal::new(25, 1));
+    ///
+    /// // A known model behind a loopback address (a proxy) keeps its price...
+    /// let proxy = AgentSettings::builder().defaults_only()
+    ///     .base_url("http://localhost:4000/v1").model("gpt-4o").build()?;
+    /// let estimator = proxy.cost_estimator()?;
+    /// assert_eq!(estimator.estimate(1_000_000, 0, "gpt-4o").total_cost, Decimal::new(25, 1));
+    /// // ...unless the backend is declared local.
+    /// let declared = AgentSettings::builder().defaults_only()
+    ///     .base_url("http://localhost:4000/v1").model("gpt-4o").local(true).build()?;
+    /// assert!(declared.cost_estimator()?.estimate(1_000_000, 0, "gpt-4o").total_cost.is_zero());
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn cost_estimator(&self) -> Result<CostEstimator, SettingsError> {
@@ -144,8 +155,22 @@ impl AgentSettings {
                 .set_price(model, price.clone())
                 .map_err(invalid(model))?;
         }
-        if self.model_backend.is_local() {
-            estimator.mark_local(&self.model_backend.model);
+        // The local rule: a backend declared local makes its model free; one that is local only
+        // by its loopback address frees the model only when no price is known for it (a
+        // LiteLLM proxy on localhost serving gpt-4o bills gpt-4o).
+        let model = &self.model_backend.model;
+        let free = match self.model_backend.local {
+            Some(declared) => declared,
+            None => {
+                self.model_backend.is_local()
+                    && matches!(
+                        estimator.price_source(model),
+                        PriceSource::Unpriced | PriceSource::Default
+                    )
+            }
+        };
+        if free {
+            estimator.mark_local(model);
         }
         Ok(estimator)
     }
