@@ -30,8 +30,16 @@
 //! fields (`gen_ai.request.model`, `gen_ai.response.model`, `gen_ai.usage.input_tokens`,
 //! `gen_ai.usage.output_tokens`) and the cost; each run is a span.
 //!
-//! Backends on a loopback address are local: their models cost $0 unless priced explicitly,
-//! and [`Agent::cost_for`] shows what the same usage would cost elsewhere.
+//! Every request that reached the server is recorded exactly once, whatever happens to it:
+//! retried, cancelled by the caller, cut off mid-stream (marked
+//! [`is_cut_off`](usage::UsageRecord::is_cut_off)). Usage limits reserve each request's worst
+//! case before it is sent, so they hold under any concurrency. A failed run's [`RunError`]
+//! carries what it spent.
+//!
+//! A backend declared local costs $0 for every model the user did not price; one that is
+//! local only by its loopback address prices models the table knows (a proxy on localhost
+//! bills real prices) and makes unknown ones $0. [`Agent::cost_for`] shows what the same usage
+//! would cost elsewhere.
 //!
 //! # Usage
 //!

@@ -26,7 +26,8 @@ pub struct ModelBackendSettings {
     pub base_url: Option<String>,
     /// The API key; `None` sends no `Authorization` header.
     pub api_key: Option<ApiKey>,
-    /// How long one HTTP request may take.
+    /// The deadline of one attempt of a request: connecting, sending, and receiving the whole
+    /// response (a stream's last chunk included). A retry gets a deadline of its own.
     pub timeout: Duration,
     /// How many times a failed request (429, 5xx, timeout) is retried.
     pub max_retries: u32,
@@ -34,8 +35,10 @@ pub struct ModelBackendSettings {
     pub temperature: Option<f32>,
     /// The most tokens one completion may have; `None`: the server's default.
     pub max_tokens: Option<u32>,
-    /// Whether the model runs locally (free unless priced explicitly); `None`: local exactly when
-    /// `base_url` points to a loopback address.
+    /// Whether the backend is local. `Some(true)`: every model is free unless priced
+    /// explicitly. `None`: local when `base_url` points to a loopback address, and then a model
+    /// the price table knows keeps its price (a proxy on localhost bills real prices) while an
+    /// unknown one is free.
     pub local: Option<bool>,
 }
 
