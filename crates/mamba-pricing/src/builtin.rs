@@ -38,6 +38,8 @@ pub(crate) fn table() -> Vec<(&'static str, ModelPrice)> {
     const OPENAI: &str = "OpenAI API pricing; litellm 1.109.1";
     const ANTHROPIC: &str = "Anthropic API pricing; litellm 1.109.1";
     const GOOGLE: &str = "Gemini API pricing; litellm 1.109.1";
+    // Retired snapshots litellm no longer lists: OpenAI's published legacy prices.
+    const LEGACY: &str = "OpenAI API pricing (legacy models)";
     let gemini_pro = row(1_250, Some(125), None, 10_000, GOOGLE).with_tier(Tier {
         above_prompt_tokens: 200_000,
         price: Price::new(Decimal::new(2_500, 3), Decimal::new(15_000, 3))
@@ -83,6 +85,12 @@ pub(crate) fn table() -> Vec<(&'static str, ModelPrice)> {
         ),
         ("gemini-2.5-pro", gemini_pro),
         ("gemini-2.5-flash", row(300, Some(30), None, 2_500, GOOGLE)),
+        // Dated snapshots whose list price differs from their undated model's: a dated name
+        // falls back to the undated model only when it has no row of its own.
+        ("gpt-4o-2024-05-13", row(5_000, None, None, 15_000, OPENAI)),
+        ("gpt-3.5-turbo-1106", row(1_000, None, None, 2_000, OPENAI)),
+        ("gpt-3.5-turbo-0613", row(1_500, None, None, 2_000, LEGACY)),
+        ("gpt-3.5-turbo-0301", row(1_500, None, None, 2_000, LEGACY)),
     ]
 }
 

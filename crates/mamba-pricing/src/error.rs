@@ -49,14 +49,28 @@ pub enum PricingError {
         /// What is wrong with it.
         reason: String,
     },
+    /// A price is larger than [`Price::MAX_PER_MILLION`](crate::Price::MAX_PER_MILLION) (or,
+    /// for a per-1K `rate`, its thousandth).
+    #[error("price `{field}` of `{model}` is {value}: at most {max} is accepted")]
+    PriceOutOfRange {
+        /// The model the price was for.
+        model: String,
+        /// Which price (`rate` for a blended per-1K rate).
+        field: &'static str,
+        /// The value as given.
+        value: Decimal,
+        /// The largest value accepted, in the same unit.
+        max: Decimal,
+    },
     /// A price is negative.
     #[error("price `{field}` of `{model}` is {value}: prices must not be negative")]
     NegativePrice {
         /// The model the price was for.
         model: String,
-        /// Which price (`input`, `cached_input`, `cache_write`, `output`, or a tier's).
+        /// Which price (`input`, `cached_input`, `cache_write`, `output`, a tier's, or
+        /// `rate` for a blended per-1K rate).
         field: &'static str,
-        /// The value that was given.
+        /// The value as given.
         value: Decimal,
     },
 }

@@ -8,8 +8,8 @@ use rust_decimal::Decimal;
 use rustc_hash::FxHashMap;
 
 use crate::breakdown::add;
-use crate::builtin::{ALIASES, LOCAL_PREFIXES};
-use crate::matching::{closest, normalize};
+use crate::builtin::LOCAL_PREFIXES;
+use crate::matching::{closest, name_forms};
 use crate::price::{CostParts, RequestTokens};
 use crate::{CostBreakdown, ModelPrice, Price, PriceSource, PricingError};
 
@@ -204,17 +204,45 @@ impl CostEstimator {
     /// `set_rate("my-model", 0.002)`. The model `"default"` sets the rate for unknown models.
     ///
     /// # Errors
-    /// [`PricingError::NegativePrice`] naming the model and rate.
+    /// [`PricingError::NegativePrice`] or [`PricingError::PriceOutOfRange`] naming the model
+    /// and the rate as given (field `rate`, per 1K tokens).
+    ///
+    /// ```
+    /// use mamba_pricing::CostEstimator;
+    /// use rust_decimal::Decimal;
+    ///
+    /// let mut estimator = CostEstimator::new();
+    /// let err = estimator.set_rate("m", Decimal::new(-1, 3)).unwrap_err();
+    /// assert_eq!(err.to_string(), "price `rate` of `m` is -0.001: prices must not be negative");
+    /// ```
     pub fn set_rate(
         &mut self,
         model: &str,
         per_thousand_tokens: Decimal,
     ) -> Result<(), PricingError> {
-        let price = ModelPrice::new(
-            Price::blended_per_thousand(per_thousand_tokens),
-            "custom blended rate per 1K tokens",
-        );
-        self.set_price(model, price)
+        let given = |error: PricingError| match error {
+            PricingError::NegativePrice { .. } => PricingError::NegativePrice {
+                model: model.to_owned(),
+                field: "rate",
+                value: per_thousand_tokens,
+            },
+            PricingError::PriceOutOfRange { max, .. } => PricingError::PriceOutOfRange {
+                model: model.to_owned(),
+                field: "rate",
+                value: per_thousand_tokens,
+                max: max / Decimal::ONE_THOUSAND,
+            },
+            other => other,
+        };
+        let out_of_range = PricingError::PriceOutOfRange {
+            model: model.to_owned(),
+            field: "rate",
+            value: per_thousand_tokens,
+            max: Price::MAX_PER_MILLION / Decimal::ONE_THOUSAND,
+        };
+        let blended = Price::blended_per_thousand(per_thousand_tokens).ok_or(out_of_range)?;
+        let price = ModelPrice::new(blended, "custom blended rate per 1K tokens");
+        self.set_price(model, price).map_err(given)
     }
 
     /// Sets a full price for `model` (per 1M tokens, with cache prices and tiers), overriding
@@ -237,10 +265,13 @@ impl CostEstimator {
     /// ```
     pub fn set_price(&mut self, model: &str, price: ModelPrice) -> Result<(), PricingError> {
         price.validate(model)?;
-        if model == DEFAULT_RATE_KEY {
+        // Names are kept as they compare: case-folded and trimmed (provider and date kept, so a
+        // price for `azure/gpt-4o` or for one snapshot stays that specific).
+        let key = model.trim().to_ascii_lowercase();
+        if key == DEFAULT_RATE_KEY {
             self.default = Some(price);
         } else {
-            self.custom.insert(model.to_owned(), price);
+            self.custom.insert(key, price);
         }
         Ok(())
     }
@@ -258,7 +289,7 @@ impl CostEstimator {
     /// assert_eq!(estimator.estimate(1, 1, "ollama/llama3.1").source, PriceSource::Local);
     /// ```
     pub fn mark_local(&mut self, model: &str) {
-        self.local.insert(model.to_owned());
+        self.local.insert(model.trim().to_ascii_lowercase());
     }
 
     /// The price of `model`, strictly.
@@ -394,35 +425,41 @@ impl CostEstimator {
         }
     }
 
+    /// Resolves the name first (case, `provider/` prefix, snapshot date, aliases), then
+    /// prefers the user's price for any form of it over the built-in one: a user's price for
+    /// `claude-sonnet-4` covers `claude-sonnet-4-0`, `anthropic/Claude-Sonnet-4-20250514` and
+    /// the rest. A dated snapshot with a built-in row of its own (`gpt-4o-2024-05-13`) keeps
+    /// it; others fall back to their undated model.
     fn resolve<'a>(&'a self, model: &str) -> Resolved<'a> {
         let found = |priced_as: &'a str, price: &'a ModelPrice, source| Resolved {
             priced_as: Some(priced_as),
             price: Some(price),
             source,
         };
-        if let Some((name, price)) = self.custom.get_key_value(model) {
-            return found(name, price, PriceSource::Custom);
+        // Fast path: nothing of the user's can apply, and the name is a table key.
+        if self.custom.is_empty()
+            && self.local.is_empty()
+            && let Some((name, price)) = BUILT_IN.get_key_value(model)
+        {
+            return found(name, price, PriceSource::BuiltIn);
         }
-        if self.is_local(model) {
+        let forms = name_forms(model);
+        for form in &forms {
+            if let Some((name, price)) = self.custom.get_key_value(form.as_str()) {
+                return found(name, price, PriceSource::Custom);
+            }
+        }
+        if self.is_local(&forms[0]) {
             return Resolved {
                 priced_as: None,
                 price: None,
                 source: PriceSource::Local,
             };
         }
-        if let Some((name, price)) = BUILT_IN.get_key_value(model) {
-            return found(name, price, PriceSource::BuiltIn);
-        }
-        let normalized = normalize(model);
-        if let Some((name, price)) = self.custom.get_key_value(normalized.as_str()) {
-            return found(name, price, PriceSource::Custom);
-        }
-        let aliased = ALIASES
-            .iter()
-            .find(|(alias, _)| *alias == normalized)
-            .map_or(normalized.as_str(), |(_, target)| target);
-        if let Some((name, price)) = BUILT_IN.get_key_value(aliased) {
-            return found(name, price, PriceSource::BuiltIn);
+        for form in &forms {
+            if let Some((name, price)) = BUILT_IN.get_key_value(form.as_str()) {
+                return found(name, price, PriceSource::BuiltIn);
+            }
         }
         match &self.default {
             Some(price) => Resolved {
@@ -438,12 +475,12 @@ impl CostEstimator {
         }
     }
 
-    fn is_local(&self, model: &str) -> bool {
-        let has_local_prefix = LOCAL_PREFIXES.iter().any(|prefix| {
-            model.len() >= prefix.len()
-                && model.as_bytes()[..prefix.len()].eq_ignore_ascii_case(prefix.as_bytes())
-        });
-        has_local_prefix || (!self.local.is_empty() && self.local.contains(model))
+    /// Whether `lower` (a lower-cased name) is local: a local prefix, or marked.
+    fn is_local(&self, lower: &str) -> bool {
+        LOCAL_PREFIXES
+            .iter()
+            .any(|prefix| lower.starts_with(prefix))
+            || (!self.local.is_empty() && self.local.contains(lower))
     }
 
     fn warn_once(&self, model: &str) {

@@ -50,7 +50,10 @@ pub struct PriceFile {
 ///
 /// Uses `input_cost_per_token`, `output_cost_per_token`, `cache_read_input_token_cost`,
 /// `cache_creation_input_token_cost` and their `*_above_200k_tokens` variants (a tier above
-/// 200,000 prompt tokens). Entries with neither an input nor an output token price are ignored.
+/// 200,000 prompt tokens). Entries with neither an input nor an output token price are ignored;
+/// an entry with an output price but no input price, or one that is not an object (`"bad": 5`),
+/// is a bad entry (skipped and listed when lenient, an error naming it when strict). An entry
+/// with only an input price (an embedding model) bills no output.
 ///
 /// # Errors
 /// [`PricingError::PriceFileSyntax`] for text that is not a JSON object of objects;
@@ -74,15 +77,34 @@ pub fn parse_litellm_json(
     mode: LoadMode,
 ) -> Result<PriceFile, PricingError> {
     let syntax = |reason| syntax_error(source_name, "LiteLLM JSON", reason);
-    let entries: BTreeMap<String, BTreeMap<String, Box<RawValue>>> =
+    let entries: BTreeMap<String, Box<RawValue>> =
         serde_json::from_str(text).map_err(|e| syntax(e.to_string()))?;
     let mut file = PriceFile::default();
-    for (model, fields) in entries {
+    for (model, entry) in entries {
         // LiteLLM documents its schema in an entry of its own; it prices nothing.
         if model == "sample_spec" {
             file.ignored.push(model);
             continue;
         }
+        let fields: BTreeMap<String, Box<RawValue>> = match serde_json::from_str(entry.get()) {
+            Ok(fields) => fields,
+            Err(_) => {
+                let shown: String = entry.get().chars().take(40).collect();
+                let error = entry_error(
+                    source_name,
+                    &model,
+                    "(entry)",
+                    format!("`{shown}` is not an object of fields"),
+                );
+                match mode {
+                    LoadMode::Lenient => {
+                        file.skipped.push(error);
+                        continue;
+                    }
+                    LoadMode::Strict => return Err(error),
+                }
+            }
+        };
         let per_token = |field: &str| -> Result<Option<Decimal>, PricingError> {
             let Some(raw) = fields.get(field) else {
                 return Ok(None);
@@ -120,10 +142,21 @@ pub fn parse_litellm_json(
                 per_token("input_cost_per_token")?,
                 per_token("output_cost_per_token")?,
             );
-            if input.is_none() && output.is_none() {
-                return Ok(None);
-            }
-            let mut base = Price::new(input.unwrap_or_default(), output.unwrap_or_default());
+            let input = match (input, output) {
+                (None, None) => return Ok(None),
+                (Some(input), _) => input,
+                // An output price without an input price would make every prompt free.
+                (None, Some(_)) => {
+                    return Err(entry_error(
+                        source_name,
+                        &model,
+                        "input_cost_per_token",
+                        "missing: an entry with an output price needs an input price".to_owned(),
+                    ));
+                }
+            };
+            // Input-only entries (embeddings) bill no output.
+            let mut base = Price::new(input, output.unwrap_or_default());
             base.cached_input = per_token("cache_read_input_token_cost")?;
             base.cache_write = per_token("cache_creation_input_token_cost")?;
             let above = (

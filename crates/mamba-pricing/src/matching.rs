@@ -10,6 +10,36 @@ pub(crate) fn normalize(model: &str) -> String {
     strip_date(name).to_owned()
 }
 
+/// The forms of a name to look up, most specific first: case-folded, without its `provider/`
+/// prefixes, that form's alias, without its snapshot date, and that form's alias (repeats
+/// left out).
+pub(crate) fn name_forms(model: &str) -> Vec<String> {
+    let lower = model.trim().to_ascii_lowercase();
+    let base = lower.rsplit('/').next().unwrap_or(&lower).to_owned();
+    let undated = strip_date(&base).to_owned();
+    let mut forms = Vec::with_capacity(5);
+    for form in [
+        lower.clone(),
+        base.clone(),
+        alias(&base).to_owned(),
+        undated.clone(),
+        alias(&undated).to_owned(),
+    ] {
+        if !forms.contains(&form) {
+            forms.push(form);
+        }
+    }
+    forms
+}
+
+/// The table entry an explicit alias names, or the name itself.
+fn alias(name: &str) -> &str {
+    crate::builtin::ALIASES
+        .iter()
+        .find(|(alias, _)| *alias == name)
+        .map_or(name, |(_, target)| target)
+}
+
 /// Removes one trailing `-YYYY-MM-DD`, `-YYYYMMDD` or `-MMDD` snapshot suffix.
 fn strip_date(name: &str) -> &str {
     let digits = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());

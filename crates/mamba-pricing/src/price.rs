@@ -33,6 +33,11 @@ pub struct Price {
 }
 
 impl Price {
+    /// The largest price accepted, USD per 1M tokens ($1,000 a token). Far above any real
+    /// price, and low enough that the cost of any request, at any token count a `u64` holds,
+    /// is exact in a `Decimal`.
+    pub const MAX_PER_MILLION: Decimal = Decimal::from_parts(1_000_000_000, 0, 0, false, 0);
+
     /// Input and output prices per 1M tokens, no cache prices.
     pub const fn new(input: Decimal, output: Decimal) -> Price {
         Price {
@@ -71,17 +76,19 @@ impl Price {
     }
 
     /// One price for input and output, given per 1,000 tokens: the seed's `cost_rates` form.
+    /// `None` when the rate per 1M would not fit a `Decimal` (a rate near 10^26).
     ///
     /// ```
     /// use mamba_pricing::Price;
     /// use rust_decimal::Decimal;
     ///
-    /// let price = Price::blended_per_thousand(Decimal::new(1, 3)); // $0.001 per 1K tokens
+    /// let price = Price::blended_per_thousand(Decimal::new(1, 3)).unwrap(); // $0.001 per 1K
     /// assert_eq!((price.input, price.output), (Decimal::ONE, Decimal::ONE)); // $1 per 1M
+    /// assert_eq!(Price::blended_per_thousand(Decimal::MAX), None);
     /// ```
-    pub fn blended_per_thousand(rate: Decimal) -> Price {
-        let per_million = rate * Decimal::ONE_THOUSAND;
-        Price::new(per_million, per_million)
+    pub fn blended_per_thousand(rate: Decimal) -> Option<Price> {
+        let per_million = rate.checked_mul(Decimal::ONE_THOUSAND)?;
+        Some(Price::new(per_million, per_million))
     }
 
     fn validate(
@@ -96,14 +103,20 @@ impl Price {
             Some(self.output),
         ];
         for (field, value) in prefix.iter().zip(fields) {
-            if let Some(value) = value
-                .filter(Decimal::is_sign_negative)
-                .filter(|v| !v.is_zero())
-            {
+            let Some(value) = value else { continue };
+            if value.is_sign_negative() && !value.is_zero() {
                 return Err(PricingError::NegativePrice {
                     model: model.to_owned(),
                     field,
                     value,
+                });
+            }
+            if value > Price::MAX_PER_MILLION {
+                return Err(PricingError::PriceOutOfRange {
+                    model: model.to_owned(),
+                    field,
+                    value,
+                    max: Price::MAX_PER_MILLION,
                 });
             }
         }

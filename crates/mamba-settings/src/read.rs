@@ -7,15 +7,18 @@ use std::collections::BTreeMap;
 use config::{Value, ValueKind};
 use mamba_pricing::{ModelPrice, Price, Tier};
 use mamba_tokens::{Encoding, TokenizerConfig};
+use rust_decimal::Decimal;
 
 use crate::layers::{KeyPath, Provenance, Tree};
 use crate::values::{
-    Parsed, Problem, boolean, duration, float_in, is_nil, non_negative_decimal, shown, string,
-    whole,
+    Parsed, Problem, boolean, bounded_decimal, duration, float_in, is_nil, non_negative_decimal,
+    shown, string, whole,
 };
 use crate::{AgentSettings, ApiKey, LogLevel, SettingsError, UnknownKey};
 
 const RATE: &str = "a non-negative decimal USD rate per 1,000 tokens, e.g. 0.001";
+/// The largest per-1K rate: the largest price per 1M, a thousandth of it.
+const MAX_RATE: Decimal = Decimal::from_parts(1_000_000, 0, 0, false, 0);
 const PRICE: &str = "a non-negative decimal USD price per 1,000,000 tokens, e.g. \"2.50\"";
 
 /// The dotted form of a key path; segments other than bare TOML keys are quoted
@@ -123,7 +126,7 @@ impl<'a> Reader<'a> {
                             settings.cost_rates.remove(&model);
                             continue;
                         }
-                        let rate = self.check(&key, non_negative_decimal(&rate, RATE))?;
+                        let rate = self.check(&key, bounded_decimal(&rate, RATE, MAX_RATE))?;
                         settings.cost_rates.insert(model, rate);
                     }
                 }
@@ -374,7 +377,11 @@ impl<'a> Reader<'a> {
         for (name, value) in fields {
             let key = child(path, &name);
             match NAMES.iter().position(|known| *known == name) {
-                Some(i) => price[i] = Some(self.check(&key, non_negative_decimal(&value, PRICE))?),
+                Some(i) => {
+                    price[i] = Some(
+                        self.check(&key, bounded_decimal(&value, PRICE, Price::MAX_PER_MILLION))?,
+                    );
+                }
                 None => self.unknown(&key),
             }
         }

@@ -82,6 +82,18 @@ pub(crate) fn non_negative_decimal(value: &Value, expected: &str) -> Parsed<Deci
     Ok(parsed)
 }
 
+/// A non-negative decimal of at most `max`.
+pub(crate) fn bounded_decimal(value: &Value, expected: &str, max: Decimal) -> Parsed<Decimal> {
+    let parsed = non_negative_decimal(value, expected)?;
+    if parsed > max {
+        return problem(
+            format!("{parsed} is above the largest accepted, {max}"),
+            expected,
+        );
+    }
+    Ok(parsed)
+}
+
 /// A whole number that fits `T`.
 pub(crate) fn whole<T: TryFrom<u64>>(value: &Value, expected: &str) -> Parsed<T> {
     let n: Option<u64> = match &value.kind {

@@ -23,6 +23,15 @@ fn bad_environment_values_name_the_variable() {
              negative; expected a non-negative decimal USD rate per 1,000 tokens, e.g. 0.001",
         ),
         (
+            // Once a panic in cost_estimator(): out of range is an error at load time.
+            &[("MAMBA_COST_RATES", "m=1e26")],
+            concat!(
+                "invalid `cost_rates.m` from environment variable MAMBA_COST_RATES: ",
+                "100000000000000000000000000 is above the largest accepted, 1000000; expected a ",
+                "non-negative decimal USD rate per 1,000 tokens, e.g. 0.001"
+            ),
+        ),
+        (
             &[("MAMBA_COST_RATES", r#"{"gpt-4.1": "NaN"}"#)],
             "invalid `cost_rates.\"gpt-4.1\"` from environment variable MAMBA_COST_RATES: `NaN` \
              is not a decimal number; expected a non-negative decimal USD rate per 1,000 tokens, \
