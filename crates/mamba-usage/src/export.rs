@@ -9,7 +9,7 @@ use crate::{UsageError, UsageHistory};
 
 /// The CSV header, and the field names of the JSON forms.
 pub const CSV_HEADER: &str = "timestamp,model,prompt_tokens,completion_tokens,total_tokens,cached_tokens,\
-cache_write_tokens,reasoning_tokens,tool_name,estimated,request_id,latency_us,provider_total_tokens,cut_off";
+cache_write_tokens,reasoning_tokens,tool_name,estimated,request_id,latency_ns,provider_total_tokens,cut_off";
 
 impl UsageHistory {
     /// Writes the records as CSV with a [`CSV_HEADER`] line (RFC 4180 quoting).
@@ -44,7 +44,7 @@ impl UsageHistory {
                 optional(record.tool_name().map(csv_field)),
                 record.is_estimated().to_string(),
                 optional(record.request_id().map(csv_field)),
-                optional(record.latency().map(|l| l.as_micros().to_string())),
+                optional(record.latency().map(|l| l.as_nanos().to_string())),
                 optional(record.provider_total_tokens().map(|t| t.to_string())),
                 record.is_cut_off().to_string(),
             ];
@@ -93,7 +93,11 @@ mod json {
         estimated: bool,
         #[serde(default)]
         request_id: Option<String>,
+        /// Nanoseconds, exact for any `Duration`.
         #[serde(default)]
+        latency_ns: Option<u128>,
+        /// Microseconds, as exports before 0.1 wrote them: read, never written.
+        #[serde(default, skip_serializing)]
         latency_us: Option<u64>,
         #[serde(default)]
         provider_total_tokens: Option<u64>,
@@ -115,9 +119,8 @@ mod json {
                 tool_name: record.tool_name.as_deref().map(str::to_owned),
                 estimated: record.estimated,
                 request_id: record.request_id.as_deref().map(str::to_owned),
-                latency_us: record
-                    .latency
-                    .map(|l| u64::try_from(l.as_micros()).unwrap_or(u64::MAX)),
+                latency_ns: record.latency.map(|l| l.as_nanos()),
+                latency_us: None,
                 provider_total_tokens: record.provider_total_tokens,
                 cut_off: record.cut_off,
             }
@@ -130,8 +133,9 @@ mod json {
         fn try_from(row: RecordRow) -> Result<UsageRecord, String> {
             let timestamp = humantime::parse_rfc3339(&row.timestamp)
                 .map_err(|e| format!("timestamp `{}` is not RFC 3339 UTC: {e}", row.timestamp))?;
-            let expected_total = row.prompt_tokens.checked_add(row.completion_tokens);
-            if expected_total != Some(row.total_tokens) {
+            // Totals saturate at u64::MAX, as `UsageRecord::total_tokens` does.
+            let expected_total = row.prompt_tokens.saturating_add(row.completion_tokens);
+            if expected_total != row.total_tokens {
                 return Err(format!(
                     "total_tokens {} is not prompt_tokens {} + completion_tokens {}; a provider's \
                      differing total belongs in provider_total_tokens",
@@ -153,7 +157,9 @@ mod json {
             if let Some(id) = &row.request_id {
                 builder = builder.request_id(id);
             }
-            if let Some(micros) = row.latency_us {
+            if let Some(nanos) = row.latency_ns {
+                builder = builder.latency(duration_from_nanos(nanos)?);
+            } else if let Some(micros) = row.latency_us {
                 builder = builder.latency(Duration::from_micros(micros));
             }
             if let Some(total) = row.provider_total_tokens {
@@ -161,6 +167,14 @@ mod json {
             }
             builder.build().map_err(|e| e.to_string())
         }
+    }
+
+    /// A `Duration` of `nanos` nanoseconds, or why there is none (more than `u64::MAX` seconds).
+    fn duration_from_nanos(nanos: u128) -> Result<Duration, String> {
+        let seconds = u64::try_from(nanos / 1_000_000_000)
+            .map_err(|_| format!("latency_ns {nanos} is longer than any duration"))?;
+        let rest = u32::try_from(nanos % 1_000_000_000).unwrap_or_default();
+        Ok(Duration::new(seconds, rest))
     }
 
     impl Serialize for UsageRecord {

@@ -11,8 +11,12 @@ use proptest::prelude::*;
 /// Records with every field exercised, including counts and latencies too wide for the compact
 /// form and names that need CSV quoting.
 fn record() -> impl Strategy<Value = UsageRecord> {
-    let count =
-        prop_oneof![8 => 0u64..5_000, 1 => (u64::from(u32::MAX) - 2)..(u64::from(u32::MAX) + 3)];
+    // The full range: small counts, the edge of the compact form, and saturation at u64::MAX.
+    let count = prop_oneof![
+        8 => 0u64..5_000,
+        1 => (u64::from(u32::MAX) - 2)..(u64::from(u32::MAX) + 3),
+        1 => (u64::MAX - 2)..=u64::MAX,
+    ];
     (
         (
             prop::sample::select(vec![
@@ -33,7 +37,10 @@ fn record() -> impl Strategy<Value = UsageRecord> {
         ),
         (
             prop::option::of("[a-z0-9-]{1,12}"),
-            prop::option::of(0u64..10_000_000_000),
+            prop::option::of(
+                prop_oneof![0u64..10_000_000_000, any::<u64>(),]
+                    .prop_flat_map(|secs_or_nanos| (Just(secs_or_nanos), 0u32..1_000_000_000)),
+            ),
             prop::option::of(0u64..10),
         ),
         0u64..4_000_000_000_000_000_000,
@@ -46,15 +53,18 @@ fn record() -> impl Strategy<Value = UsageRecord> {
                 (id, latency_ns, total_delta),
                 nanos,
             )| {
-                let cached = prompt * cached_pct / 200;
-                let cache_write = prompt * write_pct / 200;
+                let share = |n: u64, pct: u64, of: u64| {
+                    u64::try_from(u128::from(n) * u128::from(pct) / u128::from(of)).unwrap()
+                };
+                let cached = share(prompt, cached_pct, 200);
+                let cache_write = share(prompt, write_pct, 200);
                 let mut builder = UsageRecord::builder(model)
                     .timestamp(UNIX_EPOCH + Duration::from_nanos(nanos))
                     .prompt_tokens(prompt)
                     .completion_tokens(completion)
                     .cached_tokens(cached)
                     .cache_write_tokens(cache_write)
-                    .reasoning_tokens(completion * reasoning_pct / 100)
+                    .reasoning_tokens(share(completion, reasoning_pct, 100))
                     .estimated(estimated)
                     .cut_off(cut_off);
                 if let Some(tool) = tool {
@@ -63,43 +73,18 @@ fn record() -> impl Strategy<Value = UsageRecord> {
                 if let Some(id) = id {
                     builder = builder.request_id(&id);
                 }
-                if let Some(latency_ns) = latency_ns {
-                    builder = builder.latency(Duration::from_nanos(latency_ns));
+                if let Some((whole, nanos)) = latency_ns {
+                    // Sub-microsecond, wide (more than u32 microseconds) and Duration::MAX-like.
+                    builder = builder.latency(Duration::new(whole % (u64::MAX / 2), nanos));
                 }
                 if let Some(delta) = total_delta {
-                    builder = builder.provider_total_tokens(prompt + completion + delta);
+                    builder = builder.provider_total_tokens(
+                        prompt.saturating_add(completion).saturating_add(delta),
+                    );
                 }
                 builder.build().unwrap()
             },
         )
-}
-
-/// Latency survives JSON and CSV at microsecond precision; everything else exactly.
-fn at_micros(record: &UsageRecord) -> UsageRecord {
-    let mut builder = UsageRecord::builder(record.model())
-        .timestamp(record.timestamp())
-        .prompt_tokens(record.prompt_tokens())
-        .completion_tokens(record.completion_tokens())
-        .cached_tokens(record.cached_tokens())
-        .cache_write_tokens(record.cache_write_tokens())
-        .reasoning_tokens(record.reasoning_tokens())
-        .estimated(record.is_estimated())
-        .cut_off(record.is_cut_off());
-    if let Some(tool) = record.tool_name() {
-        builder = builder.tool_name(tool);
-    }
-    if let Some(id) = record.request_id() {
-        builder = builder.request_id(id);
-    }
-    if let Some(latency) = record.latency() {
-        builder = builder.latency(Duration::from_micros(
-            u64::try_from(latency.as_micros()).unwrap(),
-        ));
-    }
-    if let Some(total) = record.provider_total_tokens() {
-        builder = builder.provider_total_tokens(total);
-    }
-    builder.build().unwrap()
 }
 
 proptest! {
@@ -166,8 +151,8 @@ proptest! {
         tracker.history().write_jsonl(&mut jsonl).unwrap();
         let imported = UsageTracker::new();
         prop_assert_eq!(imported.import_jsonl(jsonl.as_slice(), "export.jsonl").unwrap(), records.len());
-        let expected: Vec<UsageRecord> = records.iter().map(at_micros).collect();
-        prop_assert_eq!(imported.history().to_vec(), expected);
+        // Every field, latency to the nanosecond and saturated totals included.
+        prop_assert_eq!(imported.history().to_vec(), records);
         prop_assert_eq!(imported.summary().totals, tracker.summary().totals);
     }
 

@@ -81,7 +81,7 @@ fn csv_quotes_fields_that_need_it() {
     assert_eq!(
         String::from_utf8(csv).unwrap(),
         format!(
-            "{}\n2025-11-24T16:00:00.123456789Z,\"org/model,v\"\"2\"\"\",100,50,150,40,0,0,\"look\nup\",true,,1250000,151,false\n",
+            "{}\n2025-11-24T16:00:00.123456789Z,\"org/model,v\"\"2\"\"\",100,50,150,40,0,0,\"look\nup\",true,,1250000000,151,false\n",
             mamba_usage::CSV_HEADER
         )
     );
@@ -176,4 +176,52 @@ fn minute_buckets_start_on_the_minute() {
         .collect();
     assert_eq!(buckets, [(120, 6), (180, 4), (3_600, 5)]);
     assert_eq!(tracker.usage_between(at(150), at(180)).prompt_tokens, 5);
+}
+
+#[cfg(feature = "serde")]
+#[test]
+fn jsonl_export_imports_back_exactly_at_the_edges() {
+    let cases = [
+        // A latency the agent measures with `Instant`: nanoseconds, not whole microseconds.
+        UsageRecord::builder("gpt-4o")
+            .prompt_tokens(10)
+            .completion_tokens(5)
+            .latency(Duration::from_nanos(850_123_457))
+            .build()
+            .unwrap(),
+        // A saturated total (u64::MAX + 1 saturates) and the longest latency.
+        UsageRecord::builder("gpt-4o")
+            .prompt_tokens(u64::MAX)
+            .completion_tokens(1)
+            .latency(Duration::MAX)
+            .cut_off(true)
+            .build()
+            .unwrap(),
+    ];
+    let tracker = mamba_usage::UsageTracker::new();
+    for record in &cases {
+        tracker.record(record);
+    }
+    let mut jsonl = Vec::new();
+    tracker.history().write_jsonl(&mut jsonl).unwrap();
+    let imported = mamba_usage::UsageTracker::new();
+    assert_eq!(
+        imported
+            .import_jsonl(jsonl.as_slice(), "edges.jsonl")
+            .unwrap(),
+        2
+    );
+    assert_eq!(imported.history().to_vec(), cases);
+    assert_eq!(
+        imported.history().to_vec()[0].latency(),
+        Some(Duration::from_nanos(850_123_457))
+    );
+    // Files written before latency_ns still import (microseconds).
+    let old = r#"{"timestamp":"2026-11-23T22:10:03Z","model":"gpt-4o","prompt_tokens":1,"completion_tokens":1,"total_tokens":2,"latency_us":1500}"#;
+    let tracker = mamba_usage::UsageTracker::new();
+    tracker.import_jsonl(old.as_bytes(), "old.jsonl").unwrap();
+    assert_eq!(
+        tracker.history().to_vec()[0].latency(),
+        Some(Duration::from_micros(1_500))
+    );
 }
