@@ -61,7 +61,7 @@ enum FileChoice {
 /// );
 /// # Ok::<(), mamba_settings::SettingsError>(())
 /// ```
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 #[must_use = "a builder does nothing until `build` is called"]
 pub struct SettingsBuilder {
     working_dir: Option<PathBuf>,
@@ -71,6 +71,26 @@ pub struct SettingsBuilder {
     environment: Option<Vec<(String, String)>>,
     strict: bool,
     code: Layer,
+}
+
+/// Shows what the builder will read and which keys were set in code, never a value: the
+/// injected environment and the values set in code may hold the API key.
+impl std::fmt::Debug for SettingsBuilder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let environment: Option<Vec<&str>> = self
+            .environment
+            .as_ref()
+            .map(|vars| vars.iter().map(|(name, _)| name.as_str()).collect());
+        f.debug_struct("SettingsBuilder")
+            .field("working_dir", &self.working_dir)
+            .field("home_dir", &self.home_dir)
+            .field("config_files", &self.config_files)
+            .field("dotenv_files", &self.dotenv_files)
+            .field("environment", &environment)
+            .field("strict", &self.strict)
+            .field("set_in_code", &self.code)
+            .finish()
+    }
 }
 
 impl Default for SettingsBuilder {
@@ -380,7 +400,7 @@ impl SettingsBuilder {
         };
         let mut var_sources = Vec::new();
         for (path, required) in self.dotenv_paths(&working_dir, &environment) {
-            let vars = dotenv_vars(&path, required)?;
+            let vars = dotenv_vars(&path, required, &environment.vars)?;
             var_sources.push(VarSource {
                 file: Some(path),
                 vars,

@@ -26,13 +26,35 @@ pub(crate) const OPENAI_FALLBACKS: [(&str, &str); 2] = [
 ];
 
 /// The values one source sets, each with its origin.
-#[derive(Debug, Clone, Default)]
+#[derive(Clone, Default)]
 pub(crate) struct Layer {
     leaves: Vec<(KeyPath, Value, Origin)>,
 }
 
+/// Key paths and origins only: a value may be a secret (the API key), so none is shown.
+impl std::fmt::Debug for Layer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_list()
+            .entries(
+                self.leaves
+                    .iter()
+                    .map(|(path, _, origin)| format!("{} ({origin})", path.join("."))),
+            )
+            .finish()
+    }
+}
+
 impl Layer {
-    pub(crate) fn set(&mut self, path: KeyPath, value: Value, origin: Origin) {
+    /// Sets `path`. The Python library's section name `token_tracking` is `tokenizer` from
+    /// here on, so the two spellings merge by source priority like any other key (an
+    /// environment variable beats config.toml whichever section name each uses).
+    pub(crate) fn set(&mut self, mut path: KeyPath, value: Value, origin: Origin) {
+        if path
+            .first()
+            .is_some_and(|section| section == "token_tracking")
+        {
+            path[0] = "tokenizer".to_owned();
+        }
         self.leaves.push((path, value, origin));
     }
 
@@ -50,8 +72,15 @@ impl Layer {
                 prefix.pop();
             }
         }
+        // The Python library's `[token_tracking]` first, so within one source `[tokenizer]`
+        // (set after it) wins; `Tree` is a hash map, whose order is not the file's.
+        let mut sections: Vec<(String, Value)> = tree.into_iter().collect();
+        sections.sort_by_key(|(name, _)| name != "token_tracking");
         let mut layer = Layer::default();
-        flatten(&mut Vec::new(), tree, origin, &mut layer);
+        for (name, value) in sections {
+            let section: Tree = std::iter::once((name, value)).collect();
+            flatten(&mut Vec::new(), section, origin, &mut layer);
+        }
         layer
     }
 
@@ -86,8 +115,17 @@ impl Layer {
 }
 
 /// A layer as a `config` source.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 struct LayerSource(Tree);
+
+/// Keys only: a value may be a secret.
+impl std::fmt::Debug for LayerSource {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_tuple("LayerSource")
+            .field(&self.0.keys().collect::<Vec<_>>())
+            .finish()
+    }
+}
 
 impl Source for LayerSource {
     fn clone_into_box(&self) -> Box<dyn Source + Send + Sync> {
@@ -213,58 +251,51 @@ fn toml_reason(text: &str) -> Option<String> {
     Some(format!("line {line}, column {column}: {message}"))
 }
 
-/// The variables of a `.env` file, in file order. A missing file is empty unless `required`.
+/// The variables of a `.env` file, in file order (see [`crate::dotenv`]); `${NAME}` resolves
+/// against `environment`, the builder's. A missing file is empty unless `required`.
 pub(crate) fn dotenv_vars(
     path: &Path,
     required: bool,
+    environment: &[(String, String)],
 ) -> Result<Vec<(String, String)>, SettingsError> {
-    let iter = match dotenvy::from_path_iter(path) {
-        Ok(iter) => iter,
-        Err(dotenvy::Error::Io(e)) if e.kind() == std::io::ErrorKind::NotFound && !required => {
-            return Ok(Vec::new());
-        }
-        Err(dotenvy::Error::Io(e)) if e.kind() == std::io::ErrorKind::NotFound => {
+    let text = match std::fs::read_to_string(path) {
+        Ok(text) => text,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound && !required => return Ok(Vec::new()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
             return Err(SettingsError::FileNotFound {
                 path: path.to_owned(),
             });
         }
-        Err(e) => return Err(dotenv_error(path, e)),
-    };
-    iter.map(|item| item.map_err(|e| dotenv_error(path, e)))
-        .collect()
-}
-
-fn dotenv_error(path: &Path, error: dotenvy::Error) -> SettingsError {
-    match error {
-        dotenvy::Error::Io(source) => SettingsError::Io {
-            path: path.to_owned(),
-            source,
-        },
-        dotenvy::Error::LineParse(line, _) => {
-            // Report the line number only: the line's text may hold a secret.
-            let text = std::fs::read_to_string(path).unwrap_or_default();
-            let number = text
-                .lines()
-                .position(|l| l.trim() == line.trim() || (!line.is_empty() && l.contains(&line)))
-                .map_or_else(String::new, |n| format!(" {}", n + 1));
-            SettingsError::MalformedDotEnv {
+        Err(source) => {
+            return Err(SettingsError::Io {
                 path: path.to_owned(),
-                reason: format!("line{number} is not `NAME=value`"),
-            }
+                source,
+            });
         }
-        other => SettingsError::MalformedDotEnv {
-            path: path.to_owned(),
-            reason: other.to_string(),
-        },
-    }
+    };
+    crate::dotenv::parse(&text, environment).map_err(|error| SettingsError::MalformedDotEnv {
+        path: path.to_owned(),
+        reason: format!("line {} {}", error.line, error.reason),
+    })
 }
 
 /// The variables of one `.env` file or of the process environment.
-#[derive(Debug, Clone, Default)]
+#[derive(Clone, Default)]
 pub(crate) struct VarSource {
     /// The `.env` file they were read from; `None`: the process environment.
     pub(crate) file: Option<std::path::PathBuf>,
     pub(crate) vars: Vec<(String, String)>,
+}
+
+/// Variable names only: a value may be a secret.
+impl std::fmt::Debug for VarSource {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let names: Vec<&str> = self.vars.iter().map(|(name, _)| name.as_str()).collect();
+        f.debug_struct("VarSource")
+            .field("file", &self.file)
+            .field("vars", &names)
+            .finish()
+    }
 }
 
 impl VarSource {
@@ -292,9 +323,10 @@ pub(crate) fn env_layer(source: &VarSource) -> Result<Layer, SettingsError> {
                 && name[..ENV_PREFIX.len()].eq_ignore_ascii_case(ENV_PREFIX)
         })
         .collect();
-    // Sorted by name, so `MAMBA_COST_RATES` comes before the more specific
-    // `MAMBA_COST_RATES__NAME` and the latter wins.
-    ours.sort();
+    // Sorted by name only, so `MAMBA_COST_RATES` comes before the more specific
+    // `MAMBA_COST_RATES__NAME` and the latter wins; the sort is stable, so a name set twice
+    // keeps its file order and its last value wins.
+    ours.sort_by(|a, b| a.0.cmp(&b.0));
     let mut layer = Layer::default();
     for (name, value) in ours {
         let var_origin = source.origin(name);

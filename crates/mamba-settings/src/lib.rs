@@ -72,6 +72,7 @@
 )]
 
 mod builder;
+mod dotenv;
 mod error;
 mod layers;
 mod origin;

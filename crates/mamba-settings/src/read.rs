@@ -104,18 +104,13 @@ impl<'a> Reader<'a> {
         tree: Tree,
         settings: &mut AgentSettings,
     ) -> Result<(), SettingsError> {
-        let mut sections: BTreeMap<String, Value> = tree.into_iter().collect();
-        // The Python library's `[token_tracking]` is read first, so `[tokenizer]` wins.
-        let mut ordered: Vec<(String, Value)> = sections
-            .remove_entry("token_tracking")
-            .into_iter()
-            .collect();
-        ordered.extend(sections);
-        for (name, value) in ordered {
+        // Layers already spell the Python library's `[token_tracking]` as `[tokenizer]`.
+        let sections: BTreeMap<String, Value> = tree.into_iter().collect();
+        for (name, value) in sections {
             let path = vec![name.clone()];
             match name.as_str() {
                 "model_backend" => self.model_backend(&path, value, settings)?,
-                "tokenizer" | "token_tracking" => {
+                "tokenizer" => {
                     self.tokenizer(&path, value, &mut settings.tokenizer)?;
                 }
                 "tracking" => self.tracking(&path, value, settings)?,

@@ -102,6 +102,12 @@ pub(crate) fn whole<T: TryFrom<u64>>(value: &Value, expected: &str) -> Parsed<T>
         ValueKind::I128(n) => u64::try_from(*n).ok(),
         ValueKind::U128(n) => u64::try_from(*n).ok(),
         ValueKind::String(s) => s.trim().parse().ok(),
+        ValueKind::Float(f) => {
+            return problem(
+                format!("{f:?} is a float where a whole number is expected"),
+                expected,
+            );
+        }
         _ => None,
     };
     n.and_then(|n| T::try_from(n).ok()).map_or_else(

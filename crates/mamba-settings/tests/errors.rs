@@ -323,7 +323,7 @@ fn unknown_keys_warn_and_strict_loads_refuse_them() {
             origin: file.clone(),
         },
         UnknownKey {
-            key: "token_tracking.track_usage".to_owned(),
+            key: "tokenizer.track_usage".to_owned(),
             origin: file.clone(),
         },
         UnknownKey {
@@ -342,7 +342,7 @@ fn unknown_keys_warn_and_strict_loads_refuse_them() {
         format!(
             "unknown settings keys: `extra` (settings file {p}), `model_backend.base_ulr` \
              (settings file {p}), `prices.m.cached` (settings file {p}), \
-             `token_tracking.track_usage` (settings file {p}), `trackng` (environment variable \
+             `tokenizer.track_usage` (settings file {p}), `trackng` (environment variable \
              MAMBA_TRACKNG__LOG_LEVEL)"
         )
     );

@@ -114,3 +114,113 @@ fn a_dump_loads_back_to_the_same_settings_but_the_key() {
     expected.model_backend.api_key = Some(mamba_settings::ApiKey::new("[redacted]"));
     assert_eq!(loaded, expected);
 }
+
+/// Collects what a subscriber writes.
+#[derive(Clone, Default)]
+struct Logs(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl std::io::Write for Logs {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// Every way a key can enter (code, the injected environment under both names, config.toml,
+/// `./.env`, `~/mamba.env`), on successful loads and failing ones (strict mode, a bad value next
+/// to the key): the sentinel is in no Debug, Display, error, source chain, dump, report or log.
+#[test]
+fn a_sentinel_key_appears_in_no_output_on_any_path() {
+    const SENTINEL: &str = "sk-SENTINEL-4f1c9e";
+    let work = TempDir::new();
+    let home = TempDir::new();
+    work.write(
+        "config.toml",
+        &format!("[model_backend]\napi_key = \"{SENTINEL}\"\nno_such_key = \"{SENTINEL}\"\n"),
+    );
+    work.write(
+        ".env",
+        &format!("MAMBA_MODEL_BACKEND__API_KEY={SENTINEL}\nMAMBA_NOT_A_KEY={SENTINEL}\n"),
+    );
+    home.write(
+        "mamba.env",
+        &format!("MAMBA_MODEL_BACKEND__API_KEY={SENTINEL}\n"),
+    );
+    let files = || {
+        AgentSettings::builder()
+            .working_dir(work.path())
+            .home_dir(home.path())
+    };
+    let builders = [
+        AgentSettings::builder().defaults_only().api_key(SENTINEL),
+        AgentSettings::builder()
+            .defaults_only()
+            .environment([("OPENAI_API_KEY", SENTINEL)]),
+        AgentSettings::builder()
+            .defaults_only()
+            .environment([("MAMBA_MODEL_BACKEND__API_KEY", SENTINEL)]),
+        files().environment([("OPENAI_API_KEY", SENTINEL), ("MAMBA_X", SENTINEL)]),
+        files().no_environment().strict(true),
+        files()
+            .environment([("MAMBA_MODEL_BACKEND__TIMEOUT", "soon")])
+            .api_key(SENTINEL),
+        AgentSettings::builder().defaults_only().environment([
+            ("MAMBA_MODEL_BACKEND__API_KEY", SENTINEL),
+            ("MAMBA_COST_RATES", "x"),
+        ]),
+    ];
+    let logs = Logs::default();
+    let writer = logs.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .with_writer(move || writer.clone())
+        .with_ansi(false)
+        .with_max_level(tracing::Level::TRACE)
+        .finish();
+    let _guard = tracing::subscriber::set_default(subscriber);
+    let (mut loaded, mut failed) = (0, 0);
+    for builder in builders {
+        let mut texts = vec![format!("{builder:?}"), format!("{builder:#?}")];
+        match builder.build_with_report() {
+            Ok((settings, report)) => {
+                loaded += 1;
+                assert_eq!(
+                    settings
+                        .model_backend
+                        .api_key
+                        .as_ref()
+                        .map(|k| k.expose_secret()),
+                    Some(SENTINEL)
+                );
+                texts.extend([
+                    format!("{settings:?}"),
+                    format!("{settings:#?}"),
+                    format!("{settings}"),
+                    settings.dump_safe(),
+                    format!("{report:?}"),
+                ]);
+            }
+            Err(error) => {
+                failed += 1;
+                texts.extend([format!("{error}"), format!("{error:?}")]);
+                let mut source = std::error::Error::source(&error);
+                while let Some(cause) = source {
+                    texts.push(cause.to_string());
+                    source = cause.source();
+                }
+            }
+        }
+        for text in texts {
+            assert!(!text.contains(SENTINEL), "{text}");
+        }
+    }
+    assert_eq!((loaded, failed), (4, 3), "both kinds of path were driven");
+    let logged = String::from_utf8(logs.0.lock().unwrap().clone()).unwrap();
+    assert!(
+        logged.contains("no_such_key"),
+        "the unknown-key warning was logged: {logged}"
+    );
+    assert!(!logged.contains(SENTINEL), "{logged}");
+}

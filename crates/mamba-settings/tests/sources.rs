@@ -423,13 +423,13 @@ fn the_python_token_tracking_section_is_read_as_tokenizer() {
         .unwrap();
     assert_eq!(settings.tokenizer.encoding, Encoding::Cl100kBase);
     assert_eq!(settings.tokenizer.safety_margin, 0.2);
-    // What we do not implement is reported, not dropped.
+    // What we do not implement is reported, not dropped (under the section's own name).
     let unknown: Vec<_> = report
         .unknown_keys()
         .iter()
         .map(|k| k.key.as_str())
         .collect();
-    assert_eq!(unknown, ["token_tracking.track_usage"]);
+    assert_eq!(unknown, ["tokenizer.track_usage"]);
 
     // `[tokenizer]` wins over `[token_tracking]`.
     let path = dir.write(
