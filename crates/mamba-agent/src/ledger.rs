@@ -91,11 +91,17 @@ impl Ledger {
             .estimator
             .read()
             .unwrap_or_else(PoisonError::into_inner);
-        let source = estimator.price_source(model);
+        // A remote backend (the common case) resolves the name once, in `f`.
         let free = match self.locality {
-            Locality::Declared => !matches!(source, PriceSource::Custom | PriceSource::Local),
-            Locality::Loopback => matches!(source, PriceSource::Unpriced | PriceSource::Default),
             Locality::Remote => false,
+            Locality::Declared => !matches!(
+                estimator.price_source(model),
+                PriceSource::Custom | PriceSource::Local
+            ),
+            Locality::Loopback => matches!(
+                estimator.price_source(model),
+                PriceSource::Unpriced | PriceSource::Default
+            ),
         };
         if !free {
             return f(&estimator);
