@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use crate::record::unix_nanos;
-use crate::store::{Chunk, Extra, Stored};
+use crate::store::{Chunk, Side, Stored};
 use crate::{TokenUsage, UsageRecord, UsageSummary};
 
 /// The records of a tracker at one moment, oldest first, and the [`UsageSummary`] of that same
@@ -61,13 +61,13 @@ impl ShardView {
     }
 
     /// The shard's newest record, in O(1): visible records always run to the shard's end.
-    fn newest(&self) -> Option<(&Stored, Option<&Extra>)> {
+    fn newest(&self) -> Option<(&Stored, Side<'_>)> {
         let chunk = self.chunks.last()?;
         let index = chunk.records.len().checked_sub(1)?;
-        Some((&chunk.records[index], chunk.extra(index)))
+        Some((&chunk.records[index], chunk.side(index)))
     }
 
-    fn stored(&self) -> impl Iterator<Item = (&Stored, Option<&Extra>)> + '_ {
+    fn stored(&self) -> impl Iterator<Item = (&Stored, Side<'_>)> + '_ {
         self.chunks
             .iter()
             .flat_map(|chunk| {
@@ -75,7 +75,7 @@ impl ShardView {
                     .records
                     .iter()
                     .enumerate()
-                    .map(move |(i, s)| (s, chunk.extra(i)))
+                    .map(move |(i, s)| (s, chunk.side(i)))
             })
             .skip(self.skip)
             .take(self.len)
@@ -233,7 +233,7 @@ impl UsageHistory {
     }
 }
 
-type Item<'a> = (&'a Stored, Option<&'a Extra>, &'a ShardView);
+type Item<'a> = (&'a Stored, Side<'a>, &'a ShardView);
 type Cursor<'a> = Box<dyn Iterator<Item = Item<'a>> + 'a>;
 
 /// Merges shard cursors by sequence number (each shard is already in sequence order).
@@ -256,8 +256,8 @@ impl<'a> Iterator for Merge<'a> {
     }
 }
 
-fn usage_of(stored: &Stored, extra: Option<&Extra>) -> TokenUsage {
-    let [prompt, completion, cached, cache_write, reasoning] = stored.counts(extra);
+fn usage_of(stored: &Stored, side: Side<'_>) -> TokenUsage {
+    let [prompt, completion, cached, cache_write, reasoning] = stored.counts(side.extra());
     TokenUsage {
         prompt_tokens: prompt,
         completion_tokens: completion,

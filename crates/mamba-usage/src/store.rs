@@ -1,11 +1,13 @@
 //! How history is kept: compact records in shared, append-only chunks.
 //!
 //! A [`Stored`] record is 56 bytes: a global sequence number (the order of recording across
-//! shards), a nanosecond timestamp, the five counts as `u32`, latency in microseconds, interned
-//! model and tool ids and a flag byte. What does not fit (a count above
-//! `u32::MAX`, a latency over 71 minutes, a request id, a disagreeing provider total) goes to a
-//! per-chunk side list of [`Extra`]s, so it costs memory only on the records that have it and
-//! nothing is ever truncated.
+//! shards), a nanosecond timestamp, the five counts as `u32`, latency in nanoseconds, interned
+//! model and tool ids and a flag byte. Request ids are kept end to end in one text buffer per
+//! chunk, so an id costs its bytes plus 8 (a typical agent record with a 38-byte id, latency,
+//! cached and reasoning counts takes 102 bytes). What does not fit (a count above `u32::MAX`, a
+//! latency over 584 years, a disagreeing provider total) goes to a per-chunk side list of
+//! [`Extra`]s, so it costs memory only on the records that have it and nothing is ever
+//! truncated.
 //!
 //! Chunks hold [`CHUNK_RECORDS`] records. Full chunks are frozen behind an `Arc`, so a history
 //! snapshot shares them and copies at most the one open chunk.
@@ -27,6 +29,7 @@ const HAS_EXTRA: u8 = 2;
 const HAS_TOOL: u8 = 4;
 const HAS_LATENCY: u8 = 8;
 const CUT_OFF: u8 = 16;
+const HAS_REQUEST_ID: u8 = 32;
 
 /// One record in history.
 #[derive(Debug, Clone, Copy)]
@@ -38,7 +41,7 @@ pub(crate) struct Stored {
     cached: u32,
     cache_write: u32,
     reasoning: u32,
-    latency_micros: u32,
+    latency_nanos: u64,
     model: u32,
     tool: u32,
     flags: u8,
@@ -49,9 +52,31 @@ pub(crate) struct Stored {
 pub(crate) struct Extra {
     /// The five counts at full width, when any of them exceeds `u32::MAX`.
     wide_counts: Option<[u64; 5]>,
+    /// A latency too long for `u64` nanoseconds.
     latency: Option<Duration>,
+    /// A request id that does not fit the chunk's id buffer (over 4 GiB of ids in one chunk).
     request_id: Option<Arc<str>>,
     provider_total_tokens: Option<u64>,
+}
+
+/// Where a record keeps what is not in its [`Stored`] part (its [`Extra`] and its request id):
+/// its chunk and its index there. Both are looked up only when asked for, so totals never pay
+/// for request ids.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Side<'a> {
+    chunk: &'a Chunk,
+    index: usize,
+}
+
+impl<'a> Side<'a> {
+    /// The extra part of the record, if it has one.
+    pub(crate) fn extra(self) -> Option<&'a Extra> {
+        self.chunk.extra(self.index)
+    }
+
+    fn request_id(self) -> Option<&'a str> {
+        self.chunk.request_id(self.index)
+    }
 }
 
 impl Stored {
@@ -70,16 +95,13 @@ impl Stored {
             record.reasoning_tokens,
         ];
         let narrow = counts.map(|count| u32::try_from(count).ok());
-        let latency_micros = record
+        let latency_nanos = record
             .latency
-            .and_then(|latency| u32::try_from(latency.as_micros()).ok())
-            .filter(|&micros| {
-                u128::from(micros) * 1000 == record.latency.map_or(0, |l| l.as_nanos())
-            });
+            .and_then(|latency| u64::try_from(latency.as_nanos()).ok());
         let extra = Extra {
             wide_counts: narrow.iter().any(Option::is_none).then_some(counts),
-            latency: record.latency.filter(|_| latency_micros.is_none()),
-            request_id: record.request_id.clone(),
+            latency: record.latency.filter(|_| latency_nanos.is_none()),
+            request_id: None,
             provider_total_tokens: record.provider_total_tokens,
         };
         let mut flags = 0;
@@ -109,7 +131,7 @@ impl Stored {
             cached,
             cache_write,
             reasoning,
-            latency_micros: latency_micros.unwrap_or_default(),
+            latency_nanos: latency_nanos.unwrap_or_default(),
             model,
             tool: tool.unwrap_or_default(),
             flags,
@@ -134,7 +156,7 @@ impl Stored {
             cached: 0,
             cache_write: 0,
             reasoning: 0,
-            latency_micros: 0,
+            latency_nanos: 0,
             model,
             tool: 0,
             flags: 0,
@@ -158,6 +180,10 @@ impl Stored {
         self.flags & HAS_EXTRA != 0
     }
 
+    fn has_request_id(&self) -> bool {
+        self.flags & HAS_REQUEST_ID != 0
+    }
+
     /// The five counts, from the extra part when they were too wide to store inline.
     pub(crate) fn counts(&self, extra: Option<&Extra>) -> [u64; 5] {
         extra.and_then(|e| e.wide_counts).unwrap_or_else(|| {
@@ -177,7 +203,8 @@ impl Stored {
     }
 
     /// Unpacks into a public record, resolving ids with `names`.
-    pub(crate) fn unpack(&self, extra: Option<&Extra>, names: &[Arc<str>]) -> UsageRecord {
+    pub(crate) fn unpack(&self, side: Side<'_>, names: &[Arc<str>]) -> UsageRecord {
+        let extra = side.extra();
         let [prompt, completion, cached, cache_write, reasoning] = self.counts(extra);
         let name = |id: u32| {
             let index = usize::try_from(id).unwrap_or(usize::MAX);
@@ -186,7 +213,7 @@ impl Stored {
         let latency = (self.flags & HAS_LATENCY != 0).then(|| {
             extra
                 .and_then(|e| e.latency)
-                .unwrap_or_else(|| Duration::from_micros(u64::from(self.latency_micros)))
+                .unwrap_or_else(|| Duration::from_nanos(self.latency_nanos))
         });
         UsageRecord {
             timestamp: UNIX_EPOCH + Duration::from_nanos(self.unix_nanos),
@@ -199,7 +226,10 @@ impl Stored {
             tool_name: self.tool().map(name),
             estimated: self.estimated(),
             cut_off: self.flags & CUT_OFF != 0,
-            request_id: extra.and_then(|e| e.request_id.clone()),
+            request_id: side
+                .request_id()
+                .map(Arc::from)
+                .or_else(|| extra.and_then(|e| e.request_id.clone())),
             latency,
             provider_total_tokens: extra.and_then(|e| e.provider_total_tokens),
         }
@@ -212,17 +242,65 @@ pub(crate) struct Chunk {
     pub(crate) records: Vec<Stored>,
     /// `(index in records, extra)`, in index order.
     extras: Vec<(u32, Box<Extra>)>,
+    /// The request ids of the records that have one, end to end. One buffer per chunk instead
+    /// of an `Arc<str>` per record saves the 16-byte header, the 16-byte pointer and the
+    /// allocator's rounding on every id.
+    request_ids: String,
+    /// `(index in records, where its id ends in request_ids)`, in index order; each id starts
+    /// where the previous one ends.
+    request_id_ends: Vec<(u32, u32)>,
 }
 
 impl Chunk {
     /// The extra part of the record at `index`, if it has one.
-    pub(crate) fn extra(&self, index: usize) -> Option<&Extra> {
+    fn extra(&self, index: usize) -> Option<&Extra> {
         if !self.records.get(index)?.has_extra() {
             return None;
         }
         let key = u32::try_from(index).ok()?;
         let position = self.extras.binary_search_by_key(&key, |(i, _)| *i).ok()?;
         Some(&self.extras[position].1)
+    }
+
+    /// Where the record at `index` keeps what is not in its [`Stored`] part.
+    pub(crate) fn side(&self, index: usize) -> Side<'_> {
+        Side { chunk: self, index }
+    }
+
+    fn request_id(&self, index: usize) -> Option<&str> {
+        if !self.records.get(index)?.has_request_id() {
+            return None;
+        }
+        let key = u32::try_from(index).ok()?;
+        let position = self
+            .request_id_ends
+            .binary_search_by_key(&key, |(i, _)| *i)
+            .ok()?;
+        let start = match position.checked_sub(1) {
+            Some(previous) => self.request_id_ends[previous].1,
+            None => 0,
+        };
+        let end = self.request_id_ends[position].1;
+        self.request_ids
+            .get(usize::try_from(start).ok()?..usize::try_from(end).ok()?)
+    }
+
+    /// Appends `id` to the id buffer for the record about to be pushed at `index`; `false`
+    /// when the buffer would pass `u32::MAX` bytes, so the caller keeps the id in [`Extra`].
+    fn push_request_id(&mut self, index: u32, id: &str) -> bool {
+        let Ok(end) = u32::try_from(self.request_ids.len() + id.len()) else {
+            return false;
+        };
+        self.request_ids.push_str(id);
+        self.request_id_ends.push((index, end));
+        true
+    }
+
+    /// Gives back the spare capacity of a chunk that will not grow again.
+    fn shrink(&mut self) {
+        self.extras.shrink_to_fit();
+        self.request_ids.shrink_to_fit();
+        self.request_id_ends.shrink_to_fit();
     }
 }
 
@@ -294,19 +372,34 @@ impl Log {
         }
     }
 
-    pub(crate) fn push(&mut self, stored: Stored, extra: Option<Box<Extra>>) {
+    /// Appends a record packed by [`Stored::pack`], with its request id.
+    pub(crate) fn push(
+        &mut self,
+        mut stored: Stored,
+        mut extra: Option<Box<Extra>>,
+        request_id: Option<&str>,
+    ) {
         // Allocate the open chunk on first use, so idle shards cost no memory.
         if self.open.records.capacity() == 0 {
             self.open.records.reserve_exact(CHUNK_RECORDS);
         }
+        let index = u32::try_from(self.open.records.len()).unwrap_or(u32::MAX);
+        if let Some(id) = request_id {
+            if self.open.push_request_id(index, id) {
+                stored.flags |= HAS_REQUEST_ID;
+            } else {
+                extra.get_or_insert_default().request_id = Some(Arc::from(id));
+                stored.flags |= HAS_EXTRA;
+            }
+        }
         if let Some(extra) = extra {
-            let index = u32::try_from(self.open.records.len()).unwrap_or(u32::MAX);
             self.open.extras.push((index, extra));
         }
         self.open.records.push(stored);
         self.len += 1;
         if self.open.records.len() == CHUNK_RECORDS {
-            let full = std::mem::take(&mut self.open);
+            let mut full = std::mem::take(&mut self.open);
+            full.shrink();
             self.frozen.push_back(Arc::new(full));
         }
         if let Some(limit) = self.limit {
@@ -369,15 +462,61 @@ mod tests {
             .unwrap();
         let (stored, extra) = Stored::pack(&record, 0, 0, None);
         assert!(stored.has_extra());
+        let mut log = Log::new(None);
+        log.push(stored, extra, record.request_id());
+        let (chunks, _) = log.snapshot();
         let names = vec![Arc::from("m")];
-        assert_eq!(stored.unpack(extra.as_deref(), &names), record);
+        assert_eq!(
+            chunks[0].records[0].unpack(chunks[0].side(0), &names),
+            record
+        );
+    }
+
+    #[test]
+    fn request_ids_come_back_from_the_shared_buffer_to_the_right_records() {
+        let ids = ["", "chatcmpl-a", "", "req-β-2", "x"];
+        let mut log = Log::new(None);
+        let mut records = Vec::new();
+        for (i, id) in ids.iter().enumerate() {
+            let mut builder = UsageRecord::builder("m").prompt_tokens(i as u64);
+            // An odd index has an id (even an empty one); an even index has none.
+            if i % 2 == 1 || !id.is_empty() {
+                builder = builder.request_id(id);
+            }
+            let record = builder.build().unwrap();
+            let (stored, extra) = Stored::pack(&record, i as u64, 0, None);
+            log.push(stored, extra, record.request_id());
+            records.push(record);
+        }
+        let (chunks, _) = log.snapshot();
+        let names = vec![Arc::from("m")];
+        let back: Vec<UsageRecord> = (0..ids.len())
+            .map(|i| chunks[0].records[i].unpack(chunks[0].side(i), &names))
+            .collect();
+        assert_eq!(back, records);
+        assert_eq!(back[0].request_id(), None);
+        assert_eq!(back[1].request_id(), Some("chatcmpl-a"));
+        assert_eq!(back[3].request_id(), Some("req-β-2"));
+        assert_eq!(back[4].request_id(), Some("x"));
+    }
+
+    #[test]
+    fn a_latency_with_nanoseconds_stays_inline() {
+        let record = UsageRecord::builder("m")
+            .latency(Duration::from_nanos(850_123_457))
+            .build()
+            .unwrap();
+        let (stored, extra) = Stored::pack(&record, 0, 0, None);
+        assert!(extra.is_none());
+        let chunk = Chunk::default();
+        assert_eq!(stored.unpack(chunk.side(0), &[Arc::from("m")]), record);
     }
 
     #[test]
     fn retention_drops_the_oldest_and_frees_whole_chunks() {
         let mut log = Log::new(Some(10));
         for i in 0..(CHUNK_RECORDS as u64 * 2 + 5) {
-            log.push(Stored::simple(i, i, 1, 1, 0).unwrap(), None);
+            log.push(Stored::simple(i, i, 1, 1, 0).unwrap(), None, None);
         }
         assert_eq!(log.len(), 10);
         assert_eq!(log.dropped(), CHUNK_RECORDS as u64 * 2 + 5 - 10);

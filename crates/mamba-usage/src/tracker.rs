@@ -225,12 +225,12 @@ impl UsageTracker {
         let seq = self.shared.next_seq.fetch_add(1, Ordering::Relaxed);
         let model_id = state.names.intern(model);
         match Stored::simple(seq, nanos, input_tokens, output_tokens, model_id) {
-            Some(stored) => state.log.push(stored, None),
+            Some(stored) => state.log.push(stored, None, None),
             None => {
                 let mut record = UsageRecord::new(model, input_tokens, output_tokens);
                 record.timestamp = now;
                 let (stored, extra) = Stored::pack(&record, seq, model_id, None);
-                state.log.push(stored, extra);
+                state.log.push(stored, extra, record.request_id());
             }
         }
         state.account(usage, model_id, None);
@@ -259,7 +259,7 @@ impl UsageTracker {
             .as_deref()
             .map(|tool| state.names.intern(tool));
         let (stored, extra) = Stored::pack(record, seq, model, tool);
-        state.log.push(stored, extra);
+        state.log.push(stored, extra, record.request_id());
         state.account(usage, model, tool);
     }
 
