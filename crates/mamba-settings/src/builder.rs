@@ -1,19 +1,19 @@
 //! [`SettingsBuilder`]: which sources to read, values set in code, and the load itself.
 
 use std::path::{Path, PathBuf};
-use std::time::Duration;
 
-use config::{Value, ValueKind};
 use mamba_pricing::{ModelPrice, Price};
 use mamba_tokens::Encoding;
 use rust_decimal::Decimal;
 
+use crate::forms::Form;
+use crate::keys::{CodeProblem, CodeValue, key_path};
 use crate::layers::{
-    KeyPath, Layer, Provenance, VarSource, dotenv_vars, env_layer, file_layer, merge,
+    KeyPath, Provenance, VarSource, dotenv_vars, env_layer, file_layer, merge,
     openai_fallback_layer,
 };
-use crate::read::{Reader, display_path};
-use crate::{AgentSettings, LogLevel, Origin, SettingsError, UnknownKey, UsageLimits};
+use crate::read::{PRICE, RATE, Reader, display_path, set_price_fields};
+use crate::{AgentSettings, Origin, SettingsError, UnknownKey, UsageLimits};
 
 /// The file name looked up in the working directory.
 pub const CONFIG_FILE_NAME: &str = "config.toml";
@@ -70,7 +70,7 @@ pub struct SettingsBuilder {
     dotenv_files: FileChoice,
     environment: Option<Vec<(String, String)>>,
     strict: bool,
-    code: Layer,
+    code: Vec<CodeValue>,
 }
 
 /// Shows what the builder will read and which keys were set in code, never a value: the
@@ -81,6 +81,11 @@ impl std::fmt::Debug for SettingsBuilder {
             .environment
             .as_ref()
             .map(|vars| vars.iter().map(|(name, _)| name.as_str()).collect());
+        let set_in_code: Vec<String> = self
+            .code
+            .iter()
+            .map(|value| display_path(&value.path))
+            .collect();
         f.debug_struct("SettingsBuilder")
             .field("working_dir", &self.working_dir)
             .field("home_dir", &self.home_dir)
@@ -88,7 +93,7 @@ impl std::fmt::Debug for SettingsBuilder {
             .field("dotenv_files", &self.dotenv_files)
             .field("environment", &environment)
             .field("strict", &self.strict)
-            .field("set_in_code", &self.code)
+            .field("set_in_code", &set_in_code)
             .finish()
     }
 }
@@ -102,7 +107,7 @@ impl Default for SettingsBuilder {
             dotenv_files: FileChoice::Conventional,
             environment: None,
             strict: false,
-            code: Layer::default(),
+            code: Vec::new(),
         }
     }
 }
@@ -222,156 +227,59 @@ impl SettingsBuilder {
         self
     }
 
-    fn set(mut self, path: &[&str], kind: ValueKind) -> Self {
-        let path = path.iter().map(|key| (*key).to_owned()).collect();
-        self.code.set(path, Value::new(None, kind), Origin::Code);
+    /// Adds a value set in code; the scalar keys' setters are declared in [`crate::keys`].
+    pub(crate) fn in_code(mut self, value: CodeValue) -> Self {
+        self.code.push(value);
         self
-    }
-
-    /// Sets `model_backend.model`.
-    pub fn model(self, model: impl Into<String>) -> Self {
-        self.set(&["model_backend", "model"], ValueKind::String(model.into()))
-    }
-
-    /// Sets `model_backend.base_url`.
-    pub fn base_url(self, url: impl Into<String>) -> Self {
-        self.set(
-            &["model_backend", "base_url"],
-            ValueKind::String(url.into()),
-        )
-    }
-
-    /// Sets `model_backend.api_key`.
-    pub fn api_key(self, key: impl Into<String>) -> Self {
-        self.set(&["model_backend", "api_key"], ValueKind::String(key.into()))
-    }
-
-    /// Sets `model_backend.timeout`.
-    pub fn timeout(self, timeout: Duration) -> Self {
-        let text = humantime::format_duration(timeout).to_string();
-        self.set(&["model_backend", "timeout"], ValueKind::String(text))
-    }
-
-    /// Sets `model_backend.max_retries`.
-    pub fn max_retries(self, retries: u32) -> Self {
-        self.set(
-            &["model_backend", "max_retries"],
-            ValueKind::U64(retries.into()),
-        )
-    }
-
-    /// Sets `model_backend.temperature` (0 to 2).
-    pub fn temperature(self, temperature: f32) -> Self {
-        let kind = ValueKind::Float(f64::from(temperature));
-        self.set(&["model_backend", "temperature"], kind)
-    }
-
-    /// Sets `model_backend.max_tokens`.
-    pub fn max_tokens(self, tokens: u32) -> Self {
-        self.set(
-            &["model_backend", "max_tokens"],
-            ValueKind::U64(tokens.into()),
-        )
-    }
-
-    /// Sets `model_backend.local`: whether the model is free because it runs locally.
-    pub fn local(self, local: bool) -> Self {
-        self.set(&["model_backend", "local"], ValueKind::Boolean(local))
-    }
-
-    /// Sets `tokenizer.encoding`, the encoding of models the counter does not know.
-    pub fn encoding(self, encoding: Encoding) -> Self {
-        let kind = ValueKind::String(encoding.name().to_owned());
-        self.set(&["tokenizer", "encoding"], kind)
     }
 
     /// Maps a model to an encoding in `tokenizer.model_mapping`.
     pub fn model_encoding(self, model: &str, encoding: Encoding) -> Self {
-        let kind = ValueKind::String(encoding.name().to_owned());
-        self.set(&["tokenizer", "model_mapping", model], kind)
-    }
-
-    /// Sets `tokenizer.safety_margin` (0.0 to 0.5).
-    pub fn safety_margin(self, margin: f64) -> Self {
-        self.set(&["tokenizer", "safety_margin"], ValueKind::Float(margin))
-    }
-
-    /// Sets `tracking.max_history_records`.
-    pub fn max_history_records(self, records: usize) -> Self {
-        let kind = ValueKind::U64(records as u64);
-        self.set(&["tracking", "max_history_records"], kind)
-    }
-
-    /// Sets `tracking.log_level`.
-    pub fn log_level(self, level: LogLevel) -> Self {
-        let kind = ValueKind::String(level.name().to_owned());
-        self.set(&["tracking", "log_level"], kind)
+        let name = model.to_owned();
+        let value = CodeValue::new(&["tokenizer", "model_mapping", model], move |settings| {
+            let mapping = &mut settings.tokenizer.model_mapping;
+            mapping.insert(name.clone(), encoding);
+            Ok(())
+        });
+        self.in_code(value)
     }
 
     /// Sets a blended rate per 1,000 tokens for `model` in `cost_rates` (the seed's form).
     pub fn cost_rate(self, model: &str, per_thousand_tokens: Decimal) -> Self {
-        let kind = ValueKind::String(per_thousand_tokens.to_string());
-        self.set(&["cost_rates", model], kind)
+        let name = model.to_owned();
+        let value = CodeValue::new(&["cost_rates", model], move |settings| {
+            RATE.check(&per_thousand_tokens)?;
+            settings
+                .cost_rates
+                .insert(name.clone(), per_thousand_tokens);
+            Ok(())
+        });
+        self.in_code(value)
     }
 
-    /// Sets a full price per 1,000,000 tokens for `model` in `prices`.
-    pub fn price(mut self, model: &str, price: &ModelPrice) -> Self {
-        let base = ["prices", model];
-        self = self.price_fields(&base, &price.base);
-        self = self.set(
-            &["prices", model, "source"],
-            ValueKind::String(price.source.clone()),
-        );
-        if let Some(checked) = &price.checked {
-            self = self.set(
-                &["prices", model, "checked"],
-                ValueKind::String(checked.clone()),
-            );
-        }
-        if let Some(tier) = &price.tier {
-            let above = ValueKind::U64(tier.above_prompt_tokens);
-            self = self.set(&["prices", model, "tier", "above_prompt_tokens"], above);
-            self = self.price_fields(&["prices", model, "tier"], &tier.price);
-        }
-        self
-    }
-
-    fn price_fields(mut self, path: &[&str], price: &Price) -> Self {
-        let fields = [
-            ("input", Some(price.input)),
-            ("cached_input", price.cached_input),
-            ("cache_write", price.cache_write),
-            ("output", Some(price.output)),
-        ];
-        for (name, value) in fields {
-            if let Some(value) = value {
-                let mut key = path.to_vec();
-                key.push(name);
-                self = self.set(&key, ValueKind::String(value.to_string()));
+    /// Sets a full price per 1,000,000 tokens for `model` in `prices`. The price replaces
+    /// every field another source set for the model: it is the whole price.
+    pub fn price(self, model: &str, price: &ModelPrice) -> Self {
+        let model = model.to_owned();
+        let price = price.clone();
+        let value = CodeValue::nested(key_path(&["prices", &model]), move |settings| {
+            check_price(&["prices", &model], &price.base)?;
+            if let Some(tier) = &price.tier {
+                check_price(&["prices", &model, "tier"], &tier.price)?;
             }
-        }
-        self
+            settings.prices.insert(model.clone(), price.clone());
+            Ok(())
+        });
+        self.in_code(value)
     }
 
     /// Sets every `usage_limits` key (`None` clears a limit set by another source).
-    pub fn usage_limits(mut self, limits: UsageLimits) -> Self {
-        let count = |n: Option<u64>| n.map_or(ValueKind::Nil, ValueKind::U64);
-        let fields = [
-            ("requests", count(limits.requests)),
-            ("input_tokens", count(limits.input_tokens)),
-            ("output_tokens", count(limits.output_tokens)),
-            ("total_tokens", count(limits.total_tokens)),
-            (
-                "cost",
-                limits
-                    .cost
-                    .map_or(ValueKind::Nil, |c| ValueKind::String(c.to_string())),
-            ),
-        ];
-        for (name, kind) in fields {
-            self = self.set(&["usage_limits", name], kind);
-        }
-        self
+    pub fn usage_limits(self, limits: UsageLimits) -> Self {
+        self.requests_limit(limits.requests)
+            .input_tokens_limit(limits.input_tokens)
+            .output_tokens_limit(limits.output_tokens)
+            .total_tokens_limit(limits.total_tokens)
+            .cost_limit(limits.cost)
     }
 
     /// Loads the settings; unknown keys are logged as one `WARN` event listing them.
@@ -415,13 +323,18 @@ impl SettingsBuilder {
         for source in &var_sources {
             layers.push(env_layer(source)?);
         }
-        layers.push(self.code);
 
-        let (tree, provenance) = merge(&layers)?;
+        let (tree, mut provenance) = merge(&layers)?;
         let mut settings = AgentSettings::default();
         let mut reader = Reader::new(&provenance);
         reader.read(tree, &mut settings)?;
         let unknown = reader.into_unknown();
+        // Values set in code win over every source. They are typed, so they are applied to
+        // the settings directly, each checked by its key's rules.
+        for value in &self.code {
+            value.apply(&mut settings)?;
+            provenance.record(value.path.clone(), Origin::Code);
+        }
         if !unknown.is_empty() {
             let list = unknown
                 .iter()
@@ -468,6 +381,18 @@ impl SettingsBuilder {
             FileChoice::Skip => Vec::new(),
         }
     }
+}
+
+/// Checks each field of a price set in code, naming the field at `path` that is out of range.
+fn check_price(path: &[&str], price: &Price) -> Result<(), CodeProblem> {
+    for (name, value) in set_price_fields(price) {
+        PRICE.check(&value).map_err(|problem| {
+            let mut key = key_path(path);
+            key.push(name.to_owned());
+            (key, problem)
+        })?;
+    }
+    Ok(())
 }
 
 /// The process environment's variables that matter to settings. A `MAMBA_` variable whose

@@ -19,6 +19,12 @@ pub(crate) type KeyPath = Vec<String>;
 const ENV_PREFIX: &str = "MAMBA_";
 /// Separates nesting levels in environment variable names.
 const ENV_SEPARATOR: &str = "__";
+/// The variable that sets the key at `path`: `MAMBA_` and the path in capitals with `__`
+/// between levels, the names [`env_layer`] reads.
+pub(crate) fn env_var_name(path: &[&str]) -> String {
+    format!("{ENV_PREFIX}{}", path.join(ENV_SEPARATOR).to_uppercase())
+}
+
 /// Variables of the OpenAI SDKs, used when no source sets the key they stand for.
 pub(crate) const OPENAI_FALLBACKS: [(&str, &str); 2] = [
     ("OPENAI_API_KEY", "api_key"),
@@ -163,6 +169,14 @@ impl Provenance {
             .unwrap_or(Origin::Default)
     }
 
+    /// Records that `origin` set `path`: a value replaces everything below it (and a table
+    /// replaces a plain value).
+    pub(crate) fn record(&mut self, path: KeyPath, origin: Origin) {
+        self.0
+            .retain(|key, _| !key.starts_with(&path) && !path.starts_with(key));
+        self.0.insert(path, origin);
+    }
+
     /// Every key that was set, with its origin.
     pub(crate) fn entries(&self) -> impl Iterator<Item = (&KeyPath, &Origin)> {
         self.0.iter()
@@ -176,11 +190,7 @@ pub(crate) fn merge(layers: &[Layer]) -> Result<(Tree, Provenance), SettingsErro
     for layer in layers {
         builder = builder.add_source(LayerSource(layer.to_tree()));
         for (path, _, origin) in &layer.leaves {
-            // A value replaces everything below it (and a table replaces a plain value).
-            provenance
-                .0
-                .retain(|key, _| !key.starts_with(path) && !path.starts_with(key));
-            provenance.0.insert(path.clone(), origin.clone());
+            provenance.record(path.clone(), origin.clone());
         }
     }
     // Our sources never fail to collect, so building cannot fail; map it anyway rather than

@@ -74,6 +74,8 @@
 mod builder;
 mod dotenv;
 mod error;
+mod forms;
+mod keys;
 mod layers;
 mod origin;
 mod rates;
@@ -87,6 +89,7 @@ pub use builder::{
     CONFIG_FILE_NAME, DOTENV_FILE_NAME, HOME_DOTENV_FILE_NAME, LoadReport, SettingsBuilder,
 };
 pub use error::{SettingsError, UnknownKey};
+pub use keys::SettingKey;
 pub use mamba_pricing::UsageLimits;
 pub use origin::Origin;
 pub use secret::ApiKey;

@@ -6,20 +6,41 @@ use std::collections::BTreeMap;
 
 use config::{Value, ValueKind};
 use mamba_pricing::{ModelPrice, Price, Tier};
-use mamba_tokens::{Encoding, TokenizerConfig};
+use mamba_tokens::TokenizerConfig;
 use rust_decimal::Decimal;
 
+use crate::forms::{EncodingName, Form, Usd};
+use crate::keys::{is_scalar_section, read_scalar};
 use crate::layers::{KeyPath, Provenance, Tree};
-use crate::values::{
-    Parsed, Problem, boolean, bounded_decimal, duration, float_in, is_nil, non_negative_decimal,
-    shown, string, whole,
-};
-use crate::{AgentSettings, ApiKey, LogLevel, SettingsError, UnknownKey};
+use crate::values::{Parsed, Problem, shown, string, whole};
+use crate::{AgentSettings, SettingsError, UnknownKey};
 
-const RATE: &str = "a non-negative decimal USD rate per 1,000 tokens, e.g. 0.001";
-/// The largest per-1K rate: the largest price per 1M, a thousandth of it.
-const MAX_RATE: Decimal = Decimal::from_parts(1_000_000, 0, 0, false, 0);
-const PRICE: &str = "a non-negative decimal USD price per 1,000,000 tokens, e.g. \"2.50\"";
+/// A `cost_rates` value: the largest per-1K rate is the largest price per 1M, a thousandth of it.
+pub(crate) const RATE: Usd = Usd {
+    expected: "a non-negative decimal USD rate per 1,000 tokens, e.g. 0.001",
+    max: Decimal::from_parts(1_000_000, 0, 0, false, 0),
+};
+/// A `prices` value.
+pub(crate) const PRICE: Usd = Usd {
+    expected: "a non-negative decimal USD price per 1,000,000 tokens, e.g. \"2.50\"",
+    max: Price::MAX_PER_MILLION,
+};
+/// The price fields of a `prices` entry or its tier, in [`Price`]'s order.
+const PRICE_FIELDS: [&str; 4] = ["input", "cached_input", "cache_write", "output"];
+
+/// The fields of `price` that are set, by their key names.
+pub(crate) fn set_price_fields(price: &Price) -> impl Iterator<Item = (&'static str, Decimal)> {
+    let fields = [
+        Some(price.input),
+        price.cached_input,
+        price.cache_write,
+        Some(price.output),
+    ];
+    PRICE_FIELDS
+        .into_iter()
+        .zip(fields)
+        .filter_map(|(name, value)| value.map(|value| (name, value)))
+}
 
 /// The dotted form of a key path; segments other than bare TOML keys are quoted
 /// (`cost_rates."gpt-4.1"`).
@@ -70,7 +91,7 @@ impl<'a> Reader<'a> {
         }
     }
 
-    fn check<T>(&self, path: &[String], parsed: Parsed<T>) -> Result<T, SettingsError> {
+    pub(crate) fn check<T>(&self, path: &[String], parsed: Parsed<T>) -> Result<T, SettingsError> {
         parsed.map_err(|problem| self.error(path, problem))
     }
 
@@ -109,19 +130,10 @@ impl<'a> Reader<'a> {
         for (name, value) in sections {
             let path = vec![name.clone()];
             match name.as_str() {
-                "model_backend" => self.model_backend(&path, value, settings)?,
-                "tokenizer" => {
-                    self.tokenizer(&path, value, &mut settings.tokenizer)?;
-                }
-                "tracking" => self.tracking(&path, value, settings)?,
                 "cost_rates" => {
                     for (model, rate) in self.table(&path, value)? {
                         let key = child(&path, &model);
-                        if is_nil(&rate) {
-                            settings.cost_rates.remove(&model);
-                            continue;
-                        }
-                        let rate = self.check(&key, bounded_decimal(&rate, RATE, MAX_RATE))?;
+                        let rate = self.check(&key, RATE.read(&rate))?;
                         settings.cost_rates.insert(model, rate);
                     }
                 }
@@ -132,196 +144,32 @@ impl<'a> Reader<'a> {
                         settings.prices.insert(model, price);
                     }
                 }
-                "usage_limits" => self.usage_limits(&path, value, settings)?,
+                section if is_scalar_section(section) => {
+                    for (name, value) in self.table(&path, value)? {
+                        let key = child(&path, &name);
+                        if key == ["tokenizer", "model_mapping"] {
+                            self.model_mapping(&key, value, &mut settings.tokenizer)?;
+                        } else if !read_scalar(self, &key, &value, settings)? {
+                            self.unknown(&key);
+                        }
+                    }
+                }
                 _ => self.unknown(&path),
             }
         }
         Ok(())
     }
 
-    fn model_backend(
-        &mut self,
-        path: &[String],
-        value: Value,
-        settings: &mut AgentSettings,
-    ) -> Result<(), SettingsError> {
-        let backend = &mut settings.model_backend;
-        for (name, value) in self.table(path, value)? {
-            let key = child(path, &name);
-            // An empty string clears an optional value (`MAMBA_MODEL_BACKEND__BASE_URL=`).
-            let optional =
-                |parsed: Parsed<String>| parsed.map(|s| Some(s).filter(|s| !s.is_empty()));
-            match name.as_str() {
-                "model" => backend.model = self.check(&key, string(&value))?,
-                "base_url" => backend.base_url = self.check(&key, optional(string(&value)))?,
-                "api_key" => {
-                    // Never quote the value: it is a secret.
-                    let key_text = self.check(
-                        &key,
-                        string(&value).map_err(|_| Problem {
-                            problem: "the value is not a string".to_owned(),
-                            expected: "a string".to_owned(),
-                        }),
-                    )?;
-                    backend.api_key = Some(key_text).filter(|k| !k.is_empty()).map(ApiKey::new);
-                }
-                "timeout" => backend.timeout = self.check(&key, duration(&value))?,
-                "max_retries" => {
-                    backend.max_retries =
-                        self.check(&key, whole(&value, "a whole number of retries, e.g. 3"))?;
-                }
-                "temperature" if is_nil(&value) => backend.temperature = None,
-                "temperature" => {
-                    let t = self.check(&key, float_in(&value, 0.0, 2.0, "a number from 0 to 2"))?;
-                    backend.temperature = Some(t as f32);
-                }
-                "max_tokens" if is_nil(&value) => backend.max_tokens = None,
-                "max_tokens" => {
-                    let expected = "a positive whole number of tokens, e.g. 1024";
-                    let n: u32 = self.check(&key, whole(&value, expected))?;
-                    if n == 0 {
-                        return Err(self.error(
-                            &key,
-                            Problem {
-                                problem: "0 is not positive".to_owned(),
-                                expected: expected.to_owned(),
-                            },
-                        ));
-                    }
-                    backend.max_tokens = Some(n);
-                }
-                "local" if is_nil(&value) => backend.local = None,
-                "local" => backend.local = Some(self.check(&key, boolean(&value))?),
-                _ => self.unknown(&key),
-            }
-        }
-        Ok(())
-    }
-
-    fn tokenizer(
+    fn model_mapping(
         &mut self,
         path: &[String],
         value: Value,
         config: &mut TokenizerConfig,
     ) -> Result<(), SettingsError> {
-        for (name, value) in self.table(path, value)? {
-            let key = child(path, &name);
-            match name.as_str() {
-                "encoding" => config.encoding = self.encoding(&key, &value)?,
-                "model_mapping" => {
-                    for (model, encoding) in self.table(&key, value)? {
-                        let key = child(&key, &model);
-                        let encoding = self.encoding(&key, &encoding)?;
-                        config.model_mapping.insert(model, encoding);
-                    }
-                }
-                "safety_margin" => {
-                    config.safety_margin = self.check(
-                        &key,
-                        float_in(
-                            &value,
-                            0.0,
-                            TokenizerConfig::MAX_SAFETY_MARGIN,
-                            "a fraction from 0.0 to 0.5 (0.1 adds 10%)",
-                        ),
-                    )?;
-                }
-                _ => self.unknown(&key),
-            }
-        }
-        Ok(())
-    }
-
-    fn encoding(&self, path: &[String], value: &Value) -> Result<Encoding, SettingsError> {
-        let expected = || {
-            Encoding::ALL
-                .iter()
-                .map(|e| e.name())
-                .collect::<Vec<_>>()
-                .join(", ")
-        };
-        let name = self.check(path, string(value))?;
-        name.parse().map_err(|_| {
-            self.error(
-                path,
-                Problem {
-                    problem: format!("`{name}` is not a known encoding"),
-                    expected: format!("one of {}", expected()),
-                },
-            )
-        })
-    }
-
-    fn tracking(
-        &mut self,
-        path: &[String],
-        value: Value,
-        settings: &mut AgentSettings,
-    ) -> Result<(), SettingsError> {
-        for (name, value) in self.table(path, value)? {
-            let key = child(path, &name);
-            match name.as_str() {
-                "max_history_records" if is_nil(&value) => {
-                    settings.tracking.max_history_records = None;
-                }
-                "max_history_records" => {
-                    settings.tracking.max_history_records = Some(self.check(
-                        &key,
-                        whole(&value, "a whole number of records to keep, e.g. 10000"),
-                    )?);
-                }
-                "log_level" => {
-                    let text = self.check(&key, string(&value))?;
-                    settings.tracking.log_level = text.parse::<LogLevel>().map_err(|problem| {
-                        self.error(
-                            &key,
-                            Problem {
-                                problem,
-                                expected: "one of off, error, warn, info, debug, trace".to_owned(),
-                            },
-                        )
-                    })?;
-                }
-                _ => self.unknown(&key),
-            }
-        }
-        Ok(())
-    }
-
-    fn usage_limits(
-        &mut self,
-        path: &[String],
-        value: Value,
-        settings: &mut AgentSettings,
-    ) -> Result<(), SettingsError> {
-        let limits = &mut settings.usage_limits;
-        for (name, value) in self.table(path, value)? {
-            let key = child(path, &name);
-            let count = |reader: &Self, value: &Value| -> Result<Option<u64>, SettingsError> {
-                if is_nil(value) {
-                    return Ok(None);
-                }
-                reader
-                    .check(&key, whole(value, "a whole number, e.g. 100000"))
-                    .map(Some)
-            };
-            match name.as_str() {
-                "requests" => limits.requests = count(self, &value)?,
-                "input_tokens" => limits.input_tokens = count(self, &value)?,
-                "output_tokens" => limits.output_tokens = count(self, &value)?,
-                "total_tokens" => limits.total_tokens = count(self, &value)?,
-                "cost" if is_nil(&value) => limits.cost = None,
-                "cost" => {
-                    limits.cost = Some(self.check(
-                        &key,
-                        non_negative_decimal(
-                            &value,
-                            "a non-negative decimal USD amount, e.g. 5.00",
-                        ),
-                    )?);
-                }
-                _ => self.unknown(&key),
-            }
+        for (model, encoding) in self.table(path, value)? {
+            let key = child(path, &model);
+            let encoding = self.check(&key, EncodingName.read(&encoding))?;
+            config.model_mapping.insert(model, encoding);
         }
         Ok(())
     }
@@ -368,21 +216,19 @@ impl<'a> Reader<'a> {
         fields: BTreeMap<String, Value>,
     ) -> Result<Price, SettingsError> {
         let mut price = [None, None, None, None];
-        const NAMES: [&str; 4] = ["input", "cached_input", "cache_write", "output"];
         for (name, value) in fields {
             let key = child(path, &name);
-            match NAMES.iter().position(|known| *known == name) {
-                Some(i) => {
-                    price[i] = Some(
-                        self.check(&key, bounded_decimal(&value, PRICE, Price::MAX_PER_MILLION))?,
-                    );
-                }
+            match PRICE_FIELDS.iter().position(|known| *known == name) {
+                Some(i) => price[i] = Some(self.check(&key, PRICE.read(&value))?),
                 None => self.unknown(&key),
             }
         }
         let [input, cached_input, cache_write, output] = price;
-        let input = input.ok_or_else(|| self.missing(&child(path, "input"), PRICE))?;
-        let output = output.ok_or_else(|| self.missing(&child(path, "output"), PRICE))?;
+        let required = |price: Option<Decimal>, name| {
+            price.ok_or_else(|| self.missing(&child(path, name), PRICE.expected))
+        };
+        let input = required(input, "input")?;
+        let output = required(output, "output")?;
         Ok(Price {
             input,
             cached_input,

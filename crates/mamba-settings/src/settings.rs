@@ -10,9 +10,10 @@ use mamba_tokens::{TokenCounter, TokenizerConfig, TokensError};
 use mamba_usage::TrackerConfig;
 use rust_decimal::Decimal;
 
-use crate::{
-    ApiKey, ModelBackendSettings, SettingsBuilder, SettingsError, TrackingSettings, UsageLimits,
-};
+use crate::forms::toml_int;
+use crate::keys::dump_scalars;
+use crate::read::set_price_fields;
+use crate::{ModelBackendSettings, SettingsBuilder, SettingsError, TrackingSettings, UsageLimits};
 
 /// The settings of an agent, loaded from (lowest priority first) built-in defaults,
 /// `config.toml` in the working directory, `.env` in the working directory, `~/mamba.env`, the
@@ -190,30 +191,23 @@ impl AgentSettings {
     /// ```
     pub fn dump_safe(&self) -> String {
         let mut root = toml::Table::new();
-        root.insert("model_backend".to_owned(), self.backend_table().into());
-        let mut tokenizer = toml::Table::new();
-        tokenizer.insert("encoding".to_owned(), self.tokenizer.encoding.name().into());
-        tokenizer.insert(
-            "safety_margin".to_owned(),
-            self.tokenizer.safety_margin.into(),
-        );
+        for (section, name, value) in dump_scalars(self) {
+            let table = root
+                .entry(section)
+                .or_insert_with(|| toml::Table::new().into());
+            if let (Some(value), toml::Value::Table(table)) = (value, table) {
+                table.insert(name.to_owned(), value);
+            }
+        }
         let mapping: toml::Table = self
             .tokenizer
             .model_mapping
             .iter()
             .map(|(model, encoding)| (model.clone(), encoding.name().into()))
             .collect();
-        tokenizer.insert("model_mapping".to_owned(), mapping.into());
-        root.insert("tokenizer".to_owned(), tokenizer.into());
-        let mut tracking = toml::Table::new();
-        if let Some(max) = self.tracking.max_history_records {
-            tracking.insert("max_history_records".to_owned(), toml_int(max as u64));
+        if let Some(toml::Value::Table(tokenizer)) = root.get_mut("tokenizer") {
+            tokenizer.insert("model_mapping".to_owned(), mapping.into());
         }
-        tracking.insert(
-            "log_level".to_owned(),
-            self.tracking.log_level.name().into(),
-        );
-        root.insert("tracking".to_owned(), tracking.into());
         let rates: toml::Table = self
             .cost_rates
             .iter()
@@ -226,76 +220,14 @@ impl AgentSettings {
             .map(|(model, price)| (model.clone(), price_table(price).into()))
             .collect();
         root.insert("prices".to_owned(), prices.into());
-        root.insert("usage_limits".to_owned(), self.limits_table().into());
         toml::to_string(&root).unwrap_or_default()
     }
-
-    fn backend_table(&self) -> toml::Table {
-        let backend = &self.model_backend;
-        let mut table = toml::Table::new();
-        table.insert("model".to_owned(), backend.model.clone().into());
-        if let Some(url) = &backend.base_url {
-            table.insert("base_url".to_owned(), url.clone().into());
-        }
-        if backend.api_key.is_some() {
-            table.insert("api_key".to_owned(), ApiKey::REDACTED.into());
-        }
-        let timeout = humantime::format_duration(backend.timeout).to_string();
-        table.insert("timeout".to_owned(), timeout.into());
-        table.insert(
-            "max_retries".to_owned(),
-            i64::from(backend.max_retries).into(),
-        );
-        if let Some(t) = backend.temperature {
-            // Through the f32's shortest text, so 0.7 dumps as 0.7, not 0.699999988079071.
-            let t: f64 = t.to_string().parse().unwrap_or(f64::from(t));
-            table.insert("temperature".to_owned(), t.into());
-        }
-        if let Some(n) = backend.max_tokens {
-            table.insert("max_tokens".to_owned(), i64::from(n).into());
-        }
-        if let Some(local) = backend.local {
-            table.insert("local".to_owned(), local.into());
-        }
-        table
-    }
-
-    fn limits_table(&self) -> toml::Table {
-        let limits = &self.usage_limits;
-        let mut table = toml::Table::new();
-        let counts = [
-            ("requests", limits.requests),
-            ("input_tokens", limits.input_tokens),
-            ("output_tokens", limits.output_tokens),
-            ("total_tokens", limits.total_tokens),
-        ];
-        for (name, count) in counts {
-            if let Some(count) = count {
-                table.insert(name.to_owned(), toml_int(count));
-            }
-        }
-        if let Some(cost) = limits.cost {
-            table.insert("cost".to_owned(), cost.to_string().into());
-        }
-        table
-    }
-}
-
-/// An integer TOML value; counts beyond `i64` (never seen in practice) become strings, which
-/// load back as the same number.
-fn toml_int(n: u64) -> toml::Value {
-    i64::try_from(n).map_or_else(|_| n.to_string().into(), toml::Value::from)
 }
 
 fn price_fields(price: &Price, table: &mut toml::Table) {
-    table.insert("input".to_owned(), price.input.to_string().into());
-    if let Some(cached) = price.cached_input {
-        table.insert("cached_input".to_owned(), cached.to_string().into());
+    for (name, value) in set_price_fields(price) {
+        table.insert(name.to_owned(), value.to_string().into());
     }
-    if let Some(write) = price.cache_write {
-        table.insert("cache_write".to_owned(), write.to_string().into());
-    }
-    table.insert("output".to_owned(), price.output.to_string().into());
 }
 
 fn price_table(price: &ModelPrice) -> toml::Table {

@@ -41,11 +41,6 @@ pub(crate) fn shown(value: &Value) -> String {
     }
 }
 
-/// Whether the value explicitly clears an optional setting (only code can say so).
-pub(crate) fn is_nil(value: &Value) -> bool {
-    matches!(value.kind, ValueKind::Nil)
-}
-
 pub(crate) fn string(value: &Value) -> Parsed<String> {
     match &value.kind {
         ValueKind::String(s) => Ok(s.clone()),
