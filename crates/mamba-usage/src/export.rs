@@ -9,7 +9,8 @@ use crate::{UsageError, UsageHistory};
 
 /// The CSV header, and the field names of the JSON forms.
 pub const CSV_HEADER: &str = "timestamp,model,prompt_tokens,completion_tokens,total_tokens,cached_tokens,\
-cache_write_tokens,reasoning_tokens,tool_name,estimated,request_id,latency_ns,provider_total_tokens,cut_off";
+cache_write_tokens,reasoning_tokens,tool_name,estimated,request_id,latency_ns,provider_total_tokens,cut_off,\
+cache_write_1h_tokens,service_tier";
 
 impl UsageHistory {
     /// Writes the records as CSV with a [`CSV_HEADER`] line (RFC 4180 quoting).
@@ -24,7 +25,7 @@ impl UsageHistory {
     /// tracker.history().write_csv(&mut csv)?;
     /// let csv = String::from_utf8(csv).unwrap();
     /// let row = csv.lines().nth(1).unwrap();
-    /// assert!(row.ends_with(",gpt-4o,100,50,150,0,0,0,,false,,,,false"));
+    /// assert!(row.ends_with(",gpt-4o,100,50,150,0,0,0,,false,,,,false,0,"));
     /// # Ok::<(), mamba_usage::UsageError>(())
     /// ```
     pub fn write_csv(&self, mut writer: impl Write) -> Result<(), UsageError> {
@@ -47,6 +48,8 @@ impl UsageHistory {
                 optional(record.latency().map(|l| l.as_nanos().to_string())),
                 optional(record.provider_total_tokens().map(|t| t.to_string())),
                 record.is_cut_off().to_string(),
+                record.cache_write_1h_tokens().to_string(),
+                optional(record.service_tier().map(|tier| tier.name().to_owned())),
             ];
             writeln!(writer, "{}", row.join(",")).map_err(io)?;
         }
@@ -103,6 +106,10 @@ mod json {
         provider_total_tokens: Option<u64>,
         #[serde(default)]
         cut_off: bool,
+        #[serde(default)]
+        cache_write_1h_tokens: u64,
+        #[serde(default)]
+        service_tier: Option<String>,
     }
 
     impl From<UsageRecord> for RecordRow {
@@ -123,6 +130,8 @@ mod json {
                 latency_us: None,
                 provider_total_tokens: record.provider_total_tokens,
                 cut_off: record.cut_off,
+                cache_write_1h_tokens: record.cache_write_1h_tokens,
+                service_tier: record.service_tier.map(|tier| tier.name().to_owned()),
             }
         }
     }
@@ -148,6 +157,7 @@ mod json {
                 .completion_tokens(row.completion_tokens)
                 .cached_tokens(row.cached_tokens)
                 .cache_write_tokens(row.cache_write_tokens)
+                .cache_write_1h_tokens(row.cache_write_1h_tokens)
                 .reasoning_tokens(row.reasoning_tokens)
                 .estimated(row.estimated)
                 .cut_off(row.cut_off);
@@ -164,6 +174,9 @@ mod json {
             }
             if let Some(total) = row.provider_total_tokens {
                 builder = builder.provider_total_tokens(total);
+            }
+            if let Some(tier) = &row.service_tier {
+                builder = builder.service_tier(tier.parse()?);
             }
             builder.build().map_err(|e| e.to_string())
         }

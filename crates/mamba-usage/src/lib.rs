@@ -71,6 +71,7 @@ mod error;
 mod export;
 mod history;
 mod record;
+mod service;
 mod store;
 mod tracker;
 mod usage;
@@ -79,6 +80,7 @@ pub use error::UsageError;
 pub use export::CSV_HEADER;
 pub use history::{Iter, UsageHistory};
 pub use record::{UsageRecord, UsageRecordBuilder};
+pub use service::ServiceTier;
 pub use tracker::{TrackerConfig, UsageSummary, UsageTracker};
 pub use usage::TokenUsage;
 

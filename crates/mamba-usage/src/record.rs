@@ -3,16 +3,20 @@
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use crate::UsageError;
+use crate::{ServiceTier, UsageError};
 
 /// The usage of one model request (one HTTP call), with one meaning everywhere:
 ///
 /// * `prompt_tokens` are all input tokens of the request, **including** cache reads
-///   (`cached_tokens`) and cache writes (`cache_write_tokens`), which are subsets of it.
+///   (`cached_tokens`) and cache writes (`cache_write_tokens`), which are subsets of it;
+///   `cache_write_1h_tokens` are the cache writes with a one-hour lifetime (Anthropic bills
+///   them above five-minute writes), a subset of `cache_write_tokens`.
 /// * `completion_tokens` are all output tokens, **including** `reasoning_tokens` (a subset).
 /// * `total_tokens` is always `prompt_tokens + completion_tokens`. A provider that reports a
 ///   different total keeps its number in [`provider_total_tokens`](Self::provider_total_tokens),
 ///   so the disagreement stays visible instead of being silently fixed.
+/// * `service_tier` is the tier the provider says served the request (flex, priority and batch
+///   have their own prices); `None` when it did not say.
 /// * `estimated` marks usage computed by a token counter because the provider reported none.
 /// * `cut_off` marks a request that reached the server but whose response never completed
 ///   (cancelled by the caller, timed out, or a dropped connection): it was billed, and its
@@ -46,6 +50,7 @@ pub struct UsageRecord {
     pub(crate) completion_tokens: u64,
     pub(crate) cached_tokens: u64,
     pub(crate) cache_write_tokens: u64,
+    pub(crate) cache_write_1h_tokens: u64,
     pub(crate) reasoning_tokens: u64,
     pub(crate) tool_name: Option<Arc<str>>,
     pub(crate) estimated: bool,
@@ -53,6 +58,7 @@ pub struct UsageRecord {
     pub(crate) request_id: Option<Arc<str>>,
     pub(crate) latency: Option<Duration>,
     pub(crate) provider_total_tokens: Option<u64>,
+    pub(crate) service_tier: Option<ServiceTier>,
 }
 
 impl UsageRecord {
@@ -72,6 +78,7 @@ impl UsageRecord {
             completion_tokens,
             cached_tokens: 0,
             cache_write_tokens: 0,
+            cache_write_1h_tokens: 0,
             reasoning_tokens: 0,
             tool_name: None,
             estimated: false,
@@ -79,6 +86,7 @@ impl UsageRecord {
             request_id: None,
             latency: None,
             provider_total_tokens: None,
+            service_tier: None,
         }
     }
 
@@ -122,6 +130,32 @@ impl UsageRecord {
     /// Input tokens written to the provider's prompt cache (part of `prompt_tokens`).
     pub fn cache_write_tokens(&self) -> u64 {
         self.cache_write_tokens
+    }
+
+    /// Cache writes with a one-hour lifetime (part of `cache_write_tokens`); the rest were
+    /// five-minute writes.
+    ///
+    /// ```
+    /// let record = mamba_usage::UsageRecord::builder("claude-sonnet-4-6")
+    ///     .prompt_tokens(1_000).cache_write_tokens(800).cache_write_1h_tokens(500).build()?;
+    /// assert_eq!(record.cache_write_1h_tokens(), 500);
+    /// # Ok::<(), mamba_usage::UsageError>(())
+    /// ```
+    pub fn cache_write_1h_tokens(&self) -> u64 {
+        self.cache_write_1h_tokens
+    }
+
+    /// The service tier that served the request, if the provider said.
+    ///
+    /// ```
+    /// use mamba_usage::{ServiceTier, UsageRecord};
+    ///
+    /// let record = UsageRecord::builder("gpt-5").service_tier(ServiceTier::Flex).build()?;
+    /// assert_eq!(record.service_tier(), Some(ServiceTier::Flex));
+    /// # Ok::<(), mamba_usage::UsageError>(())
+    /// ```
+    pub fn service_tier(&self) -> Option<ServiceTier> {
+        self.service_tier
     }
 
     /// Input tokens that were neither cache reads nor cache writes.
@@ -268,6 +302,18 @@ impl UsageRecordBuilder {
         self
     }
 
+    /// One-hour cache writes (part of the cache writes).
+    pub fn cache_write_1h_tokens(mut self, tokens: u64) -> Self {
+        self.record.cache_write_1h_tokens = tokens;
+        self
+    }
+
+    /// The service tier that served the request.
+    pub fn service_tier(mut self, tier: ServiceTier) -> Self {
+        self.record.service_tier = Some(tier);
+        self
+    }
+
     /// Reasoning tokens (part of the completion).
     pub fn reasoning_tokens(mut self, tokens: u64) -> Self {
         self.record.reasoning_tokens = tokens;
@@ -313,9 +359,9 @@ impl UsageRecordBuilder {
     /// The record, if its counts keep the token semantics.
     ///
     /// # Errors
-    /// [`UsageError::SubsetExceedsTotal`] when cache reads + writes exceed the prompt or
-    /// reasoning exceeds the completion; [`UsageError::TimestampOutOfRange`] for times before
-    /// 1970 or after 2554.
+    /// [`UsageError::SubsetExceedsTotal`] when cache reads + writes exceed the prompt,
+    /// one-hour writes exceed the writes, or reasoning exceeds the completion;
+    /// [`UsageError::TimestampOutOfRange`] for times before 1970 or after 2554.
     pub fn build(mut self) -> Result<UsageRecord, UsageError> {
         let r = &mut self.record;
         let cache = r.cached_tokens.checked_add(r.cache_write_tokens);
@@ -328,6 +374,14 @@ impl UsageRecordBuilder {
                 total_field: "prompt_tokens",
                 total: r.prompt_tokens,
                 why: "cache reads and writes are part of the prompt",
+            });
+        }
+        if r.cache_write_1h_tokens > r.cache_write_tokens {
+            return Err(UsageError::SubsetExceedsTotal {
+                subset: format!("cache_write_1h_tokens {}", r.cache_write_1h_tokens),
+                total_field: "cache_write_tokens",
+                total: r.cache_write_tokens,
+                why: "one-hour cache writes are part of the cache writes",
             });
         }
         if r.reasoning_tokens > r.completion_tokens {

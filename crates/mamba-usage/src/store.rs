@@ -2,7 +2,7 @@
 //!
 //! A [`Stored`] record is 56 bytes: a global sequence number (the order of recording across
 //! shards), a nanosecond timestamp, the five counts as `u32`, latency in nanoseconds, interned
-//! model and tool ids and a flag byte. Request ids are kept end to end in one text buffer per
+//! model and tool ids, a flag byte and a service-tier byte. Request ids are kept end to end in one text buffer per
 //! chunk, so an id costs its bytes plus 8 (a typical agent record with a 38-byte id, latency,
 //! cached and reasoning counts takes 102 bytes). What does not fit (a count above `u32::MAX`, a
 //! latency over 584 years, a disagreeing provider total) goes to a per-chunk side list of
@@ -18,7 +18,7 @@ use std::time::{Duration, UNIX_EPOCH};
 
 use rustc_hash::FxHashMap;
 
-use crate::UsageRecord;
+use crate::{ServiceTier, UsageRecord};
 
 /// Records per chunk: large enough that the chunk list stays short, small enough that copying
 /// the open chunk of each shard for a snapshot is cheap (1024 x 56 bytes = 56 KiB at most).
@@ -45,6 +45,8 @@ pub(crate) struct Stored {
     model: u32,
     tool: u32,
     flags: u8,
+    /// [`ServiceTier::code`] of the record's tier.
+    service: u8,
 }
 
 /// The parts of a record that do not fit in [`Stored`].
@@ -52,6 +54,8 @@ pub(crate) struct Stored {
 pub(crate) struct Extra {
     /// The five counts at full width, when any of them exceeds `u32::MAX`.
     wide_counts: Option<[u64; 5]>,
+    /// One-hour cache writes: rare (Anthropic's longer cache lifetime), so kept here.
+    cache_write_1h: Option<u64>,
     /// A latency too long for `u64` nanoseconds.
     latency: Option<Duration>,
     /// A request id that does not fit the chunk's id buffer (over 4 GiB of ids in one chunk).
@@ -101,6 +105,7 @@ impl Stored {
         let extra = Extra {
             wide_counts: narrow.iter().any(Option::is_none).then_some(counts),
             latency: record.latency.filter(|_| latency_nanos.is_none()),
+            cache_write_1h: Some(record.cache_write_1h_tokens).filter(|&n| n > 0),
             request_id: None,
             provider_total_tokens: record.provider_total_tokens,
         };
@@ -135,6 +140,7 @@ impl Stored {
             model,
             tool: tool.unwrap_or_default(),
             flags,
+            service: ServiceTier::code(record.service_tier),
         };
         (stored, has_extra.then(|| Box::new(extra)))
     }
@@ -160,6 +166,7 @@ impl Stored {
             model,
             tool: 0,
             flags: 0,
+            service: 0,
         })
     }
 
@@ -222,6 +229,7 @@ impl Stored {
             completion_tokens: completion,
             cached_tokens: cached,
             cache_write_tokens: cache_write,
+            cache_write_1h_tokens: extra.and_then(|e| e.cache_write_1h).unwrap_or_default(),
             reasoning_tokens: reasoning,
             tool_name: self.tool().map(name),
             estimated: self.estimated(),
@@ -232,6 +240,7 @@ impl Stored {
                 .or_else(|| extra.and_then(|e| e.request_id.clone())),
             latency,
             provider_total_tokens: extra.and_then(|e| e.provider_total_tokens),
+            service_tier: ServiceTier::from_code(self.service),
         }
     }
 }
@@ -454,6 +463,9 @@ mod tests {
     fn wide_values_round_trip_through_the_extra_part() {
         let record = UsageRecord::builder("m")
             .prompt_tokens(u64::from(u32::MAX) + 7)
+            .cache_write_tokens(9)
+            .cache_write_1h_tokens(4)
+            .service_tier(ServiceTier::Batch)
             .cached_tokens(5)
             .completion_tokens(3)
             .latency(Duration::from_nanos(1_500))

@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{Duration, UNIX_EPOCH};
 
-use mamba_usage::{TokenUsage, TrackerConfig, UsageRecord, UsageTracker};
+use mamba_usage::{ServiceTier, TokenUsage, TrackerConfig, UsageRecord, UsageTracker};
 use proptest::prelude::*;
 
 /// Records with every field exercised, including counts and latencies too wide for the compact
@@ -44,6 +44,10 @@ fn record() -> impl Strategy<Value = UsageRecord> {
             prop::option::of(0u64..10),
         ),
         0u64..4_000_000_000_000_000_000,
+        (
+            0u64..=100,
+            prop::option::of(prop::sample::select(ServiceTier::ALL.to_vec())),
+        ),
     )
         .prop_map(
             |(
@@ -52,6 +56,7 @@ fn record() -> impl Strategy<Value = UsageRecord> {
                 (tool, estimated, cut_off),
                 (id, latency_ns, total_delta),
                 nanos,
+                (one_hour_pct, service_tier),
             )| {
                 let share = |n: u64, pct: u64, of: u64| {
                     u64::try_from(u128::from(n) * u128::from(pct) / u128::from(of)).unwrap()
@@ -64,11 +69,15 @@ fn record() -> impl Strategy<Value = UsageRecord> {
                     .completion_tokens(completion)
                     .cached_tokens(cached)
                     .cache_write_tokens(cache_write)
+                    .cache_write_1h_tokens(share(cache_write, one_hour_pct, 100))
                     .reasoning_tokens(share(completion, reasoning_pct, 100))
                     .estimated(estimated)
                     .cut_off(cut_off);
                 if let Some(tool) = tool {
                     builder = builder.tool_name(tool);
+                }
+                if let Some(tier) = service_tier {
+                    builder = builder.service_tier(tier);
                 }
                 if let Some(id) = id {
                     builder = builder.request_id(&id);

@@ -24,6 +24,16 @@ fn builder_rejects_subsets_larger_than_their_totals() {
         overflow,
         Err(UsageError::SubsetExceedsTotal { total: 10, .. })
     ));
+    let one_hour = UsageRecord::builder("claude-sonnet-4-6")
+        .prompt_tokens(100)
+        .cache_write_tokens(10)
+        .cache_write_1h_tokens(11)
+        .build();
+    assert_eq!(
+        one_hour.unwrap_err().to_string(),
+        "cache_write_1h_tokens 11 exceed cache_write_tokens 10: one-hour cache writes are part \
+         of the cache writes"
+    );
     let early = UsageRecord::builder("m")
         .timestamp(UNIX_EPOCH - Duration::from_secs(1))
         .build();
@@ -81,7 +91,7 @@ fn csv_quotes_fields_that_need_it() {
     assert_eq!(
         String::from_utf8(csv).unwrap(),
         format!(
-            "{}\n2025-11-24T16:00:00.123456789Z,\"org/model,v\"\"2\"\"\",100,50,150,40,0,0,\"look\nup\",true,,1250000000,151,false\n",
+            "{}\n2025-11-24T16:00:00.123456789Z,\"org/model,v\"\"2\"\"\",100,50,150,40,0,0,\"look\nup\",true,,1250000000,151,false,0,\n",
             mamba_usage::CSV_HEADER
         )
     );
