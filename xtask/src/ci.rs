@@ -1,4 +1,5 @@
-//! `cargo xtask ci`: the whole CI pipeline: fmt, clippy, the local model server, tests, docs,
+//! `cargo xtask ci`: the whole CI pipeline: fmt, clippy, the price table check, the local model
+//! server, tests, docs,
 //! tidy, then the README's main job, stopping at the first failure (and always stopping the
 //! server it started).
 
@@ -50,6 +51,10 @@ pub(crate) fn run() -> Result<()> {
             "-D",
             "warnings",
         ]))
+    })?;
+    // The built-in price table must be exactly what the pinned sources generate.
+    step("prices --check", || {
+        crate::prices::run(&["--check".to_owned()])
     })?;
     // The agent's integration tests and the demo run against a real local model; the guard
     // stops the server however the remaining steps end.

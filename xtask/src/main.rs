@@ -4,12 +4,14 @@
 //! * `cargo xtask ci`: every check CI runs, in order, stopping at the first failure.
 //! * `cargo xtask bench [criterion args]`: the criterion benchmarks and a table of figures.
 //! * `cargo xtask tidy`: layering, dependency fences and manifest rules.
+//! * `cargo xtask prices [--check]`: regenerate (or check) the built-in price table.
 //! * `cargo xtask llm-server start|stop|status`: the local llama.cpp model server.
 
 mod bench;
 mod ci;
 mod demo;
 mod llm;
+mod prices;
 mod tidy;
 
 use std::path::{Path, PathBuf};
@@ -25,9 +27,10 @@ fn main() -> ExitCode {
         Some("bench") => bench::run(&args[1..]),
         Some("tidy") => tidy::run(&workspace_root()),
         Some("llm-server") => llm::run(&args[1..]),
+        Some("prices") => prices::run(&args[1..]),
         _ => {
             eprintln!(
-                "usage: cargo xtask <demo | ci | bench [criterion args] | tidy | llm-server start|stop|status>"
+                "usage: cargo xtask <demo | ci | bench [criterion args] | tidy | prices [--check] | llm-server start|stop|status>"
             );
             return ExitCode::from(2);
         }

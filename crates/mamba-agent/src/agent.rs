@@ -8,7 +8,7 @@ use std::time::Duration;
 use mamba_pricing::{CostBreakdown, HistoryCost, LocalBudget};
 use mamba_settings::{AgentSettings, UsageLimits};
 use mamba_tokens::{ChatMessage, TokenCounter, ToolCall, ToolDefinition};
-use mamba_usage::{TokenUsage, UsageHistory, UsageRecord, UsageTracker};
+use mamba_usage::{ServiceTier, TokenUsage, UsageHistory, UsageRecord, UsageTracker};
 use rust_decimal::Decimal;
 use tokio::time::Instant as Deadline;
 use tracing::Instrument;
@@ -358,6 +358,7 @@ impl Agent {
             model: response.model,
             id: response.id,
             usage: response.usage,
+            service_tier: response.service_tier,
             content: &content,
             calls: &tool_calls,
             latency,
@@ -384,6 +385,8 @@ pub(crate) struct Reply<'a> {
     pub(crate) model: Option<String>,
     pub(crate) id: Option<String>,
     pub(crate) usage: Option<WireUsage>,
+    /// The service tier the response says served it.
+    pub(crate) service_tier: Option<String>,
     pub(crate) content: &'a str,
     pub(crate) calls: &'a [ToolCall],
     pub(crate) latency: Duration,
@@ -398,6 +401,7 @@ impl Reply<'_> {
             model: None,
             id: None,
             usage: None,
+            service_tier: None,
             content: "",
             calls: &[],
             latency,
@@ -506,10 +510,18 @@ impl Inner {
                 )
             }
         };
-        let cached = usage
-            .prompt_tokens_details
-            .and_then(|d| d.cached_tokens)
-            .unwrap_or(0);
+        let cached = usage.cached();
+        let (cache_write, cache_write_1h) = (usage.cache_write(), usage.cache_write_1h());
+        if let Some(tier) = reply.service_tier.as_deref() {
+            match tier.parse::<ServiceTier>() {
+                Ok(tier) => builder = builder.service_tier(tier),
+                // `auto`, `scale` or a tier of tomorrow: priced at the standard prices.
+                Err(_) => tracing::debug!(
+                    service_tier = tier,
+                    "unknown service tier; standard prices apply"
+                ),
+            }
+        }
         let reasoning = usage
             .completion_tokens_details
             .and_then(|d| d.reasoning_tokens)
@@ -521,13 +533,19 @@ impl Inner {
         let exact = builder
             .clone()
             .cached_tokens(cached)
+            .cache_write_tokens(cache_write)
+            .cache_write_1h_tokens(cache_write_1h)
             .reasoning_tokens(reasoning);
         exact.build().unwrap_or_else(|error| {
             // A provider's details larger than its totals: keep the totals, clamp the
             // details, and say so.
             tracing::warn!(%error, model = %model, "inconsistent usage details from the provider; clamped");
+            let cached = cached.min(prompt);
+            let cache_write = cache_write.min(prompt - cached);
             builder
-                .cached_tokens(cached.min(prompt))
+                .cached_tokens(cached)
+                .cache_write_tokens(cache_write)
+                .cache_write_1h_tokens(cache_write_1h.min(cache_write))
                 .reasoning_tokens(reasoning.min(completion))
                 .build()
                 .unwrap_or_else(|_| UsageRecord::new(&model, prompt, completion))

@@ -2,13 +2,14 @@
 //! model, and is added to running totals, so `usage()` is O(1) and `cost()` O(models).
 
 use std::sync::{Mutex, PoisonError, RwLock};
+use std::time::SystemTime;
 
 use mamba_pricing::{CostBreakdown, CostEstimator, HistoryCost, PriceSource, format_usd};
 use rust_decimal::Decimal;
 
 use crate::AgentError;
 use mamba_settings::LogLevel;
-use mamba_usage::{TokenUsage, UsageRecord, UsageTracker};
+use mamba_usage::{ServiceTier, TokenUsage, UsageRecord, UsageTracker};
 
 /// Running totals of the requests this agent (and its clones) made since the last reset.
 #[derive(Debug, Clone, Default)]
@@ -19,13 +20,16 @@ pub(crate) struct Totals {
 
 /// The counts of one of this agent's own requests that pricing needs (its prompt size selects
 /// a tier): kept apart from the tracker, which may be shared or bounded, so that re-pricing
-/// covers exactly what [`Totals`] covers. 32 bytes a request.
+/// covers exactly what [`Totals`] covers. 64 bytes a request.
 #[derive(Debug, Clone, Copy)]
 struct OwnRequest {
     prompt: u64,
     cached: u64,
     cache_write: u64,
+    cache_write_1h: u64,
     completion: u64,
+    service_tier: Option<ServiceTier>,
+    timestamp: SystemTime,
 }
 
 /// Whether the backend's models are free.
@@ -151,7 +155,10 @@ impl Ledger {
                 prompt: record.prompt_tokens(),
                 cached: record.cached_tokens(),
                 cache_write: record.cache_write_tokens(),
+                cache_write_1h: record.cache_write_1h_tokens(),
                 completion: record.completion_tokens(),
+                service_tier: record.service_tier(),
+                timestamp: record.timestamp(),
             });
         }
         self.log(record, request_model, &cost);
@@ -167,14 +174,24 @@ impl Ledger {
             }
             let mut total = HistoryCost::default();
             for request in own {
-                let mut usage = TokenUsage::ZERO;
-                usage.request_count = 1;
-                usage.prompt_tokens = request.prompt;
-                usage.cached_tokens = request.cached;
-                usage.cache_write_tokens = request.cache_write;
-                usage.completion_tokens = request.completion;
-                usage.total_tokens = request.prompt.saturating_add(request.completion);
-                total.add(&estimator.estimate_usage(&usage, model));
+                // The request as if `model` had served it: same counts, tier and time.
+                let mut record = UsageRecord::builder(model)
+                    .timestamp(request.timestamp)
+                    .prompt_tokens(request.prompt)
+                    .cached_tokens(request.cached)
+                    .cache_write_tokens(request.cache_write)
+                    .cache_write_1h_tokens(request.cache_write_1h)
+                    .completion_tokens(request.completion);
+                if let Some(tier) = request.service_tier {
+                    record = record.service_tier(tier);
+                }
+                // The counts come from a record that was valid, so this one is too.
+                match record.build() {
+                    Ok(record) => total.add(&estimator.estimate_record(&record)),
+                    Err(_) => {
+                        total.add(&estimator.estimate(request.prompt, request.completion, model))
+                    }
+                }
             }
             total.combined()
         })

@@ -98,7 +98,7 @@ pub use builder::AgentBuilder;
 pub use error::{AgentError, LimitExceeded, LimitScope, RunError};
 pub use mamba_pricing::LimitKind;
 pub use mamba_tokens::{ChatMessage, Role, ToolCall};
-pub use mamba_usage::{TokenUsage, UsageTracker};
+pub use mamba_usage::{ServiceTier, TokenUsage, UsageTracker};
 pub use result::{Completion, RunResult, ToolCallRecord};
 pub use stream::{AgentStream, StreamEvent};
 pub use tools::Tool;

@@ -181,6 +181,7 @@ impl State {
             content: String::new(),
             calls: Vec::new(),
             usage: None,
+            service_tier: None,
             model: None,
             id: None,
             finished: false,
@@ -200,6 +201,7 @@ impl State {
             model: in_flight.model.take(),
             id: in_flight.id.take(),
             usage: in_flight.usage,
+            service_tier: in_flight.service_tier.take(),
             content: &content,
             calls: &calls,
             latency: flight.started().elapsed(),
@@ -245,6 +247,7 @@ struct InFlight {
     content: String,
     calls: Vec<PartialCall>,
     usage: Option<WireUsage>,
+    service_tier: Option<String>,
     model: Option<String>,
     id: Option<String>,
     /// A choice's `finish_reason` arrived: the answer is complete.
@@ -276,6 +279,9 @@ impl InFlight {
         }
         if chunk.usage.is_some() {
             self.usage = chunk.usage;
+        }
+        if chunk.service_tier.is_some() {
+            self.service_tier = chunk.service_tier;
         }
         let mut text = String::new();
         for choice in chunk.choices {
@@ -330,6 +336,7 @@ impl Drop for InFlight {
             model: self.model.take(),
             id: self.id.take(),
             usage: self.usage,
+            service_tier: self.service_tier.take(),
             content: &self.content,
             calls: &calls,
             latency: flight.started().elapsed(),

@@ -87,6 +87,9 @@ pub(crate) struct ChatResponse {
     pub(crate) choices: Vec<Choice>,
     #[serde(default)]
     pub(crate) usage: Option<WireUsage>,
+    /// The service tier that served the request (`default`, `flex`, `priority`).
+    #[serde(default)]
+    pub(crate) service_tier: Option<String>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -128,8 +131,18 @@ fn arguments_text<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<S
 /// `usage` as OpenAI reports it: cached tokens inside `prompt_tokens`, reasoning tokens inside
 /// `completion_tokens` (the meaning of our records, so no conversion is needed). A count the
 /// server left out is `None`, never zero: `"usage": {}` carries no usage at all.
+///
+/// OpenAI-compatible proxies in front of Anthropic (LiteLLM) add Anthropic's cache fields
+/// beside OpenAI's: `cache_read_input_tokens`, `cache_creation_input_tokens` and the
+/// `cache_creation` split by lifetime. `prompt_tokens` still includes them.
 #[derive(Debug, Clone, Copy, Default, Deserialize, PartialEq, Eq)]
 pub(crate) struct WireUsage {
+    #[serde(default)]
+    pub(crate) cache_read_input_tokens: Option<u64>,
+    #[serde(default)]
+    pub(crate) cache_creation_input_tokens: Option<u64>,
+    #[serde(default)]
+    pub(crate) cache_creation: Option<CacheCreation>,
     #[serde(default)]
     pub(crate) prompt_tokens: Option<u64>,
     #[serde(default)]
@@ -146,6 +159,49 @@ pub(crate) struct WireUsage {
 pub(crate) struct PromptDetails {
     #[serde(default)]
     pub(crate) cached_tokens: Option<u64>,
+    #[serde(default)]
+    pub(crate) cache_write_tokens: Option<u64>,
+}
+
+/// Anthropic's cache writes by lifetime.
+#[derive(Debug, Clone, Copy, Default, Deserialize, PartialEq, Eq)]
+pub(crate) struct CacheCreation {
+    #[serde(default)]
+    pub(crate) ephemeral_5m_input_tokens: Option<u64>,
+    #[serde(default)]
+    pub(crate) ephemeral_1h_input_tokens: Option<u64>,
+}
+
+impl WireUsage {
+    /// Cache reads: OpenAI's `prompt_tokens_details.cached_tokens`, else Anthropic's field.
+    pub(crate) fn cached(&self) -> u64 {
+        self.prompt_tokens_details
+            .and_then(|d| d.cached_tokens)
+            .or(self.cache_read_input_tokens)
+            .unwrap_or(0)
+    }
+
+    /// Cache writes: OpenAI's `prompt_tokens_details.cache_write_tokens`, else Anthropic's
+    /// `cache_creation_input_tokens`, else the sum of its lifetime split.
+    pub(crate) fn cache_write(&self) -> u64 {
+        let split = self.cache_creation.map(|c| {
+            c.ephemeral_5m_input_tokens
+                .unwrap_or(0)
+                .saturating_add(c.ephemeral_1h_input_tokens.unwrap_or(0))
+        });
+        self.prompt_tokens_details
+            .and_then(|d| d.cache_write_tokens)
+            .or(self.cache_creation_input_tokens)
+            .or(split)
+            .unwrap_or(0)
+    }
+
+    /// One-hour cache writes (Anthropic's `cache_creation.ephemeral_1h_input_tokens`).
+    pub(crate) fn cache_write_1h(&self) -> u64 {
+        self.cache_creation
+            .and_then(|c| c.ephemeral_1h_input_tokens)
+            .unwrap_or(0)
+    }
 }
 
 #[derive(Debug, Clone, Copy, Default, Deserialize, PartialEq, Eq)]
@@ -165,6 +221,8 @@ pub(crate) struct ChatChunk {
     pub(crate) choices: Vec<ChunkChoice>,
     #[serde(default)]
     pub(crate) usage: Option<WireUsage>,
+    #[serde(default)]
+    pub(crate) service_tier: Option<String>,
 }
 
 #[derive(Debug, Clone, Deserialize)]

@@ -149,6 +149,14 @@ impl fmt::Display for CostBreakdown {
 
 /// Adds money, saturating at `Decimal::MAX` instead of panicking (unreachable for real costs).
 pub(crate) fn add(a: Decimal, b: Decimal) -> Decimal {
+    // Most parts of a request's cost are zero (no cache reads or writes); adding a zero would
+    // still align the scales, which costs more than the rest of pricing.
+    if b.is_zero() {
+        return a;
+    }
+    if a.is_zero() {
+        return b;
+    }
     a.checked_add(b).unwrap_or(Decimal::MAX)
 }
 

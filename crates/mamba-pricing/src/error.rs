@@ -55,8 +55,9 @@ pub enum PricingError {
     PriceOutOfRange {
         /// The model the price was for.
         model: String,
-        /// Which price (`rate` for a blended per-1K rate).
-        field: &'static str,
+        /// Which price (`input`, `tier.output`, `flex.input`, ..., or `rate` for a blended
+        /// per-1K rate).
+        field: String,
         /// The value as given.
         value: Decimal,
         /// The largest value accepted, in the same unit.
@@ -67,10 +68,25 @@ pub enum PricingError {
     NegativePrice {
         /// The model the price was for.
         model: String,
-        /// Which price (`input`, `cached_input`, `cache_write`, `output`, a tier's, or
-        /// `rate` for a blended per-1K rate).
-        field: &'static str,
+        /// Which price (`input`, `cached_input`, `cache_write`, `cache_write_1h`, `output`,
+        /// a tier's (`tier.input`), a service tier's (`flex.input`), or `rate` for a blended
+        /// per-1K rate).
+        field: String,
         /// The value as given.
         value: Decimal,
+    },
+    /// A price history with no price in it.
+    #[error("the price history of `{model}` is empty")]
+    EmptyHistory {
+        /// The model.
+        model: String,
+    },
+    /// A model's long-context tiers are not in strictly ascending order of threshold.
+    #[error("the tiers of `{model}` are out of order: a tier above {} prompt tokens comes before one above {}", thresholds[0], thresholds[1])]
+    TiersOutOfOrder {
+        /// The model.
+        model: String,
+        /// The two thresholds out of order, as they come.
+        thresholds: [u64; 2],
     },
 }

@@ -2,6 +2,7 @@
 
 use std::collections::{BTreeMap, HashSet};
 use std::sync::{Arc, LazyLock, Mutex, PoisonError};
+use std::time::SystemTime;
 
 use mamba_usage::{TokenUsage, UsageHistory, UsageRecord};
 use rust_decimal::Decimal;
@@ -9,13 +10,53 @@ use rustc_hash::FxHashMap;
 
 use crate::breakdown::add;
 use crate::builtin::LOCAL_PREFIXES;
-use crate::matching::{closest, name_forms};
+use crate::matching::{closest, fold, name_forms};
 use crate::price::{CostParts, RequestTokens};
-use crate::{CostBreakdown, ModelPrice, Price, PriceSource, PricingError};
+use crate::{
+    ContextWindow, CostBreakdown, ModelPrice, Price, PriceDate, PriceSource, PricingError,
+};
 
-/// The built-in table, built once per process.
-static BUILT_IN: LazyLock<FxHashMap<&'static str, ModelPrice>> =
-    LazyLock::new(|| crate::builtin::table().into_iter().collect());
+/// The built-in table, built once per process: each name's price periods, oldest first.
+static BUILT_IN: LazyLock<FxHashMap<&'static str, Vec<ModelPrice>>> = LazyLock::new(|| {
+    let mut table: FxHashMap<&'static str, Vec<ModelPrice>> = FxHashMap::default();
+    for (name, price) in crate::builtin::table() {
+        table.entry(name).or_default().push(price);
+    }
+    for periods in table.values_mut() {
+        periods.sort_by_key(|price| price.since);
+    }
+    table
+});
+
+/// The built-in entry the first of `forms` (see [`name_forms`]) that has one names.
+fn built_in_entry(forms: &[&str]) -> Option<(&'static str, &'static [ModelPrice])> {
+    forms
+        .iter()
+        .find_map(|form| BUILT_IN.get_key_value(*form))
+        .map(|(name, periods)| (*name, periods.as_slice()))
+}
+
+/// The period of `periods` (oldest first, never empty) in force at `at` (`None`: now). A time
+/// before every period's start is priced at the oldest period: the earliest price known.
+fn in_force(periods: &[ModelPrice], at: Option<SystemTime>) -> Option<&ModelPrice> {
+    /// The UTC day of the first lookup: a price that started by then is in force now, so
+    /// pricing a request made now needs no clock unless a price change is still ahead.
+    static FIRST_LOOKUP_DAY: LazyLock<PriceDate> =
+        LazyLock::new(|| PriceDate::of(SystemTime::now()));
+    if let [only] = periods {
+        return Some(only);
+    }
+    let last = periods.last()?;
+    if at.is_none() && last.since.is_none_or(|since| since <= *FIRST_LOOKUP_DAY) {
+        return Some(last);
+    }
+    let day = PriceDate::of(at.unwrap_or_else(SystemTime::now));
+    periods
+        .iter()
+        .rev()
+        .find(|price| price.since.is_none_or(|since| since <= day))
+        .or_else(|| periods.first())
+}
 
 /// The key of the seed's `cost_rates` that prices every model nothing else matches.
 pub const DEFAULT_RATE_KEY: &str = "default";
@@ -54,17 +95,28 @@ pub const DEFAULT_RATE_KEY: &str = "default";
 /// ```
 #[derive(Debug, Clone, Default)]
 pub struct CostEstimator {
-    custom: FxHashMap<String, ModelPrice>,
+    /// The user's prices by case-folded name, each a list of periods, oldest first.
+    custom: FxHashMap<String, Vec<ModelPrice>>,
+    /// The built-in model each custom name resolves to -> that custom name.
+    custom_models: FxHashMap<&'static str, String>,
     local: HashSet<String>,
-    default: Option<ModelPrice>,
+    default: Option<Vec<ModelPrice>>,
     warned: Arc<Mutex<HashSet<String>>>,
 }
 
 /// What a model name resolved to.
 struct Resolved<'a> {
     priced_as: Option<&'a str>,
-    price: Option<&'a ModelPrice>,
+    /// The price periods, oldest first.
+    periods: Option<&'a [ModelPrice]>,
     source: PriceSource,
+}
+
+impl<'a> Resolved<'a> {
+    /// The price in force at `at` (`None`: now).
+    fn price_at(&self, at: Option<SystemTime>) -> Option<&'a ModelPrice> {
+        self.periods.and_then(|periods| in_force(periods, at))
+    }
 }
 
 /// The cost of many requests: per-request costs summed, per model and in total.
@@ -223,12 +275,12 @@ impl CostEstimator {
         let given = |error: PricingError| match error {
             PricingError::NegativePrice { .. } => PricingError::NegativePrice {
                 model: model.to_owned(),
-                field: "rate",
+                field: "rate".to_owned(),
                 value: per_thousand_tokens,
             },
             PricingError::PriceOutOfRange { max, .. } => PricingError::PriceOutOfRange {
                 model: model.to_owned(),
-                field: "rate",
+                field: "rate".to_owned(),
                 value: per_thousand_tokens,
                 max: max / Decimal::ONE_THOUSAND,
             },
@@ -236,7 +288,7 @@ impl CostEstimator {
         };
         let out_of_range = PricingError::PriceOutOfRange {
             model: model.to_owned(),
-            field: "rate",
+            field: "rate".to_owned(),
             value: per_thousand_tokens,
             max: Price::MAX_PER_MILLION / Decimal::ONE_THOUSAND,
         };
@@ -264,14 +316,63 @@ impl CostEstimator {
     /// # Ok::<(), mamba_pricing::PricingError>(())
     /// ```
     pub fn set_price(&mut self, model: &str, price: ModelPrice) -> Result<(), PricingError> {
-        price.validate(model)?;
+        // One price for every time: whatever `since` it carries, nothing came before it.
+        let price = ModelPrice {
+            since: None,
+            ..price
+        };
+        self.set_price_history(model, vec![price])
+    }
+
+    /// Sets a price history for `model`: prices with the days they came into force
+    /// ([`ModelPrice::since`]), so each request is priced at the price in force when it was
+    /// made; a request older than every period gets the oldest. The model `"default"` takes
+    /// the history too.
+    ///
+    /// # Errors
+    /// As [`set_price`](Self::set_price), and [`PricingError::EmptyHistory`] for no prices.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use mamba_pricing::{CostEstimator, ModelPrice, Price, PriceDate};
+    /// use mamba_usage::UsageRecord;
+    /// use rust_decimal::Decimal;
+    ///
+    /// let mut estimator = CostEstimator::new();
+    /// let old = ModelPrice::new(Price::new(Decimal::TEN, Decimal::TEN), "contract v1");
+    /// let new = ModelPrice::new(Price::new(Decimal::ONE, Decimal::ONE), "contract v2")
+    ///     .since("2026-01-01".parse::<PriceDate>()?);
+    /// estimator.set_price_history("our-model", vec![old, new])?;
+    /// let at = |day: &str| day.parse::<PriceDate>().unwrap().start() + Duration::from_secs(60);
+    /// let record = |day| UsageRecord::builder("our-model").prompt_tokens(1_000_000).timestamp(at(day)).build().unwrap();
+    /// assert_eq!(estimator.estimate_record(&record("2025-12-31")).total_cost, Decimal::TEN);
+    /// assert_eq!(estimator.estimate_record(&record("2026-01-01")).total_cost, Decimal::ONE);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn set_price_history(
+        &mut self,
+        model: &str,
+        mut periods: Vec<ModelPrice>,
+    ) -> Result<(), PricingError> {
+        if periods.is_empty() {
+            return Err(PricingError::EmptyHistory {
+                model: model.to_owned(),
+            });
+        }
+        for price in &periods {
+            price.validate(model)?;
+        }
+        periods.sort_by_key(|price| price.since);
         // Names are kept as they compare: case-folded and trimmed (provider and date kept, so a
         // price for `azure/gpt-4o` or for one snapshot stays that specific).
         let key = model.trim().to_ascii_lowercase();
         if key == DEFAULT_RATE_KEY {
-            self.default = Some(price);
+            self.default = Some(periods);
         } else {
-            self.custom.insert(key, price);
+            if let Some((name, _)) = built_in_entry(name_forms(&key).as_slice()) {
+                self.custom_models.insert(name, key.clone());
+            }
+            self.custom.insert(key, periods);
         }
         Ok(())
     }
@@ -298,8 +399,27 @@ impl CostEstimator {
     /// [`PricingError::UnknownModel`] naming the model and the closest known names, when no
     /// price matches and no default rate is set.
     pub fn rate(&self, model: &str) -> Result<ModelPrice, PricingError> {
+        self.rate_at(model, SystemTime::now())
+    }
+
+    /// The price of `model` in force at `at`, strictly.
+    ///
+    /// # Errors
+    /// As [`rate`](Self::rate).
+    ///
+    /// ```
+    /// use mamba_pricing::{CostEstimator, PriceDate};
+    /// use rust_decimal::Decimal;
+    ///
+    /// let estimator = CostEstimator::new();
+    /// let before = "2025-06-09".parse::<PriceDate>()?.start();
+    /// assert_eq!(estimator.rate_at("o3", before)?.base.input, Decimal::new(10, 0));
+    /// assert_eq!(estimator.rate("o3")?.base.input, Decimal::new(2, 0));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn rate_at(&self, model: &str, at: SystemTime) -> Result<ModelPrice, PricingError> {
         let resolved = self.resolve(model);
-        match (resolved.source, resolved.price) {
+        match (resolved.source, resolved.price_at(Some(at))) {
             (PriceSource::Local, _) => Ok(ModelPrice::new(Price::FREE, "local model")),
             (_, Some(price)) => Ok(price.clone()),
             (_, None) => Err(PricingError::UnknownModel {
@@ -330,20 +450,43 @@ impl CostEstimator {
         self.resolve(model).source
     }
 
+    /// Every price period of `model`, oldest first (empty for an unpriced or local model).
+    ///
+    /// ```
+    /// let history = mamba_pricing::CostEstimator::new().price_history("o3");
+    /// // 10/40 at launch, 2/8 from 2025-06-10, then flex, priority and batch prices added.
+    /// let starts: Vec<String> = history.iter().filter_map(|p| p.since.map(|d| d.to_string())).collect();
+    /// assert_eq!(starts, ["2025-06-10", "2026-10-12", "2026-10-14"]);
+    /// ```
+    pub fn price_history(&self, model: &str) -> Vec<ModelPrice> {
+        self.resolve(model)
+            .periods
+            .map(<[_]>::to_vec)
+            .unwrap_or_default()
+    }
+
+    /// The context window of `model` from its current price data, if known.
+    pub fn context_window(&self, model: &str) -> Option<ContextWindow> {
+        self.resolve(model)
+            .price_at(None)
+            .and_then(|price| price.context_window)
+    }
+
     /// Every price this estimator knows: the built-in table with custom prices over it, and the
     /// `"default"` rate if set.
     pub fn all_rates(&self) -> BTreeMap<String, ModelPrice> {
+        let current = |periods: &[ModelPrice]| in_force(periods, None).cloned();
         let mut rates: BTreeMap<String, ModelPrice> = BUILT_IN
             .iter()
-            .map(|(name, price)| ((*name).to_owned(), price.clone()))
+            .filter_map(|(name, periods)| Some(((*name).to_owned(), current(periods)?)))
             .collect();
         rates.extend(
             self.custom
                 .iter()
-                .map(|(name, price)| (name.clone(), price.clone())),
+                .filter_map(|(name, periods)| Some((name.clone(), current(periods)?))),
         );
-        if let Some(default) = &self.default {
-            rates.insert(DEFAULT_RATE_KEY.to_owned(), default.clone());
+        if let Some(default) = self.default.as_deref().and_then(current) {
+            rates.insert(DEFAULT_RATE_KEY.to_owned(), default);
         }
         rates
     }
@@ -356,7 +499,7 @@ impl CostEstimator {
             completion: output_tokens,
             ..RequestTokens::default()
         };
-        self.estimate_tokens(tokens, model)
+        self.estimate_tokens(tokens, model, None)
     }
 
     /// The cost of one recorded request, with its cache reads and writes at their own prices.
@@ -378,9 +521,11 @@ impl CostEstimator {
             prompt: record.prompt_tokens(),
             cached: record.cached_tokens(),
             cache_write: record.cache_write_tokens(),
+            cache_write_1h: record.cache_write_1h_tokens(),
             completion: record.completion_tokens(),
+            service_tier: record.service_tier(),
         };
-        self.estimate_tokens(tokens, record.model())
+        self.estimate_tokens(tokens, record.model(), Some(record.timestamp()))
     }
 
     /// The cost of `usage` priced as **one request** of `model` (a tier applies if its whole
@@ -393,8 +538,9 @@ impl CostEstimator {
             cached: usage.cached_tokens,
             cache_write: usage.cache_write_tokens,
             completion: usage.completion_tokens,
+            ..RequestTokens::default()
         };
-        self.estimate_tokens(tokens, model)
+        self.estimate_tokens(tokens, model, None)
     }
 
     /// The cost of every request in `history`, each priced on its own with its own model.
@@ -406,9 +552,15 @@ impl CostEstimator {
         cost
     }
 
-    fn estimate_tokens(&self, tokens: RequestTokens, model: &str) -> CostBreakdown {
+    /// Prices `tokens` of `model` at the price in force at `at` (`None`: now).
+    fn estimate_tokens(
+        &self,
+        tokens: RequestTokens,
+        model: &str,
+        at: Option<SystemTime>,
+    ) -> CostBreakdown {
         let resolved = self.resolve(model);
-        match resolved.price {
+        match resolved.price_at(at) {
             Some(price) => CostBreakdown::priced(
                 model,
                 resolved.priced_as,
@@ -431,9 +583,9 @@ impl CostEstimator {
     /// the rest. A dated snapshot with a built-in row of its own (`gpt-4o-2024-05-13`) keeps
     /// it; others fall back to their undated model.
     fn resolve<'a>(&'a self, model: &str) -> Resolved<'a> {
-        let found = |priced_as: &'a str, price: &'a ModelPrice, source| Resolved {
+        let found = |priced_as: &'a str, periods: &'a [ModelPrice], source| Resolved {
             priced_as: Some(priced_as),
-            price: Some(price),
+            periods: Some(periods),
             source,
         };
         // Fast path: nothing of the user's can apply, and the name is a table key.
@@ -443,33 +595,44 @@ impl CostEstimator {
         {
             return found(name, price, PriceSource::BuiltIn);
         }
-        let forms = name_forms(model);
-        for form in &forms {
-            if let Some((name, price)) = self.custom.get_key_value(form.as_str()) {
-                return found(name, price, PriceSource::Custom);
+        let folded = fold(model);
+        let forms = name_forms(&folded);
+        let forms = forms.as_slice();
+        if !self.custom.is_empty() {
+            for form in forms {
+                if let Some((name, price)) = self.custom.get_key_value(*form) {
+                    return found(name, price, PriceSource::Custom);
+                }
             }
         }
-        if self.is_local(&forms[0]) {
+        let built_in = built_in_entry(forms);
+        // A user's price for another name of the same built-in model (`claude-sonnet-4` for
+        // `claude-sonnet-4-0`) covers this name too.
+        if let Some((name, _)) = built_in
+            && let Some(key) = self.custom_models.get(name)
+            && let Some((key, price)) = self.custom.get_key_value(key.as_str())
+        {
+            return found(key, price, PriceSource::Custom);
+        }
+        if self.is_local(forms[0]) {
             return Resolved {
                 priced_as: None,
-                price: None,
+                periods: None,
                 source: PriceSource::Local,
             };
         }
-        for form in &forms {
-            if let Some((name, price)) = BUILT_IN.get_key_value(form.as_str()) {
-                return found(name, price, PriceSource::BuiltIn);
-            }
+        if let Some((name, price)) = built_in {
+            return found(name, price, PriceSource::BuiltIn);
         }
         match &self.default {
-            Some(price) => Resolved {
+            Some(periods) => Resolved {
                 priced_as: None,
-                price: Some(price),
+                periods: Some(periods),
                 source: PriceSource::Default,
             },
             None => Resolved {
                 priced_as: None,
-                price: None,
+                periods: None,
                 source: PriceSource::Unpriced,
             },
         }

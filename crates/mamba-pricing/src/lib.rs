@@ -63,6 +63,7 @@
 mod breakdown;
 mod budget;
 mod builtin;
+mod date;
 mod error;
 mod estimator;
 mod files;
@@ -74,10 +75,11 @@ pub use budget::{
     Budget, BudgetError, BudgetExceeded, LimitKind, LocalBudget, Overdrawn, Remaining, Reservation,
     Spend, UsageLimits,
 };
+pub use date::PriceDate;
 pub use error::PricingError;
 pub use estimator::{CostEstimator, DEFAULT_RATE_KEY, HistoryCost};
 pub use files::{LoadMode, PriceFile, parse_litellm_json, parse_price_toml};
-pub use price::{ModelPrice, Price, Tier};
+pub use price::{ContextWindow, ModelPrice, Price, Tier, TieredPrice};
 
 // The user guide page is compiled and run as doctests, so it cannot rot (the workspace README
 // is, in mamba-agent, the highest crate, which sees every other).

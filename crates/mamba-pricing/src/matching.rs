@@ -1,6 +1,11 @@
 //! How a model name finds its price: exact name, then a normalised name, then explicit aliases.
 //! Never a substring or "first prefix wins": `gpt-4o-mini` can only ever get gpt-4o-mini's price.
 
+use std::borrow::Cow;
+use std::sync::LazyLock;
+
+use rustc_hash::FxHashMap;
+
 /// The name with case folded, `provider/` prefixes dropped and a trailing snapshot date removed:
 /// `openai/GPT-4o-2024-08-06` -> `gpt-4o`, `claude-3-5-sonnet-20241022` -> `claude-3-5-sonnet`,
 /// `gpt-4-0613` -> `gpt-4`.
@@ -10,34 +15,55 @@ pub(crate) fn normalize(model: &str) -> String {
     strip_date(name).to_owned()
 }
 
-/// The forms of a name to look up, most specific first: case-folded, without its `provider/`
-/// prefixes, that form's alias, without its snapshot date, and that form's alias (repeats
-/// left out).
-pub(crate) fn name_forms(model: &str) -> Vec<String> {
-    let lower = model.trim().to_ascii_lowercase();
-    let base = lower.rsplit('/').next().unwrap_or(&lower).to_owned();
-    let undated = strip_date(&base).to_owned();
-    let mut forms = Vec::with_capacity(5);
-    for form in [
-        lower.clone(),
-        base.clone(),
-        alias(&base).to_owned(),
-        undated.clone(),
-        alias(&undated).to_owned(),
-    ] {
-        if !forms.contains(&form) {
-            forms.push(form);
+/// `model` trimmed and case-folded, borrowed when it already is (the usual case).
+pub(crate) fn fold(model: &str) -> Cow<'_, str> {
+    let trimmed = model.trim();
+    if trimmed.bytes().any(|b| b.is_ascii_uppercase()) {
+        Cow::Owned(trimmed.to_ascii_lowercase())
+    } else {
+        Cow::Borrowed(trimmed)
+    }
+}
+
+/// The forms of a name to look up, most specific first: the folded name (see [`fold`]),
+/// without its `provider/` prefixes, that form's alias, without its snapshot date, and that
+/// form's alias (repeats left out). No allocation: every form borrows the name or the alias
+/// table.
+pub(crate) fn name_forms(folded: &str) -> NameForms<'_> {
+    let base = folded.rsplit('/').next().unwrap_or(folded);
+    let undated = strip_date(base);
+    let mut forms = NameForms {
+        forms: [""; 5],
+        len: 0,
+    };
+    for form in [folded, base, alias(base), undated, alias(undated)] {
+        if !forms.as_slice().contains(&form) {
+            forms.forms[forms.len] = form;
+            forms.len += 1;
         }
     }
     forms
 }
 
+/// Up to five forms of one name, from [`name_forms`].
+pub(crate) struct NameForms<'a> {
+    forms: [&'a str; 5],
+    len: usize,
+}
+
+impl<'a> NameForms<'a> {
+    pub(crate) fn as_slice(&self) -> &[&'a str] {
+        &self.forms[..self.len]
+    }
+}
+
+/// The built-in aliases, by alias.
+static ALIASES: LazyLock<FxHashMap<&'static str, &'static str>> =
+    LazyLock::new(|| crate::builtin::aliases().collect());
+
 /// The table entry an explicit alias names, or the name itself.
 fn alias(name: &str) -> &str {
-    crate::builtin::ALIASES
-        .iter()
-        .find(|(alias, _)| *alias == name)
-        .map_or(name, |(_, target)| target)
+    ALIASES.get(name).copied().unwrap_or(name)
 }
 
 /// Removes one trailing `-YYYY-MM-DD`, `-YYYYMMDD` or `-MMDD` snapshot suffix.

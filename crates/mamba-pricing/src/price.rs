@@ -1,8 +1,11 @@
 //! Prices per million tokens, and the cost of one request under them.
 
+use std::collections::BTreeMap;
+
+use mamba_usage::ServiceTier;
 use rust_decimal::Decimal;
 
-use crate::PricingError;
+use crate::{PriceDate, PricingError};
 
 /// One millionth: prices are quoted per million tokens.
 const PER_MILLION: Decimal = Decimal::from_parts(1, 0, 0, false, 6);
@@ -10,7 +13,8 @@ const PER_MILLION: Decimal = Decimal::from_parts(1, 0, 0, false, 6);
 /// USD per 1,000,000 tokens of each kind.
 ///
 /// A missing cached-input or cache-write price falls back to the input price: a provider that
-/// publishes no cache discount charges cached tokens as ordinary input.
+/// publishes no cache discount charges cached tokens as ordinary input. A missing one-hour
+/// cache-write price falls back to the (five-minute) cache-write price.
 ///
 /// ```
 /// use mamba_pricing::Price;
@@ -19,6 +23,7 @@ const PER_MILLION: Decimal = Decimal::from_parts(1, 0, 0, false, 6);
 /// let price = Price::new(Decimal::new(250, 2), Decimal::new(1000, 2)).with_cached_input(Decimal::new(125, 2));
 /// assert_eq!(price.cached_input_or_input(), Decimal::new(125, 2));
 /// assert_eq!(price.cache_write_or_input(), Decimal::new(250, 2));
+/// assert_eq!(price.cache_write_1h_or_cache_write(), Decimal::new(250, 2));
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct Price {
@@ -26,8 +31,12 @@ pub struct Price {
     pub input: Decimal,
     /// Input tokens read from the prompt cache; `None`: the input price.
     pub cached_input: Option<Decimal>,
-    /// Input tokens written to the prompt cache; `None`: the input price.
+    /// Input tokens written to the prompt cache (Anthropic's five-minute lifetime, and every
+    /// provider's only one); `None`: the input price.
     pub cache_write: Option<Decimal>,
+    /// Input tokens written to the prompt cache with a one-hour lifetime; `None`: the
+    /// `cache_write` price.
+    pub cache_write_1h: Option<Decimal>,
     /// Output (completion) tokens, reasoning included.
     pub output: Decimal,
 }
@@ -44,6 +53,7 @@ impl Price {
             input,
             cached_input: None,
             cache_write: None,
+            cache_write_1h: None,
             output,
         }
     }
@@ -65,6 +75,13 @@ impl Price {
         self
     }
 
+    /// Sets the one-hour cache-write price.
+    #[must_use]
+    pub const fn with_cache_write_1h(mut self, price: Decimal) -> Price {
+        self.cache_write_1h = Some(price);
+        self
+    }
+
     /// The cache-read price, or the input price when none is set.
     pub fn cached_input_or_input(&self) -> Decimal {
         self.cached_input.unwrap_or(self.input)
@@ -73,6 +90,24 @@ impl Price {
     /// The cache-write price, or the input price when none is set.
     pub fn cache_write_or_input(&self) -> Decimal {
         self.cache_write.unwrap_or(self.input)
+    }
+
+    /// The one-hour cache-write price, or [`cache_write_or_input`](Self::cache_write_or_input).
+    pub fn cache_write_1h_or_cache_write(&self) -> Decimal {
+        self.cache_write_1h
+            .unwrap_or_else(|| self.cache_write_or_input())
+    }
+
+    /// The fields with their names (as errors and price files spell them), `None` where
+    /// unset.
+    pub fn fields(&self) -> [(&'static str, Option<Decimal>); 5] {
+        [
+            ("input", Some(self.input)),
+            ("cached_input", self.cached_input),
+            ("cache_write", self.cache_write),
+            ("cache_write_1h", self.cache_write_1h),
+            ("output", Some(self.output)),
+        ]
     }
 
     /// One price for input and output, given per 1,000 tokens: the seed's `cost_rates` form.
@@ -91,19 +126,10 @@ impl Price {
         Some(Price::new(per_million, per_million))
     }
 
-    fn validate(
-        &self,
-        model: &str,
-        prefix: &'static [&'static str; 4],
-    ) -> Result<(), PricingError> {
-        let fields = [
-            Some(self.input),
-            self.cached_input,
-            self.cache_write,
-            Some(self.output),
-        ];
-        for (field, value) in prefix.iter().zip(fields) {
+    fn validate(&self, model: &str, part: Part) -> Result<(), PricingError> {
+        for (name, value) in self.fields() {
             let Some(value) = value else { continue };
+            let field = part.field(name);
             if value.is_sign_negative() && !value.is_zero() {
                 return Err(PricingError::NegativePrice {
                     model: model.to_owned(),
@@ -124,6 +150,29 @@ impl Price {
     }
 }
 
+/// Which part of a [`ModelPrice`] a [`Price`] is, for naming its fields in errors.
+#[derive(Clone, Copy)]
+struct Part {
+    service: Option<ServiceTier>,
+    tiered: bool,
+}
+
+impl Part {
+    /// The field's full name (`input`, `tier.input`, `flex.input`, `flex.tier.input`).
+    fn field(self, name: &str) -> String {
+        let mut full = String::new();
+        if let Some(service) = self.service {
+            full.push_str(service.name());
+            full.push('.');
+        }
+        if self.tiered {
+            full.push_str("tier.");
+        }
+        full.push_str(name);
+        full
+    }
+}
+
 /// Different prices for requests whose prompt exceeds a size, applied to the whole request
 /// (Gemini 2.5 Pro charges more for every token of a prompt above 200,000 tokens).
 ///
@@ -136,28 +185,89 @@ impl Price {
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct Tier {
-    /// The tier applies when a request's prompt tokens are strictly more than this.
+    /// The tier applies when a request's prompt tokens are strictly more than this: a prompt
+    /// of exactly this many tokens is priced below it.
     pub above_prompt_tokens: u64,
     /// The prices for such requests.
     pub price: Price,
 }
 
-/// The full price of a model: base prices, an optional tier, and where the numbers come from.
+/// Base prices and long-context tiers: the prices of one service tier.
+///
+/// ```
+/// use mamba_pricing::{Price, TieredPrice};
+/// use rust_decimal::Decimal;
+///
+/// let flex = TieredPrice::new(Price::new(Decimal::new(625, 3), Decimal::new(5, 0)));
+/// assert_eq!(flex.price_for(1_000).input, Decimal::new(625, 3));
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct TieredPrice {
+    /// Prices for requests below every tier.
+    pub base: Price,
+    /// Tiers, ascending by threshold.
+    pub tiers: Vec<Tier>,
+}
+
+impl TieredPrice {
+    /// Base prices, no tiers.
+    pub fn new(base: Price) -> TieredPrice {
+        TieredPrice {
+            base,
+            tiers: Vec::new(),
+        }
+    }
+
+    /// The prices of a request with `prompt_tokens` of input: the highest tier it is above.
+    pub fn price_for(&self, prompt_tokens: u64) -> &Price {
+        self.tiers
+            .iter()
+            .rev()
+            .find(|tier| prompt_tokens > tier.above_prompt_tokens)
+            .map_or(&self.base, |tier| &tier.price)
+    }
+}
+
+/// How much a model takes in and gives out in one request, as its price data says.
+///
+/// ```
+/// use mamba_pricing::CostEstimator;
+///
+/// let window = CostEstimator::new().context_window("gpt-4o").unwrap();
+/// assert_eq!(window.max_output_tokens, Some(16_384));
+/// ```
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
+pub struct ContextWindow {
+    /// The most input tokens of one request.
+    pub max_input_tokens: Option<u64>,
+    /// The most output tokens of one request.
+    pub max_output_tokens: Option<u64>,
+}
+
+/// The full price of a model in one period: base prices, long-context tiers, service-tier
+/// prices, the day it came into force, its context window, and where the numbers come from.
 ///
 /// ```
 /// use mamba_pricing::CostEstimator;
 ///
 /// let gemini = CostEstimator::new().rate("gemini-2.5-pro")?;
-/// assert_eq!(gemini.tier.map(|t| t.above_prompt_tokens), Some(200_000));
-/// assert_eq!(gemini.checked.as_deref(), Some("2026-11-23"));
+/// assert_eq!(gemini.tiers[0].above_prompt_tokens, 200_000);
+/// assert!(gemini.checked.is_some());
 /// # Ok::<(), mamba_pricing::PricingError>(())
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct ModelPrice {
-    /// Prices for every request not in the tier.
+    /// Standard prices for every request not in a tier.
     pub base: Price,
-    /// Prices for large requests, if the provider tiers them.
-    pub tier: Option<Tier>,
+    /// Standard prices for large requests, ascending by threshold (any number of tiers).
+    pub tiers: Vec<Tier>,
+    /// Prices of other service tiers (flex, priority, batch), each with its own tiers; a
+    /// request served by a tier not listed is priced at the standard prices.
+    pub service_tiers: BTreeMap<ServiceTier, TieredPrice>,
+    /// The day this price came into force; `None`: always (or since before any record).
+    pub since: Option<PriceDate>,
+    /// The model's context window, when its price data gives one.
+    pub context_window: Option<ContextWindow>,
     /// When the price was last checked against the provider (`YYYY-MM-DD`), for built-ins.
     pub checked: Option<String>,
     /// Where the price comes from.
@@ -169,47 +279,119 @@ impl ModelPrice {
     pub fn new(base: Price, source: impl Into<String>) -> ModelPrice {
         ModelPrice {
             base,
-            tier: None,
+            tiers: Vec::new(),
+            service_tiers: BTreeMap::new(),
+            since: None,
+            context_window: None,
             checked: None,
             source: source.into(),
         }
     }
 
-    /// Adds a tier.
+    /// Adds a long-context tier, keeping the tiers in ascending order (a tier with the same
+    /// threshold as an earlier one replaces it).
     #[must_use]
     pub fn with_tier(mut self, tier: Tier) -> ModelPrice {
-        self.tier = Some(tier);
+        insert_tier(&mut self.tiers, tier);
         self
     }
 
-    /// The prices that apply to a request with `prompt_tokens` of input.
+    /// Sets the prices of a service tier.
+    #[must_use]
+    pub fn with_service_tier(mut self, tier: ServiceTier, price: TieredPrice) -> ModelPrice {
+        self.service_tiers.insert(tier, price);
+        self
+    }
+
+    /// Sets the day the price came into force.
+    #[must_use]
+    pub fn since(mut self, day: PriceDate) -> ModelPrice {
+        self.since = Some(day);
+        self
+    }
+
+    /// The standard prices that apply to a request with `prompt_tokens` of input.
     pub fn price_for(&self, prompt_tokens: u64) -> &Price {
-        match &self.tier {
-            Some(tier) if prompt_tokens > tier.above_prompt_tokens => &tier.price,
-            _ => &self.base,
+        tier_price(&self.base, &self.tiers, prompt_tokens)
+    }
+
+    /// The prices that apply to a request with `prompt_tokens` of input served by `service`:
+    /// that tier's prices if this model has them, the standard prices otherwise.
+    ///
+    /// ```
+    /// use mamba_pricing::CostEstimator;
+    /// use mamba_usage::ServiceTier;
+    /// use rust_decimal::Decimal;
+    ///
+    /// let gpt5 = CostEstimator::new().rate("gpt-5")?;
+    /// assert_eq!(gpt5.price_for_request(1_000, Some(ServiceTier::Flex)).input, Decimal::new(625, 3));
+    /// assert_eq!(gpt5.price_for_request(1_000, None).input, Decimal::new(125, 2));
+    /// # Ok::<(), mamba_pricing::PricingError>(())
+    /// ```
+    pub fn price_for_request(&self, prompt_tokens: u64, service: Option<ServiceTier>) -> &Price {
+        match service.and_then(|tier| self.service_tiers.get(&tier)) {
+            Some(priced) => priced.price_for(prompt_tokens),
+            None => self.price_for(prompt_tokens),
         }
     }
 
-    /// Checks that no price is negative.
+    /// Checks that no price is negative or out of range and that tiers ascend.
     ///
     /// # Errors
-    /// [`PricingError::NegativePrice`] naming the model, the field and the value.
+    /// [`PricingError::NegativePrice`] or [`PricingError::PriceOutOfRange`] naming the model,
+    /// the field (`tier.input`, `flex.output`, ...) and the value;
+    /// [`PricingError::TiersOutOfOrder`] for tiers not in strictly ascending order.
     pub fn validate(&self, model: &str) -> Result<(), PricingError> {
-        self.base
-            .validate(model, &["input", "cached_input", "cache_write", "output"])?;
-        if let Some(tier) = &self.tier {
-            tier.price.validate(
+        let parts = std::iter::once((None, &self.base, &self.tiers)).chain(
+            self.service_tiers
+                .iter()
+                .map(|(tier, priced)| (Some(*tier), &priced.base, &priced.tiers)),
+        );
+        for (service, base, tiers) in parts {
+            base.validate(
                 model,
-                &[
-                    "tier.input",
-                    "tier.cached_input",
-                    "tier.cache_write",
-                    "tier.output",
-                ],
+                Part {
+                    service,
+                    tiered: false,
+                },
             )?;
+            for tier in tiers {
+                tier.price.validate(
+                    model,
+                    Part {
+                        service,
+                        tiered: true,
+                    },
+                )?;
+            }
+            if let Some(pair) = tiers
+                .windows(2)
+                .find(|pair| pair[0].above_prompt_tokens >= pair[1].above_prompt_tokens)
+            {
+                return Err(PricingError::TiersOutOfOrder {
+                    model: model.to_owned(),
+                    thresholds: [pair[0].above_prompt_tokens, pair[1].above_prompt_tokens],
+                });
+            }
         }
         Ok(())
     }
+}
+
+/// Inserts `tier` in threshold order, replacing a tier with the same threshold.
+pub(crate) fn insert_tier(tiers: &mut Vec<Tier>, tier: Tier) {
+    match tiers.binary_search_by_key(&tier.above_prompt_tokens, |t| t.above_prompt_tokens) {
+        Ok(index) => tiers[index] = tier,
+        Err(index) => tiers.insert(index, tier),
+    }
+}
+
+fn tier_price<'a>(base: &'a Price, tiers: &'a [Tier], prompt_tokens: u64) -> &'a Price {
+    tiers
+        .iter()
+        .rev()
+        .find(|tier| prompt_tokens > tier.above_prompt_tokens)
+        .map_or(base, |tier| &tier.price)
 }
 
 /// The token counts of one request that a price applies to (the meaning of `mamba_usage`'s
@@ -219,7 +401,10 @@ pub(crate) struct RequestTokens {
     pub(crate) prompt: u64,
     pub(crate) cached: u64,
     pub(crate) cache_write: u64,
+    /// The part of `cache_write` with a one-hour lifetime.
+    pub(crate) cache_write_1h: u64,
     pub(crate) completion: u64,
+    pub(crate) service_tier: Option<ServiceTier>,
 }
 
 /// The parts of a request's cost, exact.
@@ -233,26 +418,50 @@ pub(crate) struct CostParts {
 
 impl RequestTokens {
     /// Cost = (prompt - cached - cache_write) x input + cached x cached_input
-    ///        + cache_write x cache_write + completion x output, per million tokens.
+    ///        + (cache_write - cache_write_1h) x cache_write + cache_write_1h x cache_write_1h
+    ///        + completion x output, per million tokens, at the prices of the request's service
+    ///        tier and of the highest long-context tier its prompt is above.
     pub(crate) fn cost(&self, price: &ModelPrice) -> CostParts {
-        let price = price.price_for(self.prompt);
+        let price = price.price_for_request(self.prompt, self.service_tier);
         let uncached = self
             .prompt
             .saturating_sub(self.cached)
             .saturating_sub(self.cache_write);
         let per_token = |count: u64, per_million: Decimal| {
-            // Exact: the product has the price's scale, and multiplying by 10^-6 only moves the
-            // point. Beyond Decimal's ~7.9e28 range (impossible for real traffic) the cost
-            // saturates instead of panicking.
+            // Most requests have no cache reads or writes: no arithmetic for those.
+            if count == 0 {
+                return Decimal::ZERO;
+            }
+            // Exact: the product has the price's scale, and dividing by 10^6 only moves the
+            // point (six more digits of scale while they fit, a multiplication after that).
+            // Beyond Decimal's ~7.9e28 range (impossible for real traffic) the cost saturates
+            // instead of panicking.
             Decimal::from(count)
                 .checked_mul(per_million)
-                .and_then(|product| product.checked_mul(PER_MILLION))
+                .and_then(|mut product| {
+                    let scale = product.scale() + 6;
+                    if scale <= 28 {
+                        product.set_scale(scale).ok()?;
+                        Some(product)
+                    } else {
+                        product.checked_mul(PER_MILLION)
+                    }
+                })
                 .unwrap_or(Decimal::MAX)
         };
         CostParts {
             input: per_token(uncached, price.input),
             cached_input: per_token(self.cached, price.cached_input_or_input()),
-            cache_write: per_token(self.cache_write, price.cache_write_or_input()),
+            cache_write: crate::breakdown::add(
+                per_token(
+                    self.cache_write.saturating_sub(self.cache_write_1h),
+                    price.cache_write_or_input(),
+                ),
+                per_token(
+                    self.cache_write_1h.min(self.cache_write),
+                    price.cache_write_1h_or_cache_write(),
+                ),
+            ),
             completion: per_token(self.completion, price.output),
         }
     }

@@ -156,11 +156,8 @@ fn values_out_of_range_are_errors_that_quote_them_never_panics() {
         .unwrap_err();
     assert!(
         matches!(
-            error,
-            PricingError::PriceOutOfRange {
-                field: "output",
-                ..
-            }
+            &error,
+            PricingError::PriceOutOfRange { field, .. } if field == "output"
         ),
         "{error}"
     );

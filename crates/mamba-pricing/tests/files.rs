@@ -41,7 +41,7 @@ fn lenient_litellm_load_converts_per_token_floats_to_exact_per_million_prices() 
         (Some(usd("0.30")), Some(usd("3.75")))
     );
     let gemini = &file.prices["gemini/gemini-2.5-pro"];
-    let tier = gemini.tier.unwrap();
+    let tier = gemini.tiers[0];
     assert_eq!(tier.above_prompt_tokens, 200_000);
     assert_eq!(
         (tier.price.input, tier.price.cached_input, tier.price.output),
@@ -112,7 +112,7 @@ fn toml_prices_load_exactly_with_tiers_and_local_models() {
         (Some("2026-11-20"), "our contract")
     );
     assert_eq!(
-        file.prices["gemini-2.5-pro"].tier.unwrap().price.output,
+        file.prices["gemini-2.5-pro"].tiers[0].price.output,
         usd("15")
     );
     assert_eq!(file.local_models, ["smollm2"]);
@@ -146,7 +146,7 @@ fn bad_toml_entries_name_file_model_and_field() {
         ),
         (
             "[models.m]\ninput = \"1\"\noutput = \"1\"\nouput = \"2\"\n",
-            "prices.toml: model `m`, field `ouput`: unknown field; expected one of input, cached_input, cache_write, output, checked, source, tier, local",
+            "prices.toml: model `m`, field `ouput`: unknown field; expected one of input, cached_input, cache_write, cache_write_1h, output, checked, source, tier, local",
         ),
         (
             "[models.m]\ninput = \"1\"\noutput = \"1\"\n[models.m.tier]\ninput = \"2\"\noutput = \"2\"\n",

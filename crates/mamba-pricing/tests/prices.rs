@@ -49,14 +49,14 @@ const TABLE: &[Row] = &[
     ("gpt-5-mini", "0.25", Some("0.025"), None, "2.00"),
     ("gpt-5-nano", "0.05", Some("0.005"), None, "0.40"),
     (
-        "claude-sonnet-4",
+        "claude-sonnet-4-0",
         "3.00",
         Some("0.30"),
         Some("3.75"),
         "15.00",
     ),
     (
-        "claude-opus-4",
+        "claude-opus-4-0",
         "15.00",
         Some("1.50"),
         Some("18.75"),
@@ -91,11 +91,16 @@ fn every_built_in_row_has_its_published_price() {
             "{model} cache write"
         );
         assert_eq!(price.base.output, usd(output), "{model} output");
-        assert_eq!(price.checked.as_deref(), Some("2026-11-23"), "{model}");
-        // Retired snapshots are no longer in litellm's data: OpenAI's legacy price list.
+        assert_eq!(price.checked.as_deref(), Some("2026-12-01"), "{model}");
+        // Generated from the pinned sources; retired snapshots neither lists keep OpenAI's
+        // legacy price list.
         assert!(
-            price.source.contains("litellm 1.109.1") || price.source.contains("legacy models"),
-            "{model}"
+            price
+                .source
+                .contains("genai-prices 0.2.3 and litellm 1.110.2")
+                || price.source.contains("legacy models"),
+            "{model}: {}",
+            price.source
         );
         // A thousand of each kind costs exactly a thousandth of the listed prices (below any tier).
         let cost = estimator.estimate(1_000, 1_000, model);
@@ -106,12 +111,8 @@ fn every_built_in_row_has_its_published_price() {
         );
         assert_eq!(cost.priced_as.as_deref(), Some(model));
     }
-    let built_in = estimator.all_rates().len();
-    assert_eq!(
-        built_in,
-        TABLE.len(),
-        "a row was added or removed without updating this test"
-    );
+    // The generated table covers far more than these rows (see generated.rs's header).
+    assert!(estimator.all_rates().len() > 1_000);
 }
 
 #[test]
@@ -131,7 +132,8 @@ fn every_name_gets_its_own_price_never_a_prefix_s() {
         ("o3-mini-2025-01-31", "o3-mini"),
         ("claude-3-5-sonnet-20241022", "claude-3-5-sonnet"),
         ("claude-3-5-sonnet-latest", "claude-3-5-sonnet"),
-        ("claude-sonnet-4-20250514", "claude-sonnet-4"),
+        ("claude-sonnet-4-20250514", "claude-sonnet-4-0"),
+        ("claude-sonnet-4", "claude-sonnet-4-0"),
         ("claude-3-5-haiku-20241022", "claude-3-5-haiku"),
         ("openai/gpt-4o", "gpt-4o"),
         ("OpenAI/GPT-4o-Mini", "gpt-4o-mini"),
@@ -155,12 +157,12 @@ fn every_name_gets_its_own_price_never_a_prefix_s() {
 fn look_alike_names_stay_unpriced_instead_of_borrowing_a_price() {
     let estimator = CostEstimator::new();
     for model in [
-        "gpt-4o-mini-tts",
+        "gpt-4o-mini-turbo",
         "gpt-4.1-turbo",
         "my-gpt-4o",
         "gpt-4o1",
         "gpt4o",
-        "gpt-4-32k",
+        "gpt-4-33k",
         "claude-3-5",
         "",
     ] {

@@ -264,8 +264,11 @@ impl SettingsBuilder {
         let price = price.clone();
         let value = CodeValue::nested(key_path(&["prices", &model]), move |settings| {
             check_price(&["prices", &model], &price.base)?;
-            if let Some(tier) = &price.tier {
-                check_price(&["prices", &model, "tier"], &tier.price)?;
+            for (index, tier) in price.tiers.iter().enumerate() {
+                check_price(
+                    &["prices", &model, "tiers", &index.to_string()],
+                    &tier.price,
+                )?;
             }
             settings.prices.insert(model.clone(), price.clone());
             Ok(())

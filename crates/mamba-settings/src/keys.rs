@@ -325,6 +325,12 @@ const MAP_KEYS: &[MapKey] = &[
         doc: "USD per 1,000,000 input tokens written to the prompt cache",
     },
     MapKey {
+        key: "prices.\"model\".cache_write_1h",
+        variables: &[],
+        default: "`cache_write`",
+        doc: "USD per 1,000,000 input tokens written to the prompt cache with a one-hour lifetime",
+    },
+    MapKey {
         key: "prices.\"model\".output",
         variables: &[],
         default: "none",
@@ -334,7 +340,13 @@ const MAP_KEYS: &[MapKey] = &[
         key: "prices.\"model\".tier.above_prompt_tokens",
         variables: &[],
         default: "none",
-        doc: "with the tier's own `input`, `cached_input`, `cache_write` and `output`: the prices of requests whose prompt is larger",
+        doc: "with the tier's own `input`, `cached_input`, `cache_write`, `cache_write_1h` and `output`: the prices of requests whose prompt is larger",
+    },
+    MapKey {
+        key: "prices.\"model\".tiers",
+        variables: &[],
+        default: "none",
+        doc: "more tiers, as a list of tables like `tier` (`[[prices.\"model\".tiers]]`); the highest tier a prompt is above applies",
     },
     MapKey {
         key: "prices.\"model\".checked",

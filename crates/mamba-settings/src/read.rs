@@ -25,20 +25,11 @@ pub(crate) const PRICE: Usd = Usd {
     expected: "a non-negative decimal USD price per 1,000,000 tokens, e.g. \"2.50\"",
     max: Price::MAX_PER_MILLION,
 };
-/// The price fields of a `prices` entry or its tier, in [`Price`]'s order.
-const PRICE_FIELDS: [&str; 4] = ["input", "cached_input", "cache_write", "output"];
-
-/// The fields of `price` that are set, by their key names.
+/// The fields of `price` that are set, by their key names (those of [`Price::fields`]).
 pub(crate) fn set_price_fields(price: &Price) -> impl Iterator<Item = (&'static str, Decimal)> {
-    let fields = [
-        Some(price.input),
-        price.cached_input,
-        price.cache_write,
-        Some(price.output),
-    ];
-    PRICE_FIELDS
+    price
+        .fields()
         .into_iter()
-        .zip(fields)
         .filter_map(|(name, value)| value.map(|value| (name, value)))
 }
 
@@ -175,10 +166,34 @@ impl<'a> Reader<'a> {
     }
 
     /// A full price table entry: `input` and `output` required; `cached_input`, `cache_write`,
-    /// `checked`, `source` and a `tier` optional.
+    /// `cache_write_1h`, `checked`, `source`, a `tier` table and a `tiers` array of tier
+    /// tables optional.
     fn price(&mut self, path: &[String], value: Value) -> Result<ModelPrice, SettingsError> {
         let mut fields = self.table(path, value)?;
-        let tier = fields.remove("tier");
+        let mut tiers = Vec::new();
+        if let Some(tier) = fields.remove("tier") {
+            tiers.push((child(path, "tier"), tier));
+        }
+        if let Some(list) = fields.remove("tiers") {
+            let list_path = child(path, "tiers");
+            match list.kind {
+                ValueKind::Array(items) => {
+                    for (index, tier) in items.into_iter().enumerate() {
+                        tiers.push((child(&list_path, &index.to_string()), tier));
+                    }
+                }
+                _ => {
+                    return Err(self.error(
+                        &list_path,
+                        Problem {
+                            problem: format!("{} is not a list", shown(&list)),
+                            expected: "a list of tier tables ([[prices.\"model\".tiers]])"
+                                .to_owned(),
+                        },
+                    ));
+                }
+            }
+        }
         let checked = fields.remove("checked");
         let source = fields.remove("source");
         let base = self.price_fields(path, fields)?;
@@ -190,8 +205,7 @@ impl<'a> Reader<'a> {
         if let Some(checked) = checked {
             price.checked = Some(self.check(&child(path, "checked"), string(&checked))?);
         }
-        if let Some(tier) = tier {
-            let tier_path = child(path, "tier");
+        for (tier_path, tier) in tiers {
             let mut fields = self.table(&tier_path, tier)?;
             let above_path = child(&tier_path, "above_prompt_tokens");
             let above = match fields.remove("above_prompt_tokens") {
@@ -215,15 +229,16 @@ impl<'a> Reader<'a> {
         path: &[String],
         fields: BTreeMap<String, Value>,
     ) -> Result<Price, SettingsError> {
-        let mut price = [None, None, None, None];
+        let names = Price::FREE.fields().map(|(name, _)| name);
+        let mut price = [None; 5];
         for (name, value) in fields {
             let key = child(path, &name);
-            match PRICE_FIELDS.iter().position(|known| *known == name) {
+            match names.iter().position(|known| *known == name) {
                 Some(i) => price[i] = Some(self.check(&key, PRICE.read(&value))?),
                 None => self.unknown(&key),
             }
         }
-        let [input, cached_input, cache_write, output] = price;
+        let [input, cached_input, cache_write, cache_write_1h, output] = price;
         let required = |price: Option<Decimal>, name| {
             price.ok_or_else(|| self.missing(&child(path, name), PRICE.expected))
         };
@@ -233,6 +248,7 @@ impl<'a> Reader<'a> {
             input,
             cached_input,
             cache_write,
+            cache_write_1h,
             output,
         })
     }

@@ -237,14 +237,21 @@ fn price_table(price: &ModelPrice) -> toml::Table {
     if let Some(checked) = &price.checked {
         table.insert("checked".to_owned(), checked.clone().into());
     }
-    if let Some(tier) = &price.tier {
-        let mut tier_table = toml::Table::new();
-        tier_table.insert(
-            "above_prompt_tokens".to_owned(),
-            toml_int(tier.above_prompt_tokens),
-        );
-        price_fields(&tier.price, &mut tier_table);
-        table.insert("tier".to_owned(), tier_table.into());
+    let tiers: Vec<toml::Value> = price
+        .tiers
+        .iter()
+        .map(|tier| {
+            let mut tier_table = toml::Table::new();
+            tier_table.insert(
+                "above_prompt_tokens".to_owned(),
+                toml_int(tier.above_prompt_tokens),
+            );
+            price_fields(&tier.price, &mut tier_table);
+            tier_table.into()
+        })
+        .collect();
+    if !tiers.is_empty() {
+        table.insert("tiers".to_owned(), tiers.into());
     }
     table
 }

@@ -203,3 +203,37 @@ fn an_out_of_range_price_set_in_code_names_its_field() {
          non-negative decimal USD price per 1,000,000 tokens, e.g. \"2.50\""
     );
 }
+
+#[test]
+fn prices_take_one_hour_cache_writes_and_any_number_of_tiers_and_dump_back() {
+    let dir = std::env::temp_dir().join(format!("mamba-keys-tiers-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("config.toml");
+    std::fs::write(
+        &path,
+        "[prices.m]\ninput = \"1\"\ncache_write = \"1.25\"\ncache_write_1h = \"2\"\noutput = \"5\"\n\
+         [[prices.m.tiers]]\nabove_prompt_tokens = 272000\ninput = \"2\"\noutput = \"7.5\"\n\
+         [[prices.m.tiers]]\nabove_prompt_tokens = 128000\ninput = \"1.5\"\noutput = \"6\"\n",
+    )
+    .unwrap();
+    let settings = AgentSettings::builder()
+        .defaults_only()
+        .config_file(&path)
+        .strict(true)
+        .build()
+        .unwrap();
+    let price = &settings.prices["m"];
+    assert_eq!(price.base.cache_write_1h, Some(Decimal::TWO));
+    let thresholds: Vec<u64> = price.tiers.iter().map(|t| t.above_prompt_tokens).collect();
+    assert_eq!(thresholds, [128_000, 272_000]);
+    let estimator = settings.cost_estimator().unwrap();
+    assert_eq!(
+        estimator.estimate(300_000, 0, "m").total_cost,
+        Decimal::new(6, 1)
+    );
+    std::fs::write(&path, settings.dump_safe()).unwrap();
+    let again = AgentSettings::from_file(&path).unwrap();
+    std::fs::remove_dir_all(&dir).unwrap();
+    assert_eq!(again.prices["m"].tiers, price.tiers);
+    assert_eq!(again.prices["m"].base, price.base);
+}

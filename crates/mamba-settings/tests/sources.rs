@@ -518,7 +518,10 @@ cost = "1.25"
     assert_eq!(gpt4o.source, format!("settings file {}", path.display()));
     let tiered = estimator.rate("gemini-like").unwrap();
     assert_eq!(tiered.source, "our contract");
-    assert_eq!(tiered.tier.map(|t| t.above_prompt_tokens), Some(200_000));
+    assert_eq!(
+        tiered.tiers.first().map(|t| t.above_prompt_tokens),
+        Some(200_000)
+    );
     assert_eq!(
         estimator.estimate(300_000, 0, "gemini-like").total_cost,
         Decimal::new(75, 2)
