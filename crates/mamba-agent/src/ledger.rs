@@ -120,6 +120,12 @@ impl Ledger {
         f(&estimator)
     }
 
+    /// The most output tokens one request of `model` can produce, from its price data.
+    pub(crate) fn max_output_tokens(&self, model: &str) -> Option<u64> {
+        self.with_estimator(model, |estimator| estimator.context_window(model))
+            .and_then(|window| window.max_output_tokens)
+    }
+
     /// The cost of a request of `input` and `output` tokens of `model`, for a reservation.
     ///
     /// # Errors

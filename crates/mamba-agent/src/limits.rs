@@ -3,7 +3,8 @@
 //! implementation of mamba-pricing's reservation contract); the request's record settles them.
 //!
 //! The worst case is the counted prompt plus the counter's safety margin, and the most output
-//! the request may produce: `max_tokens` when set, otherwise a `max_tokens` this module sets to
+//! the request may produce: `max_tokens` when set, otherwise (never above the model's own
+//! output limit from its price data) a `max_tokens` this module sets to
 //! what the remaining budgets allow (so an unbounded completion can never overrun a limit on
 //! output, total tokens or cost), priced with the tier the prompt selects.
 
@@ -124,7 +125,10 @@ impl Inner {
         })
     }
 
-    /// The most output tokens every budget still allows after a prompt of `input` tokens.
+    /// The most output tokens every budget still allows after a prompt of `input` tokens, and
+    /// never more than the model can produce (its price data's output limit): the worst case
+    /// held is no larger than the request can be, so concurrent requests are not refused for
+    /// budget a request could never use.
     fn output_cap(
         &self,
         input: u64,
@@ -132,6 +136,9 @@ impl Inner {
         quote: &impl Fn(u64) -> Result<Decimal, AgentError>,
     ) -> Result<u64, AgentError> {
         let mut cap = Decimal::from(u32::MAX);
+        if let Some(model_limit) = self.ledger.max_output_tokens(&self.model) {
+            cap = cap.min(Decimal::from(model_limit));
+        }
         for (_, budget) in budgets {
             let left = budget.remaining_now();
             if let Some(output) = left.get(LimitKind::OutputTokens) {

@@ -255,3 +255,23 @@ async fn run_limits_cover_a_whole_workflow_run() {
     assert_eq!(again.termination, TerminationReason::Error);
     assert_eq!(server.served().len(), 4);
 }
+
+/// Under a generous output limit, a request holds no more than the model can produce:
+/// gpt-4o's price data give 16,384 output tokens, so each of three concurrent runs holds that,
+/// and all three fit a limit of 50,000 (with the budget's u32::MAX cap they could not).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reservation_holds_no_more_output_than_the_model_can_produce() {
+    let server = slow_server().await;
+    let agent = builder(&server, None)
+        .usage_limits(UsageLimits::default().with_output_tokens(50_000))
+        .build()
+        .unwrap();
+    let failures = run_concurrently(&agent, 3).await;
+    assert!(failures.is_empty(), "{failures:?}");
+    let limits: Vec<u64> = server
+        .served()
+        .iter()
+        .map(|s| s.body["max_tokens"].as_u64().unwrap())
+        .collect();
+    assert!(limits.iter().all(|&max| max <= 16_384), "{limits:?}");
+}
