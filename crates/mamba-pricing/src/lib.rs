@@ -3,8 +3,11 @@
 //! This crate provides [`CostEstimator`] (prices by model name; the cost of one request, of a
 //! [`UsageRecord`](mamba_usage::UsageRecord) with its cache reads and writes, or of a whole
 //! [`UsageHistory`](mamba_usage::UsageHistory)), [`CostBreakdown`] (the cost part by part, with
-//! the tokens no price covered), [`Price`] / [`ModelPrice`] / [`Tier`] (USD per 1M tokens in
-//! [`rust_decimal::Decimal`]) and [`format_usd`]. Budgets that are never exceeded under
+//! the tokens no price covered), [`Price`] / [`ModelPrice`] / [`Tier`] / [`TieredPrice`]
+//! (USD per 1M tokens in [`rust_decimal::Decimal`], with long-context tiers, cache lifetimes,
+//! service tiers and price history from [`PriceDate`]), [`ContextWindow`] and [`format_usd`].
+//! The built-in table is generated from the price data of genai-prices and LiteLLM. Budgets
+//! that are never exceeded under
 //! concurrency follow one reservation contract, [`Budget`] (reserve the worst case, settle
 //! to what was used, release what was never sent), with [`UsageLimits`] and an in-process
 //! [`LocalBudget`].

@@ -33,7 +33,11 @@ fn litellm_rows_equal_the_committed_extract_of_the_source() {
         assert_eq!(built_in.tiers, expected.tiers, "{key}");
         assert_eq!(built_in.service_tiers, expected.service_tiers, "{key}");
         assert_eq!(built_in.context_window, expected.context_window, "{key}");
-        assert!(built_in.source.contains("LiteLLM"), "{key}: {}", built_in.source);
+        assert!(
+            built_in.source.contains("LiteLLM"),
+            "{key}: {}",
+            built_in.source
+        );
     }
 }
 
@@ -56,25 +60,129 @@ fn tiers_cache_lifetimes_and_service_tiers_are_priced_exactly() {
         ("gpt-5.5", 272_001, 0, 0, 0, None, "2.72001"),
         ("gpt-5.5", 272_001, 0, 0, 1_000, None, "2.76501"),
         ("gemini-3.1-pro-preview", 200_000, 0, 0, 0, None, "0.4"),
-        ("gemini-3.1-pro-preview", 200_001, 0, 0, 1_000, None, "0.818004"),
+        (
+            "gemini-3.1-pro-preview",
+            200_001,
+            0,
+            0,
+            1_000,
+            None,
+            "0.818004",
+        ),
         // xAI bills 200,000 tokens and up at the higher rate: genai-prices' tier is >199,999.
         ("grok-4.7", 199_999, 0, 0, 0, None, "0.399998"),
         ("grok-4.7", 200_000, 0, 0, 0, None, "0.8"),
         // Five-minute writes at 1.25x input, one-hour writes at 2x.
-        ("claude-sonnet-4-6", 1_000_000, 1_000_000, 0, 0, None, "3.75"),
-        ("claude-sonnet-4-6", 1_000_000, 1_000_000, 1_000_000, 0, None, "6"),
-        ("claude-sonnet-4-6", 1_000_000, 1_000_000, 250_000, 0, None, "4.3125"),
-        ("claude-haiku-4-5", 1_000_000, 1_000_000, 1_000_000, 0, None, "2"),
-        ("claude-opus-4-5", 2_000_000, 1_000_000, 1_000_000, 0, None, "15"),
+        (
+            "claude-sonnet-4-6",
+            1_000_000,
+            1_000_000,
+            0,
+            0,
+            None,
+            "3.75",
+        ),
+        (
+            "claude-sonnet-4-6",
+            1_000_000,
+            1_000_000,
+            1_000_000,
+            0,
+            None,
+            "6",
+        ),
+        (
+            "claude-sonnet-4-6",
+            1_000_000,
+            1_000_000,
+            250_000,
+            0,
+            None,
+            "4.3125",
+        ),
+        (
+            "claude-haiku-4-5",
+            1_000_000,
+            1_000_000,
+            1_000_000,
+            0,
+            None,
+            "2",
+        ),
+        (
+            "claude-opus-4-5",
+            2_000_000,
+            1_000_000,
+            1_000_000,
+            0,
+            None,
+            "15",
+        ),
         // Service tiers: flex, priority and batch prices; a tier without prices is standard.
         ("gpt-5", 1_000_000, 0, 0, 1_000_000, None, "11.25"),
-        ("gpt-5", 1_000_000, 0, 0, 1_000_000, Some(ServiceTier::Standard), "11.25"),
-        ("gpt-5", 1_000_000, 0, 0, 1_000_000, Some(ServiceTier::Flex), "5.625"),
-        ("gpt-5", 1_000_000, 0, 0, 1_000_000, Some(ServiceTier::Priority), "22.5"),
-        ("gpt-5", 1_000_000, 0, 0, 1_000_000, Some(ServiceTier::Batch), "5.625"),
-        ("gpt-5.5", 1_000_000, 0, 0, 0, Some(ServiceTier::Priority), "12.5"),
-        ("claude-3-opus", 1_000_000, 0, 0, 0, Some(ServiceTier::Flex), "15"),
-        ("claude-sonnet-4-6", 1_000_000, 0, 0, 0, Some(ServiceTier::Batch), "1.5"),
+        (
+            "gpt-5",
+            1_000_000,
+            0,
+            0,
+            1_000_000,
+            Some(ServiceTier::Standard),
+            "11.25",
+        ),
+        (
+            "gpt-5",
+            1_000_000,
+            0,
+            0,
+            1_000_000,
+            Some(ServiceTier::Flex),
+            "5.625",
+        ),
+        (
+            "gpt-5",
+            1_000_000,
+            0,
+            0,
+            1_000_000,
+            Some(ServiceTier::Priority),
+            "22.5",
+        ),
+        (
+            "gpt-5",
+            1_000_000,
+            0,
+            0,
+            1_000_000,
+            Some(ServiceTier::Batch),
+            "5.625",
+        ),
+        (
+            "gpt-5.5",
+            1_000_000,
+            0,
+            0,
+            0,
+            Some(ServiceTier::Priority),
+            "12.5",
+        ),
+        (
+            "claude-3-opus",
+            1_000_000,
+            0,
+            0,
+            0,
+            Some(ServiceTier::Flex),
+            "15",
+        ),
+        (
+            "claude-sonnet-4-6",
+            1_000_000,
+            0,
+            0,
+            0,
+            Some(ServiceTier::Batch),
+            "1.5",
+        ),
     ];
     let estimator = CostEstimator::new();
     for &(model, prompt, write, write_1h, completion, tier, expected) in cases {
@@ -106,7 +214,12 @@ fn each_record_is_priced_at_the_price_in_force_on_its_day() {
         ("o3", at("2025-06-09", 86_399), None, "10"),
         ("o3", at("2025-06-10", 0), None, "2"),
         ("o3", at("2026-10-11", 0), Some(ServiceTier::Priority), "2"),
-        ("o3", at("2026-10-12", 0), Some(ServiceTier::Priority), "3.5"),
+        (
+            "o3",
+            at("2026-10-12", 0),
+            Some(ServiceTier::Priority),
+            "3.5",
+        ),
         ("o3", at("2026-10-13", 0), Some(ServiceTier::Batch), "2"),
         ("o3", at("2026-10-14", 0), Some(ServiceTier::Batch), "1"),
     ];
@@ -118,9 +231,17 @@ fn each_record_is_priced_at_the_price_in_force_on_its_day() {
             builder = builder.service_tier(tier);
         }
         let cost = estimator.estimate_record(&builder.build().unwrap());
-        assert_eq!(cost.total_cost.normalize(), usd(expected), "{model} {tier:?}");
         assert_eq!(
-            estimator.rate_at(model, when).unwrap().price_for_request(1_000_000, tier).input,
+            cost.total_cost.normalize(),
+            usd(expected),
+            "{model} {tier:?}"
+        );
+        assert_eq!(
+            estimator
+                .rate_at(model, when)
+                .unwrap()
+                .price_for_request(1_000_000, tier)
+                .input,
             usd(expected)
         );
     }

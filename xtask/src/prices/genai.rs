@@ -277,6 +277,32 @@ fn price_and_tiers(components: &Components) -> Option<(Price, Vec<Tier>)> {
 mod tests {
     use super::*;
 
+    /// The built-in rows genai-prices prices equal what this conversion makes of a committed
+    /// extract of the source (`fixtures/genai_extract.json`): periods, start days, tiers and
+    /// service tiers.
+    #[test]
+    fn built_in_rows_equal_the_committed_extract_of_genai_prices() {
+        let data: Value =
+            serde_json::from_str(include_str!("fixtures/genai_extract.json")).unwrap();
+        let providers: Vec<&str> = super::super::merge::PROVIDERS
+            .iter()
+            .map(|(id, _, _)| *id)
+            .collect();
+        let models = models(&data, &providers).unwrap();
+        assert_eq!(models.len(), 8);
+        let estimator = mamba_pricing::CostEstimator::new();
+        for model in &models {
+            let built_in = estimator.price_history(&model.id);
+            assert_eq!(built_in.len(), model.periods.len(), "{}", model.id);
+            for (ours, theirs) in built_in.iter().zip(&model.periods) {
+                assert_eq!(ours.since, theirs.since, "{}", model.id);
+                assert_eq!(ours.base, theirs.base, "{}", model.id);
+                assert_eq!(ours.tiers, theirs.tiers, "{}", model.id);
+                assert_eq!(ours.service_tiers, theirs.service_tiers, "{}", model.id);
+            }
+        }
+    }
+
     fn d(text: &str) -> Value {
         serde_json::json!({ "_decimal": text })
     }
