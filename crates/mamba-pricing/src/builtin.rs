@@ -86,24 +86,41 @@ impl Period {
     }
 }
 
-/// The built-in table: `(model, price)`, one entry per price period.
-pub(crate) fn table() -> Vec<(&'static str, ModelPrice)> {
-    let mut table: Vec<(&'static str, ModelPrice)> = generated::ROWS
-        .iter()
-        .flat_map(|row| {
-            row.periods
+/// One name of the built-in table, not yet turned into prices.
+pub(crate) enum Entry {
+    Generated(&'static Row),
+    Legacy(Price),
+}
+
+impl Entry {
+    /// The entry's price periods, oldest first.
+    pub(crate) fn periods(&self) -> Vec<ModelPrice> {
+        match self {
+            Entry::Generated(row) => row
+                .periods
                 .iter()
-                .map(move |period| (row.name, period.to_price(row)))
-        })
-        .collect();
-    for (name, price) in LEGACY {
-        if !generated::ROWS.iter().any(|row| row.name == *name) {
-            let mut price = ModelPrice::new(*price, LEGACY_SOURCE);
-            price.checked = Some(generated::CHECKED.to_owned());
-            table.push((name, price));
+                .map(|period| period.to_price(row))
+                .collect(),
+            Entry::Legacy(price) => {
+                let mut price = ModelPrice::new(*price, LEGACY_SOURCE);
+                price.checked = Some(generated::CHECKED.to_owned());
+                vec![price]
+            }
         }
     }
-    table
+}
+
+/// Every name of the built-in table with its entry. Cheap: nothing is converted until a name
+/// is looked up.
+pub(crate) fn entries() -> impl Iterator<Item = (&'static str, Entry)> {
+    let legacy = LEGACY
+        .iter()
+        .filter(|(name, _)| !generated::ROWS.iter().any(|row| row.name == *name))
+        .map(|(name, price)| (*name, Entry::Legacy(*price)));
+    generated::ROWS
+        .iter()
+        .map(|row| (row.name, Entry::Generated(row)))
+        .chain(legacy)
 }
 
 /// Other exact names of table entries, from the sources' match data. Never inferred.

@@ -1,7 +1,7 @@
 //! [`CostEstimator`]: prices by model name, and the cost of requests and histories.
 
 use std::collections::{BTreeMap, HashSet};
-use std::sync::{Arc, LazyLock, Mutex, PoisonError};
+use std::sync::{Arc, LazyLock, Mutex, OnceLock, PoisonError};
 use std::time::SystemTime;
 
 use mamba_usage::{TokenUsage, UsageHistory, UsageRecord};
@@ -9,31 +9,48 @@ use rust_decimal::Decimal;
 use rustc_hash::FxHashMap;
 
 use crate::breakdown::add;
-use crate::builtin::LOCAL_PREFIXES;
+use crate::builtin::{Entry, LOCAL_PREFIXES};
 use crate::matching::{closest, fold, name_forms};
 use crate::price::{CostParts, RequestTokens};
 use crate::{
     ContextWindow, CostBreakdown, ModelPrice, Price, PriceDate, PriceSource, PricingError,
 };
 
-/// The built-in table, built once per process: each name's price periods, oldest first.
-static BUILT_IN: LazyLock<FxHashMap<&'static str, Vec<ModelPrice>>> = LazyLock::new(|| {
-    let mut table: FxHashMap<&'static str, Vec<ModelPrice>> = FxHashMap::default();
-    for (name, price) in crate::builtin::table() {
-        table.entry(name).or_default().push(price);
-    }
-    for periods in table.values_mut() {
-        periods.sort_by_key(|price| price.since);
-    }
-    table
+/// The built-in table, indexed once per process. A name's prices are built the first time it
+/// is looked up, so start-up costs one index, not 1,350 price conversions.
+struct BuiltIn {
+    index: FxHashMap<&'static str, usize>,
+    entries: Vec<(&'static str, Entry, OnceLock<Vec<ModelPrice>>)>,
+}
+
+static BUILT_IN: LazyLock<BuiltIn> = LazyLock::new(|| {
+    let entries: Vec<_> = crate::builtin::entries()
+        .map(|(name, entry)| (name, entry, OnceLock::new()))
+        .collect();
+    let index = entries
+        .iter()
+        .enumerate()
+        .map(|(position, (name, _, _))| (*name, position))
+        .collect();
+    BuiltIn { index, entries }
 });
+
+impl BuiltIn {
+    /// The name as the table spells it and its price periods, oldest first.
+    fn get(&'static self, name: &str) -> Option<(&'static str, &'static [ModelPrice])> {
+        let position = *self.index.get(name)?;
+        let (name, entry, periods) = self.entries.get(position)?;
+        Some((*name, periods.get_or_init(|| entry.periods()).as_slice()))
+    }
+
+    fn names(&'static self) -> impl Iterator<Item = &'static str> {
+        self.entries.iter().map(|(name, _, _)| *name)
+    }
+}
 
 /// The built-in entry the first of `forms` (see [`name_forms`]) that has one names.
 fn built_in_entry(forms: &[&str]) -> Option<(&'static str, &'static [ModelPrice])> {
-    forms
-        .iter()
-        .find_map(|form| BUILT_IN.get_key_value(*form))
-        .map(|(name, periods)| (*name, periods.as_slice()))
+    forms.iter().find_map(|form| BUILT_IN.get(form))
 }
 
 /// The period of `periods` (oldest first, never empty) in force at `at` (`None`: now). A time
@@ -426,10 +443,10 @@ impl CostEstimator {
                 model: model.to_owned(),
                 closest: closest(
                     model,
-                    BUILT_IN
+                    self.custom
                         .keys()
-                        .copied()
-                        .chain(self.custom.keys().map(String::as_str)),
+                        .map(String::as_str)
+                        .chain(BUILT_IN.names().map(|name| -> &str { name })),
                     3,
                 ),
             }),
@@ -477,8 +494,11 @@ impl CostEstimator {
     pub fn all_rates(&self) -> BTreeMap<String, ModelPrice> {
         let current = |periods: &[ModelPrice]| in_force(periods, None).cloned();
         let mut rates: BTreeMap<String, ModelPrice> = BUILT_IN
-            .iter()
-            .filter_map(|(name, periods)| Some(((*name).to_owned(), current(periods)?)))
+            .names()
+            .filter_map(|name| {
+                let (name, periods) = BUILT_IN.get(name)?;
+                Some((name.to_owned(), current(periods)?))
+            })
             .collect();
         rates.extend(
             self.custom
@@ -591,7 +611,7 @@ impl CostEstimator {
         // Fast path: nothing of the user's can apply, and the name is a table key.
         if self.custom.is_empty()
             && self.local.is_empty()
-            && let Some((name, price)) = BUILT_IN.get_key_value(model)
+            && let Some((name, price)) = BUILT_IN.get(model)
         {
             return found(name, price, PriceSource::BuiltIn);
         }
