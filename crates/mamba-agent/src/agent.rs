@@ -8,7 +8,9 @@ use std::time::Duration;
 use mamba_pricing::{CostBreakdown, HistoryCost, LocalBudget};
 use mamba_settings::{AgentSettings, UsageLimits};
 use mamba_tokens::{ChatMessage, TokenCounter, ToolCall, ToolDefinition};
-use mamba_usage::{ServiceTier, TokenUsage, UsageHistory, UsageRecord, UsageTracker};
+use mamba_usage::{
+    ProviderUsage, ServiceTier, TokenUsage, UsageHistory, UsageRecord, UsageTracker,
+};
 use rust_decimal::Decimal;
 use tokio::time::Instant as Deadline;
 use tracing::Instrument;
@@ -19,7 +21,7 @@ use crate::flight::{Flight, Prompt};
 use crate::ledger::Ledger;
 use crate::result::RunBooks;
 use crate::transport::Transport;
-use crate::wire::{self, ChatRequest, StreamOptions, WireUsage};
+use crate::wire::{self, ChatRequest, StreamOptions};
 use crate::{AgentError, Completion, RunError, RunResult, Tool, ToolCallRecord};
 
 /// An LLM agent: sends a conversation to a chat-completions endpoint, runs the tools the model
@@ -357,7 +359,7 @@ impl Agent {
         let reply = Reply {
             model: response.model,
             id: response.id,
-            usage: response.usage,
+            usage: wire::provider_usage(response.usage.as_ref()),
             service_tier: response.service_tier,
             content: &content,
             calls: &tool_calls,
@@ -384,7 +386,8 @@ impl Agent {
 pub(crate) struct Reply<'a> {
     pub(crate) model: Option<String>,
     pub(crate) id: Option<String>,
-    pub(crate) usage: Option<WireUsage>,
+    /// The provider's usage, read at the edge; `None` when it sent none (or none readable).
+    pub(crate) usage: Option<ProviderUsage>,
     /// The service tier the response says served it.
     pub(crate) service_tier: Option<String>,
     pub(crate) content: &'a str,
@@ -411,8 +414,7 @@ impl Reply<'_> {
 
     /// Whether the server reported both counts, so no estimate is needed.
     pub(crate) fn usage_is_complete(&self) -> bool {
-        self.usage
-            .is_some_and(|u| u.prompt_tokens.is_some() && u.completion_tokens.is_some())
+        self.usage.is_some_and(|usage| usage.is_measured())
     }
 }
 
@@ -510,8 +512,11 @@ impl Inner {
                 )
             }
         };
-        let cached = usage.cached();
-        let (cache_write, cache_write_1h) = (usage.cache_write(), usage.cache_write_1h());
+        let (cached, cache_write, cache_write_1h) = (
+            usage.cached_tokens,
+            usage.cache_write_tokens,
+            usage.cache_write_1h_tokens,
+        );
         if let Some(tier) = reply.service_tier.as_deref() {
             match tier.parse::<ServiceTier>() {
                 Ok(tier) => builder = builder.service_tier(tier),
@@ -522,12 +527,9 @@ impl Inner {
                 ),
             }
         }
-        let reasoning = usage
-            .completion_tokens_details
-            .and_then(|d| d.reasoning_tokens)
-            .unwrap_or(0);
+        let reasoning = usage.reasoning_tokens;
         let mut builder = builder.prompt_tokens(prompt).completion_tokens(completion);
-        if let Some(total) = usage.total_tokens {
+        if let Some(total) = usage.provider_total_tokens {
             builder = builder.provider_total_tokens(total);
         }
         let exact = builder

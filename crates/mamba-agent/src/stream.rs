@@ -19,8 +19,9 @@ use crate::attempt::AttemptLog;
 use crate::flight::{Flight, Prompt};
 use crate::result::RunBooks;
 use crate::transport::ChunkStream;
-use crate::wire::{self, ChatChunk, WireUsage};
+use crate::wire::{self, ChatChunk};
 use crate::{AgentError, RunError, RunResult, ToolCallRecord};
+use mamba_usage::ProviderUsage;
 
 /// What a streamed run yields.
 ///
@@ -246,7 +247,7 @@ struct InFlight {
     chunks: ChunkStream,
     content: String,
     calls: Vec<PartialCall>,
-    usage: Option<WireUsage>,
+    usage: Option<ProviderUsage>,
     service_tier: Option<String>,
     model: Option<String>,
     id: Option<String>,
@@ -277,8 +278,12 @@ impl InFlight {
         if self.id.is_none() {
             self.id = chunk.id.filter(|id| !id.is_empty());
         }
-        if chunk.usage.is_some() {
-            self.usage = chunk.usage;
+        if let Some(usage) = wire::provider_usage(chunk.usage.as_ref()) {
+            // A later usage chunk wins where it reports a count.
+            self.usage = Some(match self.usage {
+                Some(earlier) => earlier.merge(usage),
+                None => usage,
+            });
         }
         if chunk.service_tier.is_some() {
             self.service_tier = chunk.service_tier;

@@ -5,6 +5,7 @@
 //! fields (llama.cpp's `timings`) are ignored.
 
 use mamba_tokens::{ChatMessage, Role, ToolCall, ToolDefinition};
+use mamba_usage::{ProviderUsage, UsageFormat};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
@@ -86,7 +87,7 @@ pub(crate) struct ChatResponse {
     pub(crate) model: Option<String>,
     pub(crate) choices: Vec<Choice>,
     #[serde(default)]
-    pub(crate) usage: Option<WireUsage>,
+    pub(crate) usage: Option<Value>,
     /// The service tier that served the request (`default`, `flex`, `priority`).
     #[serde(default)]
     pub(crate) service_tier: Option<String>,
@@ -128,86 +129,19 @@ fn arguments_text<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<S
     })
 }
 
-/// `usage` as OpenAI reports it: cached tokens inside `prompt_tokens`, reasoning tokens inside
-/// `completion_tokens` (the meaning of our records, so no conversion is needed). A count the
-/// server left out is `None`, never zero: `"usage": {}` carries no usage at all.
-///
-/// OpenAI-compatible proxies in front of Anthropic (LiteLLM) add Anthropic's cache fields
-/// beside OpenAI's: `cache_read_input_tokens`, `cache_creation_input_tokens` and the
-/// `cache_creation` split by lifetime. `prompt_tokens` still includes them.
-#[derive(Debug, Clone, Copy, Default, Deserialize, PartialEq, Eq)]
-pub(crate) struct WireUsage {
-    #[serde(default)]
-    pub(crate) cache_read_input_tokens: Option<u64>,
-    #[serde(default)]
-    pub(crate) cache_creation_input_tokens: Option<u64>,
-    #[serde(default)]
-    pub(crate) cache_creation: Option<CacheCreation>,
-    #[serde(default)]
-    pub(crate) prompt_tokens: Option<u64>,
-    #[serde(default)]
-    pub(crate) completion_tokens: Option<u64>,
-    #[serde(default)]
-    pub(crate) total_tokens: Option<u64>,
-    #[serde(default)]
-    pub(crate) prompt_tokens_details: Option<PromptDetails>,
-    #[serde(default)]
-    pub(crate) completion_tokens_details: Option<CompletionDetails>,
-}
-
-#[derive(Debug, Clone, Copy, Default, Deserialize, PartialEq, Eq)]
-pub(crate) struct PromptDetails {
-    #[serde(default)]
-    pub(crate) cached_tokens: Option<u64>,
-    #[serde(default)]
-    pub(crate) cache_write_tokens: Option<u64>,
-}
-
-/// Anthropic's cache writes by lifetime.
-#[derive(Debug, Clone, Copy, Default, Deserialize, PartialEq, Eq)]
-pub(crate) struct CacheCreation {
-    #[serde(default)]
-    pub(crate) ephemeral_5m_input_tokens: Option<u64>,
-    #[serde(default)]
-    pub(crate) ephemeral_1h_input_tokens: Option<u64>,
-}
-
-impl WireUsage {
-    /// Cache reads: OpenAI's `prompt_tokens_details.cached_tokens`, else Anthropic's field.
-    pub(crate) fn cached(&self) -> u64 {
-        self.prompt_tokens_details
-            .and_then(|d| d.cached_tokens)
-            .or(self.cache_read_input_tokens)
-            .unwrap_or(0)
+/// A response's `usage` object as it came, read by mamba-usage's OpenAI Chat Completions
+/// reader ([`ProviderUsage`]): the one place provider usage becomes our counts. A usage object
+/// that does not read (a count that is not a number) is logged and treated as absent, so the
+/// request is estimated rather than lost.
+pub(crate) fn provider_usage(usage: Option<&Value>) -> Option<ProviderUsage> {
+    let usage = usage?;
+    match ProviderUsage::parse(UsageFormat::OpenAiChat, usage) {
+        Ok(usage) => Some(usage),
+        Err(error) => {
+            tracing::warn!(%error, "unreadable usage from the provider; the request is estimated");
+            None
+        }
     }
-
-    /// Cache writes: OpenAI's `prompt_tokens_details.cache_write_tokens`, else Anthropic's
-    /// `cache_creation_input_tokens`, else the sum of its lifetime split.
-    pub(crate) fn cache_write(&self) -> u64 {
-        let split = self.cache_creation.map(|c| {
-            c.ephemeral_5m_input_tokens
-                .unwrap_or(0)
-                .saturating_add(c.ephemeral_1h_input_tokens.unwrap_or(0))
-        });
-        self.prompt_tokens_details
-            .and_then(|d| d.cache_write_tokens)
-            .or(self.cache_creation_input_tokens)
-            .or(split)
-            .unwrap_or(0)
-    }
-
-    /// One-hour cache writes (Anthropic's `cache_creation.ephemeral_1h_input_tokens`).
-    pub(crate) fn cache_write_1h(&self) -> u64 {
-        self.cache_creation
-            .and_then(|c| c.ephemeral_1h_input_tokens)
-            .unwrap_or(0)
-    }
-}
-
-#[derive(Debug, Clone, Copy, Default, Deserialize, PartialEq, Eq)]
-pub(crate) struct CompletionDetails {
-    #[serde(default)]
-    pub(crate) reasoning_tokens: Option<u64>,
 }
 
 /// One server-sent event of a streamed response.
@@ -220,7 +154,7 @@ pub(crate) struct ChatChunk {
     #[serde(default)]
     pub(crate) choices: Vec<ChunkChoice>,
     #[serde(default)]
-    pub(crate) usage: Option<WireUsage>,
+    pub(crate) usage: Option<Value>,
     #[serde(default)]
     pub(crate) service_tier: Option<String>,
 }

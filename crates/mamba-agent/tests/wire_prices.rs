@@ -109,3 +109,15 @@ async fn a_streamed_response_carries_its_service_tier() {
     assert_eq!(record.model(), "gpt-4o");
     assert_eq!(agent.cost(), Decimal::new(425, 2));
 }
+
+#[tokio::test]
+async fn an_unreadable_usage_is_estimated_not_lost() {
+    let usage = json!({"prompt_tokens": "many", "completion_tokens": 3, "total_tokens": 9});
+    let server = Scripted::start(vec![answer("gpt-4o", usage, None)]).await;
+    let agent = agent(&server, "gpt-4o");
+    agent.run("hi").await.unwrap();
+    let record = agent.usage_history().last().unwrap();
+    assert!(record.is_estimated());
+    assert!(record.prompt_tokens() > 0);
+    assert_eq!(agent.usage().request_count, 1);
+}

@@ -50,6 +50,16 @@ pub enum UsageError {
         /// What is wrong with the line.
         reason: String,
     },
+    /// A provider's usage object has a value that is not a count, or is not usable.
+    #[error("{format} usage{}: {problem}", if field.is_empty() { String::new() } else { format!(", field `{field}`") })]
+    ProviderUsage {
+        /// The usage shape (`"OpenAI Chat Completions"`).
+        format: &'static str,
+        /// The field, as a dotted path from the response (`usage.prompt_tokens`), or empty.
+        field: String,
+        /// What is wrong.
+        problem: String,
+    },
     /// Reading or writing failed.
     #[error("{context}")]
     Io {

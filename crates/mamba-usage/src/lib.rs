@@ -70,6 +70,8 @@
 mod error;
 mod export;
 mod history;
+#[cfg(feature = "serde")]
+mod provider;
 mod record;
 mod service;
 mod store;
@@ -79,6 +81,8 @@ mod usage;
 pub use error::UsageError;
 pub use export::CSV_HEADER;
 pub use history::{Iter, UsageHistory};
+#[cfg(feature = "serde")]
+pub use provider::{ProviderUsage, UsageFormat};
 pub use record::{UsageRecord, UsageRecordBuilder};
 pub use service::ServiceTier;
 pub use tracker::{TrackerConfig, UsageSummary, UsageTracker};
