@@ -190,6 +190,7 @@ impl AgentBuilder {
             estimator,
             locality,
             settings.tracking.log_level,
+            crate::ledger::provider_name(backend.base_url.as_deref()),
         );
         let transport = Transport::new(&settings.model_backend, self.retry_backoff)?;
         let tool_definitions = self.tools.iter().map(|t| t.definition().clone()).collect();

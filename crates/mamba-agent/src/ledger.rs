@@ -6,6 +6,7 @@ use std::time::SystemTime;
 
 use mamba_pricing::{CostBreakdown, CostEstimator, HistoryCost, PriceSource, format_usd};
 use rust_decimal::Decimal;
+use rust_decimal::prelude::ToPrimitive;
 
 use crate::AgentError;
 use mamba_settings::LogLevel;
@@ -61,6 +62,42 @@ pub(crate) struct Ledger {
     locality: Locality,
     books: Mutex<Books>,
     log_level: LogLevel,
+    /// `gen_ai.provider.name` of the backend (see [`provider_name`]).
+    provider: String,
+}
+
+/// The OpenTelemetry GenAI `gen_ai.provider.name` of a backend: the conventions' name for a
+/// provider's own API host, otherwise the host itself (a proxy or a local server is no
+/// provider the conventions name). OpenAI's when no base URL is set.
+pub(crate) fn provider_name(base_url: Option<&str>) -> String {
+    const KNOWN: &[(&str, &str)] = &[
+        ("api.openai.com", "openai"),
+        ("api.anthropic.com", "anthropic"),
+        ("generativelanguage.googleapis.com", "gcp.gemini"),
+        ("api.x.ai", "x_ai"),
+        ("api.deepseek.com", "deepseek"),
+        ("api.mistral.ai", "mistral_ai"),
+        ("api.groq.com", "groq"),
+        ("api.moonshot.ai", "moonshot"),
+    ];
+    let Some(url) = base_url else {
+        return "openai".to_owned();
+    };
+    let rest = url.split_once("://").map_or(url, |(_, rest)| rest);
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or_default();
+    // Never a user name or password in telemetry.
+    let host_port = authority
+        .rsplit_once('@')
+        .map_or(authority, |(_, host)| host);
+    let host = match host_port.strip_prefix('[') {
+        Some(bracketed) => bracketed.split(']').next().unwrap_or_default(),
+        None => host_port.split(':').next().unwrap_or_default(),
+    }
+    .to_ascii_lowercase();
+    KNOWN
+        .iter()
+        .find(|(known, _)| host == *known)
+        .map_or(host.clone(), |(_, name)| (*name).to_owned())
 }
 
 impl Ledger {
@@ -70,6 +107,7 @@ impl Ledger {
         estimator: CostEstimator,
         locality: Locality,
         log_level: LogLevel,
+        provider: String,
     ) -> Ledger {
         Ledger {
             tracker,
@@ -78,6 +116,7 @@ impl Ledger {
             locality,
             books: Mutex::default(),
             log_level,
+            provider,
         }
     }
 
@@ -240,20 +279,25 @@ impl Ledger {
             ($level:expr) => {
                 if tracing::enabled!($level) {
                     tracing::event!(
-                    $level,
-                    gen_ai.request.model = request_model,
-                    gen_ai.response.model = record.model(),
-                    gen_ai.usage.input_tokens = record.prompt_tokens(),
-                    gen_ai.usage.output_tokens = record.completion_tokens(),
-                    gen_ai.usage.cached_tokens = record.cached_tokens(),
-                    gen_ai.usage.reasoning_tokens = record.reasoning_tokens(),
-                    mamba.usage.estimated = record.is_estimated(),
-                    mamba.cost.usd = %cost.total_cost,
-                    mamba.cost.unpriced_tokens = cost.unpriced_tokens,
-                    "Request completed: {} tokens, {}",
-                    record.total_tokens(),
-                    cost_text()
-                )
+                        $level,
+                        gen_ai.operation.name = "chat",
+                        gen_ai.provider.name = self.provider.as_str(),
+                        gen_ai.request.model = request_model,
+                        gen_ai.response.model = record.model(),
+                        gen_ai.response.id = record.request_id().unwrap_or_default(),
+                        gen_ai.usage.input_tokens = record.prompt_tokens(),
+                        gen_ai.usage.output_tokens = record.completion_tokens(),
+                        gen_ai.usage.cache_read.input_tokens = record.cached_tokens(),
+                        gen_ai.usage.cache_write.input_tokens = record.cache_write_tokens(),
+                        gen_ai.usage.reasoning.output_tokens = record.reasoning_tokens(),
+                        mamba.usage.estimated = record.is_estimated(),
+                        // Telemetry carries a number; the books keep the exact Decimal.
+                        mamba.cost.usd = cost.total_cost.to_f64().unwrap_or(f64::NAN),
+                        mamba.cost.unpriced_tokens = cost.unpriced_tokens,
+                        "Request completed: {} tokens, {}",
+                        record.total_tokens(),
+                        cost_text()
+                    )
                 }
             };
         }
@@ -264,6 +308,33 @@ impl Ledger {
             LogLevel::Info => completed!(tracing::Level::INFO),
             LogLevel::Debug => completed!(tracing::Level::DEBUG),
             LogLevel::Trace => completed!(tracing::Level::TRACE),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::provider_name;
+
+    #[test]
+    fn provider_names_follow_the_genai_conventions_and_never_show_credentials() {
+        let cases = [
+            (None, "openai"),
+            (Some("https://api.openai.com/v1"), "openai"),
+            (Some("https://API.anthropic.com/v1/"), "anthropic"),
+            (
+                Some("https://generativelanguage.googleapis.com/v1beta/openai"),
+                "gcp.gemini",
+            ),
+            (Some("http://127.0.0.1:8080/v1"), "127.0.0.1"),
+            (
+                Some("http://user:secret@proxy.internal:4000/v1"),
+                "proxy.internal",
+            ),
+            (Some("http://[::1]:8000/v1"), "::1"),
+        ];
+        for (url, expected) in cases {
+            assert_eq!(provider_name(url), expected, "{url:?}");
         }
     }
 }

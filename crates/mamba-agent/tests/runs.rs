@@ -448,6 +448,11 @@ async fn each_request_logs_an_info_event_with_gen_ai_fields() {
         "gen_ai.response.model=\"gpt-4o-2024-08-06\"",
         "gen_ai.usage.input_tokens=30",
         "gen_ai.usage.output_tokens=15",
+        "gen_ai.operation.name=\"chat\"",
+        "gen_ai.provider.name=\"127.0.0.1\"",
+        "gen_ai.usage.cache_read.input_tokens=0",
+        "gen_ai.usage.cache_write.input_tokens=0",
+        "gen_ai.usage.reasoning.output_tokens=0",
         "mamba.cost.usd=0.000225",
     ] {
         assert!(text.contains(field), "{field} in {text}");
