@@ -69,13 +69,16 @@ fn alias(name: &str) -> &str {
 /// Removes one trailing `-YYYY-MM-DD`, `-YYYYMMDD` or `-MMDD` snapshot suffix.
 fn strip_date(name: &str) -> &str {
     let digits = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
-    let parts: Vec<&str> = name.rsplitn(4, '-').collect();
-    // `-YYYY-MM-DD`: the last three dash-separated parts are 4, 2 and 2 digits.
-    if let [day, month, year, rest] = parts[..]
-        && [year, month, day].map(str::len) == [4, 2, 2]
-        && [year, month, day].into_iter().all(digits)
+    // `-YYYY-MM-DD`: the last eleven bytes are a dash, 4 digits, a dash, 2, a dash, 2.
+    let bytes = name.as_bytes();
+    if let Some(start) = bytes.len().checked_sub(11)
+        && start > 0
+        && bytes[start..].iter().enumerate().all(|(i, b)| match i {
+            0 | 5 | 8 => *b == b'-',
+            _ => b.is_ascii_digit(),
+        })
     {
-        return rest;
+        return &name[..start];
     }
     match name.rsplit_once('-') {
         Some((rest, date)) if digits(date) && (date.len() == 8 || date.len() == 4) => rest,
