@@ -315,7 +315,10 @@ impl CostEstimator {
     }
 
     /// Sets a full price for `model` (per 1M tokens, with cache prices and tiers), overriding
-    /// any built-in one. The model `"default"` sets the price for unknown models.
+    /// any built-in one (and its history) for every request, whenever made: the price's
+    /// `since` is ignored. For prices that changed over time, use
+    /// [`set_price_history`](Self::set_price_history). The model `"default"` sets the price for
+    /// unknown models.
     ///
     /// # Errors
     /// [`PricingError::NegativePrice`] naming the model, field and value.
