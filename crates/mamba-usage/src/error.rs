@@ -60,6 +60,15 @@ pub enum UsageError {
         /// What is wrong.
         problem: String,
     },
+    /// A label key that is not 1 to 64 ASCII letters, digits, `_`, `-` or `.`, or a label
+    /// text that cannot be read.
+    #[error("label key `{key}` {problem}")]
+    InvalidLabel {
+        /// The key (or the unreadable pair).
+        key: String,
+        /// What is wrong with it.
+        problem: String,
+    },
     /// Reading or writing failed.
     #[error("{context}")]
     Io {

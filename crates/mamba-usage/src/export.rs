@@ -7,10 +7,13 @@ use std::io::Write;
 
 use crate::{UsageError, UsageHistory};
 
-/// The CSV header, and the field names of the JSON forms.
+/// The CSV header, and the field names of the JSON forms. The `labels` column holds a
+/// record's [`Labels`](crate::Labels) as `key=value;key=value` (sorted by key; `%` and `;` in
+/// values escaped as `%25` and `%3B`, read back by [`Labels::parse`](crate::Labels::parse));
+/// JSON writes them as an object, left out when empty.
 pub const CSV_HEADER: &str = "timestamp,model,prompt_tokens,completion_tokens,total_tokens,cached_tokens,\
 cache_write_tokens,reasoning_tokens,tool_name,estimated,request_id,latency_ns,provider_total_tokens,cut_off,\
-cache_write_1h_tokens,service_tier";
+cache_write_1h_tokens,service_tier,labels";
 
 impl UsageHistory {
     /// Writes the records as CSV with a [`CSV_HEADER`] line (RFC 4180 quoting).
@@ -25,7 +28,7 @@ impl UsageHistory {
     /// tracker.history().write_csv(&mut csv)?;
     /// let csv = String::from_utf8(csv).unwrap();
     /// let row = csv.lines().nth(1).unwrap();
-    /// assert!(row.ends_with(",gpt-4o,100,50,150,0,0,0,,false,,,,false,0,"));
+    /// assert!(row.ends_with(",gpt-4o,100,50,150,0,0,0,,false,,,,false,0,,"));
     /// # Ok::<(), mamba_usage::UsageError>(())
     /// ```
     pub fn write_csv(&self, mut writer: impl Write) -> Result<(), UsageError> {
@@ -50,6 +53,7 @@ impl UsageHistory {
                 record.is_cut_off().to_string(),
                 record.cache_write_1h_tokens().to_string(),
                 optional(record.service_tier().map(|tier| tier.name().to_owned())),
+                csv_field(&record.labels().to_string()),
             ];
             writeln!(writer, "{}", row.join(",")).map_err(io)?;
         }
@@ -68,12 +72,13 @@ fn csv_field(value: &str) -> String {
 
 #[cfg(feature = "serde")]
 mod json {
+    use std::collections::BTreeMap;
     use std::io::{BufRead, Write};
     use std::time::Duration;
 
     use serde::{Deserialize, Serialize};
 
-    use crate::{UsageError, UsageHistory, UsageRecord, UsageSummary, UsageTracker};
+    use crate::{Labels, UsageError, UsageHistory, UsageRecord, UsageSummary, UsageTracker};
 
     /// The serialized form of a record; field names are stable across versions.
     #[derive(Serialize, Deserialize)]
@@ -110,6 +115,8 @@ mod json {
         cache_write_1h_tokens: u64,
         #[serde(default)]
         service_tier: Option<String>,
+        #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+        labels: BTreeMap<String, String>,
     }
 
     impl From<UsageRecord> for RecordRow {
@@ -132,6 +139,11 @@ mod json {
                 cut_off: record.cut_off,
                 cache_write_1h_tokens: record.cache_write_1h_tokens,
                 service_tier: record.service_tier.map(|tier| tier.name().to_owned()),
+                labels: record
+                    .labels
+                    .iter()
+                    .map(|(key, value)| (key.to_owned(), value.to_owned()))
+                    .collect(),
             }
         }
     }
@@ -178,6 +190,11 @@ mod json {
             if let Some(tier) = &row.service_tier {
                 builder = builder.service_tier(tier.parse()?);
             }
+            let mut labels = Labels::new();
+            for (key, value) in &row.labels {
+                labels = labels.tag(key, value).map_err(|e| e.to_string())?;
+            }
+            builder = builder.labels(labels);
             builder.build().map_err(|e| e.to_string())
         }
     }

@@ -189,6 +189,31 @@ impl UsageHistory {
             .collect()
     }
 
+    /// Usage of these records per value of the label `key`; records without that label are
+    /// under `None`. [`UsageTracker::by_label`](crate::UsageTracker::by_label) gives the same
+    /// over everything ever recorded, including records retention dropped.
+    ///
+    /// ```
+    /// use mamba_usage::{Labels, UsageRecord, UsageTracker};
+    ///
+    /// let tracker = UsageTracker::new();
+    /// let team = Labels::new().tag("team", "search")?;
+    /// tracker.record(&UsageRecord::builder("gpt-4o").prompt_tokens(40).labels(team).build()?);
+    /// tracker.record_usage(2, 1, "gpt-4o");
+    /// let by_team = tracker.history().by_label("team");
+    /// assert_eq!(by_team[&Some("search".into())].total_tokens, 40);
+    /// assert_eq!(by_team[&None].total_tokens, 3);
+    /// # Ok::<(), mamba_usage::UsageError>(())
+    /// ```
+    pub fn by_label(&self, key: &str) -> BTreeMap<Option<Arc<str>>, TokenUsage> {
+        let mut breakdown: BTreeMap<Option<Arc<str>>, TokenUsage> = BTreeMap::new();
+        for (stored, side, _) in self.visible() {
+            let value = side.labels().and_then(|labels| labels.get(key));
+            *breakdown.entry(value.map(Arc::from)).or_default() += usage_of(stored, side);
+        }
+        breakdown
+    }
+
     /// The sum of the records in this snapshot, computed from the records themselves.
     ///
     /// ```

@@ -70,10 +70,12 @@
 mod error;
 mod export;
 mod history;
+mod labels;
 #[cfg(feature = "serde")]
 mod provider;
 mod record;
 mod service;
+mod sink;
 mod store;
 mod tracker;
 mod usage;
@@ -81,10 +83,12 @@ mod usage;
 pub use error::UsageError;
 pub use export::CSV_HEADER;
 pub use history::{Iter, UsageHistory};
+pub use labels::{Labels, SESSION, USER};
 #[cfg(feature = "serde")]
 pub use provider::{ProviderUsage, UsageFormat};
 pub use record::{UsageRecord, UsageRecordBuilder};
 pub use service::ServiceTier;
+pub use sink::{ErrorHandler, QueueStats, QueuedSink, SinkError, UsageSink};
 pub use tracker::{TrackerConfig, UsageSummary, UsageTracker};
 pub use usage::TokenUsage;
 

@@ -3,7 +3,7 @@
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use crate::{ServiceTier, UsageError};
+use crate::{Labels, ServiceTier, UsageError};
 
 /// The usage of one model request (one HTTP call), with one meaning everywhere:
 ///
@@ -59,6 +59,7 @@ pub struct UsageRecord {
     pub(crate) latency: Option<Duration>,
     pub(crate) provider_total_tokens: Option<u64>,
     pub(crate) service_tier: Option<ServiceTier>,
+    pub(crate) labels: Labels,
 }
 
 impl UsageRecord {
@@ -87,6 +88,7 @@ impl UsageRecord {
             latency: None,
             provider_total_tokens: None,
             service_tier: None,
+            labels: Labels::new(),
         }
     }
 
@@ -156,6 +158,20 @@ impl UsageRecord {
     /// ```
     pub fn service_tier(&self) -> Option<ServiceTier> {
         self.service_tier
+    }
+
+    /// The attribution labels (user, session, tags) of the request; empty when it has none.
+    ///
+    /// ```
+    /// use mamba_usage::{Labels, UsageRecord};
+    ///
+    /// let record = UsageRecord::builder("gpt-4o").labels(Labels::new().user("alice")).build()?;
+    /// assert_eq!(record.labels().get("user"), Some("alice"));
+    /// assert!(UsageRecord::new("gpt-4o", 1, 1).labels().is_empty());
+    /// # Ok::<(), mamba_usage::UsageError>(())
+    /// ```
+    pub fn labels(&self) -> &Labels {
+        &self.labels
     }
 
     /// Input tokens that were neither cache reads nor cache writes.
@@ -311,6 +327,12 @@ impl UsageRecordBuilder {
     /// The service tier that served the request.
     pub fn service_tier(mut self, tier: ServiceTier) -> Self {
         self.record.service_tier = Some(tier);
+        self
+    }
+
+    /// The request's attribution labels (shared, not copied).
+    pub fn labels(mut self, labels: Labels) -> Self {
+        self.record.labels = labels;
         self
     }
 

@@ -18,7 +18,7 @@ use std::time::{Duration, UNIX_EPOCH};
 
 use rustc_hash::FxHashMap;
 
-use crate::{ServiceTier, UsageRecord};
+use crate::{Labels, ServiceTier, UsageRecord};
 
 /// Records per chunk: large enough that the chunk list stays short, small enough that copying
 /// the open chunk of each shard for a snapshot is cheap (1024 x 56 bytes = 56 KiB at most).
@@ -30,6 +30,7 @@ const HAS_TOOL: u8 = 4;
 const HAS_LATENCY: u8 = 8;
 const CUT_OFF: u8 = 16;
 const HAS_REQUEST_ID: u8 = 32;
+const HAS_LABELS: u8 = 64;
 
 /// One record in history.
 #[derive(Debug, Clone, Copy)]
@@ -80,6 +81,11 @@ impl<'a> Side<'a> {
 
     fn request_id(self) -> Option<&'a str> {
         self.chunk.request_id(self.index)
+    }
+
+    /// The record's labels, if it has any.
+    pub(crate) fn labels(self) -> Option<&'a Labels> {
+        self.chunk.labels(self.index)
     }
 }
 
@@ -241,6 +247,7 @@ impl Stored {
             latency,
             provider_total_tokens: extra.and_then(|e| e.provider_total_tokens),
             service_tier: ServiceTier::from_code(self.service),
+            labels: side.labels().cloned().unwrap_or_default(),
         }
     }
 }
@@ -258,6 +265,9 @@ pub(crate) struct Chunk {
     /// `(index in records, where its id ends in request_ids)`, in index order; each id starts
     /// where the previous one ends.
     request_id_ends: Vec<(u32, u32)>,
+    /// `(index in records, labels)` of the records that have labels, in index order; the
+    /// labels are shared with every other record that carries them.
+    labels: Vec<(u32, Labels)>,
 }
 
 impl Chunk {
@@ -294,6 +304,15 @@ impl Chunk {
             .get(usize::try_from(start).ok()?..usize::try_from(end).ok()?)
     }
 
+    fn labels(&self, index: usize) -> Option<&Labels> {
+        if self.records.get(index)?.flags & HAS_LABELS == 0 {
+            return None;
+        }
+        let key = u32::try_from(index).ok()?;
+        let position = self.labels.binary_search_by_key(&key, |(i, _)| *i).ok()?;
+        Some(&self.labels[position].1)
+    }
+
     /// Appends `id` to the id buffer for the record about to be pushed at `index`; `false`
     /// when the buffer would pass `u32::MAX` bytes, so the caller keeps the id in [`Extra`].
     fn push_request_id(&mut self, index: u32, id: &str) -> bool {
@@ -310,6 +329,7 @@ impl Chunk {
         self.extras.shrink_to_fit();
         self.request_ids.shrink_to_fit();
         self.request_id_ends.shrink_to_fit();
+        self.labels.shrink_to_fit();
     }
 }
 
@@ -381,12 +401,13 @@ impl Log {
         }
     }
 
-    /// Appends a record packed by [`Stored::pack`], with its request id.
+    /// Appends a record packed by [`Stored::pack`], with its request id and labels.
     pub(crate) fn push(
         &mut self,
         mut stored: Stored,
         mut extra: Option<Box<Extra>>,
         request_id: Option<&str>,
+        labels: &Labels,
     ) {
         // Allocate the open chunk on first use, so idle shards cost no memory.
         if self.open.records.capacity() == 0 {
@@ -403,6 +424,10 @@ impl Log {
         }
         if let Some(extra) = extra {
             self.open.extras.push((index, extra));
+        }
+        if !labels.is_empty() {
+            self.open.labels.push((index, labels.clone()));
+            stored.flags |= HAS_LABELS;
         }
         self.open.records.push(stored);
         self.len += 1;
@@ -475,7 +500,7 @@ mod tests {
         let (stored, extra) = Stored::pack(&record, 0, 0, None);
         assert!(stored.has_extra());
         let mut log = Log::new(None);
-        log.push(stored, extra, record.request_id());
+        log.push(stored, extra, record.request_id(), record.labels());
         let (chunks, _) = log.snapshot();
         let names = vec![Arc::from("m")];
         assert_eq!(
@@ -497,7 +522,7 @@ mod tests {
             }
             let record = builder.build().unwrap();
             let (stored, extra) = Stored::pack(&record, i as u64, 0, None);
-            log.push(stored, extra, record.request_id());
+            log.push(stored, extra, record.request_id(), record.labels());
             records.push(record);
         }
         let (chunks, _) = log.snapshot();
@@ -528,7 +553,12 @@ mod tests {
     fn retention_drops_the_oldest_and_frees_whole_chunks() {
         let mut log = Log::new(Some(10));
         for i in 0..(CHUNK_RECORDS as u64 * 2 + 5) {
-            log.push(Stored::simple(i, i, 1, 1, 0).unwrap(), None, None);
+            log.push(
+                Stored::simple(i, i, 1, 1, 0).unwrap(),
+                None,
+                None,
+                &Labels::new(),
+            );
         }
         assert_eq!(log.len(), 10);
         assert_eq!(log.dropped(), CHUNK_RECORDS as u64 * 2 + 5 - 10);

@@ -8,7 +8,8 @@ use std::time::SystemTime;
 use crate::history::{ShardView, UsageHistory};
 use crate::record::unix_nanos;
 use crate::store::{Interner, Log, Stored};
-use crate::{TokenUsage, UsageRecord};
+use crate::{Labels, TokenUsage, UsageRecord};
+use rustc_hash::FxHashMap;
 
 /// How a tracker keeps history.
 ///
@@ -118,6 +119,14 @@ struct State {
     /// All-time usage per interned tool name id.
     per_tool: Vec<TokenUsage>,
     without_tool: TokenUsage,
+    /// All-time usage per distinct label set, and where each set is in that list.
+    per_labels: Vec<(Labels, TokenUsage)>,
+    label_index: FxHashMap<Labels, usize>,
+    /// The list position of the last label set recorded: an agent's records usually share
+    /// one set, which is then found by comparing one pointer.
+    last_labels: Option<usize>,
+    /// All-time usage of the records without labels.
+    unlabelled: TokenUsage,
 }
 
 impl Default for State {
@@ -135,7 +144,30 @@ impl State {
             per_model: Vec::new(),
             per_tool: Vec::new(),
             without_tool: TokenUsage::ZERO,
+            per_labels: Vec::new(),
+            label_index: FxHashMap::default(),
+            last_labels: None,
+            unlabelled: TokenUsage::ZERO,
         }
+    }
+
+    fn account_labels(&mut self, labels: &Labels, usage: TokenUsage) {
+        let cached = self
+            .last_labels
+            .filter(|&at| self.per_labels[at].0.same_allocation(labels));
+        let at = match cached {
+            Some(at) => at,
+            None => {
+                let next = self.per_labels.len();
+                let at = *self.label_index.entry(labels.clone()).or_insert(next);
+                if at == next {
+                    self.per_labels.push((labels.clone(), TokenUsage::ZERO));
+                }
+                self.last_labels = Some(at);
+                at
+            }
+        };
+        self.per_labels[at].1 += usage;
     }
 
     fn account(&mut self, usage: TokenUsage, model: u32, tool: Option<u32>) {
@@ -225,15 +257,18 @@ impl UsageTracker {
         let seq = self.shared.next_seq.fetch_add(1, Ordering::Relaxed);
         let model_id = state.names.intern(model);
         match Stored::simple(seq, nanos, input_tokens, output_tokens, model_id) {
-            Some(stored) => state.log.push(stored, None, None),
+            Some(stored) => state.log.push(stored, None, None, &Labels::new()),
             None => {
                 let mut record = UsageRecord::new(model, input_tokens, output_tokens);
                 record.timestamp = now;
                 let (stored, extra) = Stored::pack(&record, seq, model_id, None);
-                state.log.push(stored, extra, record.request_id());
+                state
+                    .log
+                    .push(stored, extra, record.request_id(), record.labels());
             }
         }
         state.account(usage, model_id, None);
+        state.unlabelled += usage;
     }
 
     /// Records a full [`UsageRecord`] (cached, reasoning, tool, latency, ...).
@@ -259,8 +294,15 @@ impl UsageTracker {
             .as_deref()
             .map(|tool| state.names.intern(tool));
         let (stored, extra) = Stored::pack(record, seq, model, tool);
-        state.log.push(stored, extra, record.request_id());
+        state
+            .log
+            .push(stored, extra, record.request_id(), &record.labels);
         state.account(usage, model, tool);
+        if record.labels.is_empty() {
+            state.unlabelled += usage;
+        } else {
+            state.account_labels(&record.labels, usage);
+        }
     }
 
     /// Totals of everything recorded, in O(1) (one lock per shard).
@@ -362,6 +404,48 @@ impl UsageTracker {
             tools.insert(None, without_tool);
         }
         tools
+    }
+
+    /// All-time usage per value of the label `key` (`"user"`, `"session"` or a tag);
+    /// requests without that label are under the key `None`.
+    ///
+    /// ```
+    /// use mamba_usage::{Labels, UsageRecord, UsageTracker};
+    ///
+    /// let tracker = UsageTracker::new();
+    /// let alice = Labels::new().user("alice").session("s1");
+    /// for prompt in [100, 20] {
+    ///     tracker.record(&UsageRecord::builder("gpt-4o").prompt_tokens(prompt)
+    ///         .labels(alice.clone()).build()?);
+    /// }
+    /// tracker.record(&UsageRecord::builder("gpt-4o").prompt_tokens(7)
+    ///     .labels(Labels::new().user("bob")).build()?);
+    /// tracker.record_usage(1, 0, "gpt-4o");
+    ///
+    /// let by_user = tracker.by_label("user");
+    /// assert_eq!(by_user[&Some("alice".into())].prompt_tokens, 120);
+    /// assert_eq!(by_user[&Some("bob".into())].prompt_tokens, 7);
+    /// assert_eq!(by_user[&None].prompt_tokens, 1);
+    /// assert_eq!(tracker.by_label("session")[&None].request_count, 2);
+    /// # Ok::<(), mamba_usage::UsageError>(())
+    /// ```
+    pub fn by_label(&self, key: &str) -> BTreeMap<Option<Arc<str>>, TokenUsage> {
+        let states = self.lock_all();
+        let mut breakdown = BTreeMap::new();
+        let mut without = TokenUsage::ZERO;
+        for state in &states {
+            without += state.unlabelled;
+            for (labels, usage) in &state.per_labels {
+                match labels.get(key) {
+                    Some(value) => *breakdown.entry(Some(Arc::from(value))).or_default() += *usage,
+                    None => without += *usage,
+                }
+            }
+        }
+        if without.request_count > 0 {
+            breakdown.insert(None, without);
+        }
+        breakdown
     }
 
     /// Usage of the records in history with timestamps in `from..to` (history only: records

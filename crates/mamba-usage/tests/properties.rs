@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{Duration, UNIX_EPOCH};
 
-use mamba_usage::{ServiceTier, TokenUsage, TrackerConfig, UsageRecord, UsageTracker};
+use mamba_usage::{Labels, ServiceTier, TokenUsage, TrackerConfig, UsageRecord, UsageTracker};
 use proptest::prelude::*;
 
 /// Records with every field exercised, including counts and latencies too wide for the compact
@@ -47,6 +47,7 @@ fn record() -> impl Strategy<Value = UsageRecord> {
         (
             0u64..=100,
             prop::option::of(prop::sample::select(ServiceTier::ALL.to_vec())),
+            0usize..5,
         ),
     )
         .prop_map(
@@ -56,7 +57,7 @@ fn record() -> impl Strategy<Value = UsageRecord> {
                 (tool, estimated, cut_off),
                 (id, latency_ns, total_delta),
                 nanos,
-                (one_hour_pct, service_tier),
+                (one_hour_pct, service_tier, labels),
             )| {
                 let share = |n: u64, pct: u64, of: u64| {
                     u64::try_from(u128::from(n) * u128::from(pct) / u128::from(of)).unwrap()
@@ -79,6 +80,7 @@ fn record() -> impl Strategy<Value = UsageRecord> {
                 if let Some(tier) = service_tier {
                     builder = builder.service_tier(tier);
                 }
+                builder = builder.labels(label_pool()[labels].clone());
                 if let Some(id) = id {
                     builder = builder.request_id(&id);
                 }
@@ -94,6 +96,20 @@ fn record() -> impl Strategy<Value = UsageRecord> {
                 builder.build().unwrap()
             },
         )
+}
+
+/// Label sets shared by many records (as an agent's are), with values that need escaping.
+fn label_pool() -> [Labels; 5] {
+    [
+        Labels::new(),
+        Labels::new().user("alice"),
+        Labels::new().user("bob").session("s;1"),
+        Labels::new().session("s;1").tag("team", "100%").unwrap(),
+        Labels::new()
+            .user("alice")
+            .tag("feature", "a,\"b\"")
+            .unwrap(),
+    ]
 }
 
 proptest! {
@@ -128,6 +144,15 @@ proptest! {
             *expected.entry(record.model().into()).or_default() += TokenUsage::from(record);
         }
         prop_assert_eq!(tracker.by_model(), expected);
+        for key in ["user", "session", "team", "feature", "absent"] {
+            let mut expected: BTreeMap<Option<Arc<str>>, TokenUsage> = BTreeMap::new();
+            for record in &records {
+                *expected.entry(record.labels().get(key).map(Arc::from)).or_default() +=
+                    TokenUsage::from(record);
+            }
+            prop_assert_eq!(tracker.by_label(key), expected.clone(), "tracker, {}", key);
+            prop_assert_eq!(tracker.history().by_label(key), expected, "history, {}", key);
+        }
         let buckets = tracker.history().usage_per_bucket(Duration::from_secs(3600));
         prop_assert_eq!(buckets.values().sum::<TokenUsage>(), totals);
     }

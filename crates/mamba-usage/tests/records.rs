@@ -91,7 +91,7 @@ fn csv_quotes_fields_that_need_it() {
     assert_eq!(
         String::from_utf8(csv).unwrap(),
         format!(
-            "{}\n2025-11-24T16:00:00.123456789Z,\"org/model,v\"\"2\"\"\",100,50,150,40,0,0,\"look\nup\",true,,1250000000,151,false,0,\n",
+            "{}\n2025-11-24T16:00:00.123456789Z,\"org/model,v\"\"2\"\"\",100,50,150,40,0,0,\"look\nup\",true,,1250000000,151,false,0,,\n",
             mamba_usage::CSV_HEADER
         )
     );
@@ -233,5 +233,44 @@ fn jsonl_export_imports_back_exactly_at_the_edges() {
     assert_eq!(
         tracker.history().to_vec()[0].latency(),
         Some(Duration::from_micros(1_500))
+    );
+}
+
+#[test]
+fn csv_writes_labels_as_sorted_escaped_pairs() {
+    let tracker = UsageTracker::new();
+    let labels = mamba_usage::Labels::new()
+        .user("a,b")
+        .session("s;1")
+        .tag("team", "100%")
+        .unwrap();
+    let record = UsageRecord::builder("gpt-4o")
+        .timestamp(UNIX_EPOCH + Duration::from_secs(1_764_000_000))
+        .prompt_tokens(3)
+        .labels(labels)
+        .build()
+        .unwrap();
+    tracker.record(&record);
+    let mut csv = Vec::new();
+    tracker.history().write_csv(&mut csv).unwrap();
+    let csv = String::from_utf8(csv).unwrap();
+    let row = csv.lines().nth(1).unwrap();
+    assert_eq!(
+        row,
+        "2025-11-24T16:00:00.000000000Z,gpt-4o,3,0,3,0,0,0,,false,,,,false,0,,\"session=s%3B1;team=100%25;user=a,b\""
+    );
+    let field = row.rsplit_once(",\"").unwrap().1.trim_end_matches('"');
+    assert_eq!(mamba_usage::Labels::parse(field).unwrap(), *record.labels());
+}
+
+#[test]
+fn a_bad_label_in_an_import_names_the_line_and_the_key() {
+    let line = r#"{"timestamp":"2025-11-24T16:00:00Z","model":"gpt-4o","prompt_tokens":1,"completion_tokens":0,"total_tokens":1,"labels":{"cost center":"x"}}"#;
+    let error = UsageTracker::new()
+        .import_jsonl(format!("{line}\n").as_bytes(), "usage.jsonl")
+        .unwrap_err();
+    assert_eq!(
+        error.to_string(),
+        "line 1 of usage.jsonl: label key `cost center` is not 1 to 64 ASCII letters, digits, `_`, `-` or `.`"
     );
 }
