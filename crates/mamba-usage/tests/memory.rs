@@ -1,13 +1,13 @@
 //! History memory per record, counted by the allocator: the promises in the crate docs (56 bytes
-//! for a bare record, at most 104 for a typical agent record) as exact upper bounds. The
-//! benchmark `cargo bench -p mamba-usage --bench memory` prints the same figures for a million.
+//! for a bare record, at most 104 for a typical agent record, 16 more for shared labels) as
+//! exact upper bounds. The benchmark `cargo bench -p mamba-usage --bench memory` prints the same figures for a million.
 //!
 //! This file holds one test, so no other test allocates while it counts.
 
 use std::alloc::System;
 use std::time::Duration;
 
-use mamba_usage::{UsageRecord, UsageTracker};
+use mamba_usage::{Labels, UsageRecord, UsageTracker};
 use stats_alloc::{INSTRUMENTED_SYSTEM, Region, StatsAlloc};
 
 #[global_allocator]
@@ -53,7 +53,27 @@ fn history_records_stay_within_their_documented_size() {
             .unwrap();
         tracker.record(&record);
     });
+    // A run's labels are shared by all its records: each pays for its place in the chunk's
+    // label list, not for a copy of the labels.
+    let labels = Labels::new()
+        .user("user-0123456789")
+        .session("session-0123456789")
+        .tag("team", "search")
+        .unwrap();
+    let labelled = bytes_per_record(|tracker, _| {
+        let record = UsageRecord::builder("gpt-4o")
+            .prompt_tokens(100)
+            .completion_tokens(50)
+            .labels(labels.clone())
+            .build()
+            .unwrap();
+        tracker.record(&record);
+    });
     assert_eq!(request_id(7).len(), 38);
     assert!(bare <= 56.5, "a bare record takes {bare:.1} B");
     assert!(agent <= 104.0, "a typical agent record takes {agent:.1} B");
+    assert!(
+        labelled <= bare + 16.5,
+        "a labelled record takes {labelled:.1} B"
+    );
 }
