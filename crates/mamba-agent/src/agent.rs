@@ -9,7 +9,8 @@ use mamba_pricing::{CostBreakdown, HistoryCost, LocalBudget};
 use mamba_settings::{AgentSettings, UsageLimits};
 use mamba_tokens::{ChatMessage, TokenCounter, ToolCall, ToolDefinition};
 use mamba_usage::{
-    ProviderUsage, ServiceTier, TokenUsage, UsageHistory, UsageRecord, UsageTracker,
+    Labels, ProviderUsage, QueueStats, ReportedTotals, ServiceTier, TokenUsage, UsageHistory,
+    UsageRecord, UsageTracker,
 };
 use rust_decimal::Decimal;
 use tokio::time::Instant as Deadline;
@@ -17,9 +18,9 @@ use tracing::Instrument;
 
 use crate::attempt::AttemptLog;
 use crate::builder::AgentBuilder;
-use crate::flight::{Flight, Prompt};
+use crate::flight::{Booked, Flight, Prompt};
 use crate::ledger::Ledger;
-use crate::result::RunBooks;
+use crate::result::{RunBooks, RunOptions};
 use crate::transport::Transport;
 use crate::wire::{self, ChatRequest, StreamOptions};
 use crate::{AgentError, Completion, RunError, RunResult, Tool, ToolCallRecord};
@@ -67,6 +68,8 @@ pub(crate) struct Inner {
     pub(crate) ledger: Ledger,
     pub(crate) conversation: Mutex<Vec<ChatMessage>>,
     pub(crate) stream_usage: bool,
+    /// The labels of every record of this agent (a run's labels go over them).
+    pub(crate) labels: Labels,
 }
 
 impl fmt::Debug for Agent {
@@ -137,20 +140,28 @@ impl Agent {
     /// that would exceed a limit; HTTP, timeout and malformed-response errors after retries;
     /// [`AgentError::MaxTurns`].
     pub async fn run(&self, prompt: &str) -> Result<RunResult, RunError> {
+        self.run_with(prompt, RunOptions::default()).await
+    }
+
+    /// [`run`](Agent::run) with options: the labels of this run's records.
+    ///
+    /// # Errors
+    /// As [`run`](Agent::run).
+    pub async fn run_with(&self, prompt: &str, options: RunOptions) -> Result<RunResult, RunError> {
         let span = tracing::info_span!(
             "agent.run",
             gen_ai.operation.name = "chat",
             gen_ai.request.model = %self.inner.model,
         );
-        self.run_turns(prompt).instrument(span).await
+        self.run_turns(prompt, options).instrument(span).await
     }
 
-    async fn run_turns(&self, prompt: &str) -> Result<RunResult, RunError> {
+    async fn run_turns(&self, prompt: &str, options: RunOptions) -> Result<RunResult, RunError> {
         let inner = &*self.inner;
         let mut messages = inner.conversation_snapshot();
         let first_new = messages.len();
         messages.push(ChatMessage::user(prompt));
-        let mut books = RunBooks::new(inner.run_limits);
+        let mut books = inner.run_books(&options);
         for _ in 0..inner.max_turns {
             let completion = self.complete_within(&messages, &[], &mut books, None).await;
             let Completion {
@@ -221,6 +232,36 @@ impl Agent {
     /// The tracker records go to.
     pub fn tracker(&self) -> &UsageTracker {
         self.inner.ledger.tracker()
+    }
+
+    /// What the queue of each optional sink ([`AgentBuilder::sink`]) did, in the order the
+    /// sinks were added: records delivered, refused by the sink, or dropped because its queue
+    /// was full.
+    pub fn sink_stats(&self) -> Vec<QueueStats> {
+        self.inner.ledger.queue_stats()
+    }
+
+    /// Waits until every optional sink has been handed all records queued for it, then
+    /// flushes every sink (for example before a service stops).
+    ///
+    /// # Errors
+    /// [`AgentError::Sink`] with the first sink that failed to flush.
+    pub async fn flush_sinks(&self) -> Result<(), AgentError> {
+        let agent = self.clone();
+        tokio::task::spawn_blocking(move || agent.inner.ledger.flush())
+            .await
+            .map_err(|join| {
+                AgentError::Sink(mamba_usage::SinkError::new(
+                    "flush",
+                    format!("the flush thread ended early: {join}"),
+                ))
+            })?
+            .map_err(AgentError::Sink)
+    }
+
+    /// The labels every record of this agent carries ([`AgentBuilder::labels`]).
+    pub fn labels(&self) -> &Labels {
+        &self.inner.labels
     }
 
     /// The exact cost of the requests since the last reset, each priced with its own model
@@ -300,7 +341,21 @@ impl Agent {
         messages: &[ChatMessage],
         extra_tools: &[ToolDefinition],
     ) -> Result<Completion, AgentError> {
-        let mut books = RunBooks::new(self.inner.run_limits);
+        self.complete_with(messages, extra_tools, RunOptions::default())
+            .await
+    }
+
+    /// [`complete`](Agent::complete) with options: the labels of the request's record.
+    ///
+    /// # Errors
+    /// As [`complete`](Agent::complete).
+    pub async fn complete_with(
+        &self,
+        messages: &[ChatMessage],
+        extra_tools: &[ToolDefinition],
+        options: RunOptions,
+    ) -> Result<Completion, AgentError> {
+        let mut books = self.inner.run_books(&options);
         self.complete_within(messages, extra_tools, &mut books, None)
             .await
     }
@@ -327,7 +382,14 @@ impl Agent {
         };
         let request = inner.request(messages, extra_tools, reserved.max_tokens, false);
         let log = AttemptLog::new(!inner.limited());
-        let flight = Flight::new(self, log, prompt, reserved.holds, books.budget.clone());
+        let flight = Flight::new(
+            self,
+            log,
+            prompt,
+            reserved.holds,
+            books.budget.clone(),
+            books.labels.clone(),
+        );
         let send = inner.transport.complete(&request, flight.log());
         let outcome = match deadline {
             Some(deadline) => match tokio::time::timeout_at(deadline, send).await {
@@ -366,7 +428,12 @@ impl Agent {
             latency,
             cut_off: false,
         };
-        let (record, cost) = flight.replied(reply, Some(books));
+        let Booked {
+            record,
+            cost,
+            delivery,
+        } = flight.replied(reply, Some(books));
+        delivery.finish().await?;
         Ok(Completion {
             content,
             tool_calls,
@@ -411,11 +478,6 @@ impl Reply<'_> {
             cut_off,
         }
     }
-
-    /// Whether the server reported both counts, so no estimate is needed.
-    pub(crate) fn usage_is_complete(&self) -> bool {
-        self.usage.is_some_and(|usage| usage.is_measured())
-    }
 }
 
 impl Inner {
@@ -427,6 +489,12 @@ impl Inner {
 
     pub(crate) fn conversation_snapshot(&self) -> Vec<ChatMessage> {
         self.lock_conversation().clone()
+    }
+
+    /// The books of a run made with `options`: the run limits, and the run's labels over the
+    /// agent's.
+    pub(crate) fn run_books(&self, options: &RunOptions) -> RunBooks {
+        RunBooks::new(self.run_limits, self.labels.merged(&options.labels))
     }
 
     pub(crate) fn commit(&self, turn: &[ChatMessage]) {
@@ -482,10 +550,15 @@ impl Inner {
         }
     }
 
-    /// The record of one response: the provider's counts where it sent them; where it sent
-    /// none (no `usage`, `"usage": {}`, a count left out), the counter's estimate, marked
-    /// estimated. `prompt_estimate` is read only then.
-    pub(crate) fn build_record(&self, reply: Reply<'_>, prompt_estimate: u64) -> UsageRecord {
+    /// The record of one response, carrying `labels`: the provider's counts where it sent
+    /// them; where it sent none (no `usage`, `"usage": {}`, a count left out), the counter's
+    /// estimate, marked estimated. `prompt_estimate` is called only then.
+    pub(crate) fn build_record(
+        &self,
+        reply: Reply<'_>,
+        labels: &Labels,
+        prompt_estimate: &mut dyn FnMut() -> u64,
+    ) -> UsageRecord {
         let model = reply
             .model
             .filter(|model| !model.is_empty())
@@ -493,7 +566,8 @@ impl Inner {
         let tools: Vec<&str> = reply.calls.iter().map(|call| call.name.as_str()).collect();
         let mut builder = UsageRecord::builder(&model)
             .latency(reply.latency)
-            .cut_off(reply.cut_off);
+            .cut_off(reply.cut_off)
+            .labels(labels.clone());
         if let Some(id) = reply.id.as_deref().filter(|id| !id.is_empty()) {
             builder = builder.request_id(id);
         }
@@ -501,13 +575,19 @@ impl Inner {
             builder = builder.tool_name(&tools.join(","));
         }
         let usage = reply.usage.unwrap_or_default();
-        let (prompt, completion) = match (usage.prompt_tokens, usage.completion_tokens) {
-            (Some(prompt), Some(completion)) => (prompt, completion),
-            (prompt, completion) => {
+        let (prompt, completion) = match usage.totals() {
+            ReportedTotals::Measured {
+                prompt_tokens,
+                completion_tokens,
+            } => (prompt_tokens, completion_tokens),
+            ReportedTotals::Missing {
+                prompt_tokens,
+                completion_tokens,
+            } => {
                 builder = builder.estimated(true);
                 (
-                    prompt.unwrap_or(prompt_estimate),
-                    completion
+                    prompt_tokens.unwrap_or_else(prompt_estimate),
+                    completion_tokens
                         .unwrap_or_else(|| self.completion_estimate(reply.content, reply.calls)),
                 )
             }

@@ -1,18 +1,36 @@
-//! [`AgentBuilder`]: settings, system prompt, tools, limits, a shared tracker, prices.
+//! [`AgentBuilder`]: settings, system prompt, tools, limits, a shared tracker, sinks, labels,
+//! prices.
 
 use std::collections::HashSet;
-use std::sync::Mutex;
+use std::fmt;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use mamba_pricing::{CostEstimator, LocalBudget};
+use mamba_pricing::{CostBreakdown, CostEstimator, LocalBudget};
 use mamba_settings::{AgentSettings, UsageLimits};
 use mamba_tokens::{ChatMessage, TokenCounter};
-use mamba_usage::UsageTracker;
+use mamba_usage::{Labels, UsageSink, UsageTracker};
 
 use crate::agent::{Agent, Inner};
 use crate::ledger::{Ledger, Locality};
+use crate::sinks::{AgentSink, Outlets};
 use crate::transport::Transport;
 use crate::{AgentError, Tool};
+
+/// A sink given to the builder, and how the agent feeds it.
+enum GivenSink {
+    Optional(Arc<AgentSink>),
+    Required(Arc<AgentSink>),
+}
+
+impl fmt::Debug for GivenSink {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            GivenSink::Optional(_) => "Optional(..)",
+            GivenSink::Required(_) => "Required(..)",
+        })
+    }
+}
 
 /// Builds an [`Agent`].
 ///
@@ -51,6 +69,9 @@ pub struct AgentBuilder {
     retry_backoff: Duration,
     conversation: Vec<ChatMessage>,
     stream_usage: bool,
+    sinks: Vec<GivenSink>,
+    sink_queue: Option<usize>,
+    labels: Labels,
 }
 
 impl AgentBuilder {
@@ -73,6 +94,9 @@ impl AgentBuilder {
             retry_backoff: Self::DEFAULT_RETRY_BACKOFF,
             conversation: Vec::new(),
             stream_usage: true,
+            sinks: Vec::new(),
+            sink_queue: None,
+            labels: Labels::new(),
         }
     }
 
@@ -113,6 +137,73 @@ impl AgentBuilder {
     /// resets the agent's totals and leaves the tracker's history alone.
     pub fn tracker(mut self, tracker: UsageTracker) -> Self {
         self.tracker = Some(tracker);
+        self
+    }
+
+    /// Also records to `sink`, an optional one: it gets every record with its cost through a
+    /// bounded queue on a thread of its own, so a slow or failing sink never holds up a request
+    /// and never fails a run. When its queue is full a record is dropped for it (and counted in
+    /// [`Agent::sink_stats`](crate::Agent::sink_stats)); its errors are counted and logged.
+    /// The tracker keeps every record regardless.
+    ///
+    /// ```
+    /// use mamba_agent::{Agent, pricing::CostBreakdown};
+    /// use mamba_agent::settings::AgentSettings;
+    /// use mamba_agent::usage::{SinkError, UsageRecord, UsageSink};
+    ///
+    /// /// Prints each request's cost.
+    /// struct Print;
+    /// impl UsageSink<CostBreakdown> for Print {
+    ///     fn record(&self, record: &UsageRecord, cost: &CostBreakdown) -> Result<(), SinkError> {
+    ///         println!("{}: {} tokens, ${}", record.model(), record.total_tokens(), cost.total_cost);
+    ///         Ok(())
+    ///     }
+    /// }
+    ///
+    /// let settings = AgentSettings::builder().defaults_only().build()?;
+    /// let agent = Agent::builder("gpt-4o").settings(settings).sink(Print).build()?;
+    /// assert_eq!(agent.sink_stats().len(), 1);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn sink(mut self, sink: impl UsageSink<CostBreakdown> + 'static) -> Self {
+        self.sinks.push(GivenSink::Optional(Arc::new(sink)));
+        self
+    }
+
+    /// Also records to `sink`, a required one: each request waits until the sink has its
+    /// record (called on a blocking thread, so a sink that writes to a database does not
+    /// stall the runtime), and the run fails with [`AgentError::Sink`] if it fails. For books
+    /// that must not diverge, such as a ledger that enforces budgets. The tracker keeps the
+    /// record either way, and the failed run's `spent` has it.
+    pub fn required_sink(mut self, sink: impl UsageSink<CostBreakdown> + 'static) -> Self {
+        self.sinks.push(GivenSink::Required(Arc::new(sink)));
+        self
+    }
+
+    /// How many records may wait in each optional sink's queue; default: the settings'
+    /// `tracking.sink_queue_capacity` (1024).
+    pub fn sink_queue_capacity(mut self, records: usize) -> Self {
+        self.sink_queue = Some(records);
+        self
+    }
+
+    /// Labels every record of the agent carries (a run's own labels, given with
+    /// [`Agent::run_with`](crate::Agent::run_with), go over them).
+    ///
+    /// ```
+    /// use mamba_agent::{Agent, Labels};
+    /// use mamba_agent::settings::AgentSettings;
+    ///
+    /// let settings = AgentSettings::builder().defaults_only().build()?;
+    /// let agent = Agent::builder("gpt-4o")
+    ///     .settings(settings)
+    ///     .labels(Labels::new().tag("team", "search")?.tag("feature", "answers")?)
+    ///     .build()?;
+    /// assert_eq!(agent.labels().get("team"), Some("search"));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn labels(mut self, labels: Labels) -> Self {
+        self.labels = labels;
         self
     }
 
@@ -184,8 +275,18 @@ impl AgentBuilder {
             None if backend.is_local() => Locality::Loopback,
             _ => Locality::Remote,
         };
+        let mut outlets = Outlets::new(tracker);
+        let capacity = self.sink_queue.unwrap_or_else(|| {
+            usize::try_from(settings.tracking.sink_queue_capacity).unwrap_or(usize::MAX)
+        });
+        for sink in self.sinks {
+            match sink {
+                GivenSink::Optional(sink) => outlets.add_queued(sink, capacity)?,
+                GivenSink::Required(sink) => outlets.add_required(sink),
+            }
+        }
         let ledger = Ledger::new(
-            tracker,
+            outlets,
             owns_tracker,
             estimator,
             locality,
@@ -207,6 +308,7 @@ impl AgentBuilder {
             ledger,
             conversation: Mutex::new(self.conversation),
             stream_usage: self.stream_usage,
+            labels: self.labels,
             settings,
         }))
     }

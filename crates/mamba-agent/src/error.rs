@@ -166,6 +166,11 @@ pub enum AgentError {
     /// blocking would stall it; use `run(..).await` there.
     #[error("run_sync was called inside an async runtime; use `agent.run(prompt).await` instead")]
     InsideRuntime,
+    /// A required usage sink (see [`AgentBuilder::required_sink`](crate::AgentBuilder::required_sink))
+    /// could not keep a record. The record is in the agent's books and in the run's `spent`;
+    /// the run stops, since books that must not diverge have diverged.
+    #[error("a required usage sink failed")]
+    Sink(#[source] mamba_usage::SinkError),
     /// A tool could not be registered.
     #[error("invalid tool `{name}`: {reason}")]
     InvalidTool {

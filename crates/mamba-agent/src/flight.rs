@@ -12,12 +12,13 @@ use std::time::Instant;
 
 use mamba_pricing::{CostBreakdown, LocalBudget, Spend};
 use mamba_tokens::{ChatMessage, ToolDefinition};
-use mamba_usage::{TokenUsage, UsageRecord};
+use mamba_usage::{Labels, TokenUsage, UsageRecord};
 
 use crate::agent::{Agent, Reply};
 use crate::attempt::AttemptLog;
 use crate::limits::Holds;
 use crate::result::RunBooks;
+use crate::sinks::Delivery;
 
 /// The prompt's token count, for estimates: counted already, or counted only if needed.
 pub(crate) enum Prompt<'a> {
@@ -36,6 +37,18 @@ pub(crate) struct Flight<'a> {
     started: Instant,
     holds: Option<Holds>,
     run_budget: Arc<LocalBudget>,
+    /// The labels of the request's records (the run's over the agent's).
+    labels: Labels,
+    /// The required sinks' work for the records made so far.
+    delivery: Delivery,
+}
+
+/// A request's record, its cost, and the required sinks' delivery of what it recorded (its
+/// own record and any billed attempt before it), to await.
+pub(crate) struct Booked {
+    pub(crate) record: UsageRecord,
+    pub(crate) cost: CostBreakdown,
+    pub(crate) delivery: Delivery,
 }
 
 impl<'a> Flight<'a> {
@@ -45,6 +58,7 @@ impl<'a> Flight<'a> {
         prompt: Prompt<'a>,
         holds: Holds,
         run_budget: Arc<LocalBudget>,
+        labels: Labels,
     ) -> Flight<'a> {
         Flight {
             agent: agent.clone(),
@@ -53,6 +67,8 @@ impl<'a> Flight<'a> {
             started: Instant::now(),
             holds: Some(holds),
             run_budget,
+            labels,
+            delivery: Delivery::default(),
         }
     }
 
@@ -77,24 +93,22 @@ impl<'a> Flight<'a> {
     }
 
     /// The request got its response: records it, after any billed attempts before it.
-    pub(crate) fn replied(
-        mut self,
-        reply: Reply<'_>,
-        books: Option<&mut RunBooks>,
-    ) -> (UsageRecord, CostBreakdown) {
+    pub(crate) fn replied(mut self, reply: Reply<'_>, books: Option<&mut RunBooks>) -> Booked {
         let mut books = books;
         self.record_billed_failures(books.as_deref_mut());
-        let record = {
-            let prompt = if reply.usage_is_complete() {
-                0
-            } else {
-                self.prompt_count()
-            };
-            self.agent.inner().build_record(reply, prompt)
-        };
+        let agent = self.agent.clone();
+        let labels = self.labels.clone();
+        // The prompt is counted only if the provider's usage leaves it out.
+        let record = agent
+            .inner()
+            .build_record(reply, &labels, &mut || self.prompt_count());
         let cost = self.book(&record, books);
         self.settle();
-        (record, cost)
+        Booked {
+            record,
+            cost,
+            delivery: std::mem::take(&mut self.delivery),
+        }
     }
 
     /// The request failed: records the attempts that were billed (an answered attempt whose
@@ -135,13 +149,17 @@ impl<'a> Flight<'a> {
     fn record_estimate(&mut self, cut_off: bool, books: Option<&mut RunBooks>) {
         let prompt = self.prompt_count();
         let reply = Reply::estimate(self.started.elapsed(), cut_off);
-        let record = self.agent.inner().build_record(reply, prompt);
+        let record = self
+            .agent
+            .inner()
+            .build_record(reply, &self.labels, &mut || prompt);
         self.book(&record, books);
     }
 
     /// Records one request into the agent's books and the run's, and counts it for settling.
     fn book(&mut self, record: &UsageRecord, books: Option<&mut RunBooks>) -> CostBreakdown {
-        let cost = self.agent.inner().ledger.record(record, self.agent.model());
+        let (cost, delivery) = self.agent.inner().ledger.record(record, self.agent.model());
+        self.delivery.extend(delivery);
         if let Some(holds) = &mut self.holds {
             holds.used = holds.used.saturating_add(&Spend {
                 requests: 1,

@@ -1,5 +1,6 @@
-//! The agent's books: every record goes to the tracker, is priced once with that request's
-//! model, and is added to running totals, so `usage()` is O(1) and `cost()` O(models).
+//! The agent's books: every record is priced once with that request's model, added to the
+//! agent's running totals (so `usage()` is O(1) and `cost()` O(models)), and then handed to
+//! the sinks (the tracker first), with no lock of the books held.
 
 use std::sync::{Mutex, PoisonError, RwLock};
 use std::time::SystemTime;
@@ -10,7 +11,9 @@ use rust_decimal::prelude::ToPrimitive;
 
 use crate::AgentError;
 use mamba_settings::LogLevel;
-use mamba_usage::{ServiceTier, TokenUsage, UsageRecord, UsageTracker};
+use mamba_usage::{QueueStats, ServiceTier, SinkError, TokenUsage, UsageRecord, UsageTracker};
+
+use crate::sinks::{Delivery, Outlets};
 
 /// Running totals of the requests this agent (and its clones) made since the last reset.
 #[derive(Debug, Clone, Default)]
@@ -54,7 +57,8 @@ struct Books {
 
 #[derive(Debug)]
 pub(crate) struct Ledger {
-    tracker: UsageTracker,
+    /// The tracker and the other sinks.
+    outlets: Outlets,
     /// Whether the tracker was made for this agent (then a reset clears it) or given to it,
     /// maybe shared with other agents (then a reset leaves it alone).
     owns_tracker: bool,
@@ -102,7 +106,7 @@ pub(crate) fn provider_name(base_url: Option<&str>) -> String {
 
 impl Ledger {
     pub(crate) fn new(
-        tracker: UsageTracker,
+        outlets: Outlets,
         owns_tracker: bool,
         estimator: CostEstimator,
         locality: Locality,
@@ -110,7 +114,7 @@ impl Ledger {
         provider: String,
     ) -> Ledger {
         Ledger {
-            tracker,
+            outlets,
             owns_tracker,
             estimator: RwLock::new(estimator),
             locality,
@@ -121,7 +125,16 @@ impl Ledger {
     }
 
     pub(crate) fn tracker(&self) -> &UsageTracker {
-        &self.tracker
+        self.outlets.tracker()
+    }
+
+    pub(crate) fn queue_stats(&self) -> Vec<QueueStats> {
+        self.outlets.queue_stats()
+    }
+
+    /// Flushes every sink (blocking).
+    pub(crate) fn flush(&self) -> Result<(), SinkError> {
+        self.outlets.flush()
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Books> {
@@ -185,15 +198,18 @@ impl Ledger {
         }
     }
 
-    /// Records one request and returns its cost.
-    pub(crate) fn record(&self, record: &UsageRecord, request_model: &str) -> CostBreakdown {
+    /// Records one request: prices it, adds it to the totals, hands it to the sinks; returns
+    /// its cost and the required sinks' delivery.
+    pub(crate) fn record(
+        &self,
+        record: &UsageRecord,
+        request_model: &str,
+    ) -> (CostBreakdown, Delivery) {
         let cost = self.with_estimator(record.model(), |estimator| {
             estimator.estimate_record(record)
         });
         {
-            // The tracker and the books change under one lock, so a reset never separates them.
             let mut books = self.lock();
-            self.tracker.record(record);
             books.totals.usage += TokenUsage::from_record(record);
             books.totals.cost.add(&cost);
             books.own.push(OwnRequest {
@@ -206,8 +222,11 @@ impl Ledger {
                 timestamp: record.timestamp(),
             });
         }
+        // After the books' lock is released: a sink never holds up a reader of the totals. (A
+        // reset racing this request may clear the books before the tracker gets the record.)
+        let delivery = self.outlets.deliver(record, &cost);
         self.log(record, request_model, &cost);
-        cost
+        (cost, delivery)
     }
 
     /// This agent's requests since its last reset, each priced as `model`.
@@ -259,7 +278,7 @@ impl Ledger {
     pub(crate) fn reset(&self) {
         let mut books = self.lock();
         if self.owns_tracker {
-            self.tracker.reset();
+            self.outlets.tracker().reset();
         }
         *books = Books::default();
     }
@@ -291,6 +310,9 @@ impl Ledger {
                         gen_ai.usage.cache_write.input_tokens = record.cache_write_tokens(),
                         gen_ai.usage.reasoning.output_tokens = record.reasoning_tokens(),
                         mamba.usage.estimated = record.is_estimated(),
+                        mamba.user = record.labels().get(mamba_usage::USER).unwrap_or_default(),
+                        mamba.session = record.labels().get(mamba_usage::SESSION).unwrap_or_default(),
+                        mamba.labels = %record.labels(),
                         // Telemetry carries a number; the books keep the exact Decimal.
                         mamba.cost.usd = cost.total_cost.to_f64().unwrap_or(f64::NAN),
                         mamba.cost.unpriced_tokens = cost.unpriced_tokens,

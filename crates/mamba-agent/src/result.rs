@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use mamba_pricing::{CostBreakdown, HistoryCost, LocalBudget, UsageLimits};
 use mamba_tokens::ToolCall;
-use mamba_usage::{TokenUsage, UsageRecord};
+use mamba_usage::{Labels, TokenUsage, UsageRecord};
 
 /// One tool call the model made during a run, and what the tool answered.
 ///
@@ -87,19 +87,58 @@ pub struct Completion {
     pub cost: CostBreakdown,
 }
 
-/// A run's books while it runs: its result so far and its budget (the run limits), which a
-/// workflow run shares across all its model requests.
+/// How one run is made: today, the labels its records carry.
+///
+/// ```no_run
+/// use mamba_agent::{Agent, Labels, RunOptions};
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), mamba_agent::AgentError> {
+/// let agent = Agent::new("gpt-4o")?;
+/// let for_alice = RunOptions::new().labels(Labels::new().user("alice").session("chat-7"));
+/// let result = agent.run_with("Hello!", for_alice).await?;
+/// assert_eq!(result.records[0].labels().get("user"), Some("alice"));
+/// # Ok(())
+/// # }
+/// ```
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct RunOptions {
+    /// Labels of this run's records, over the agent's own (the run's win for a key both set).
+    pub labels: Labels,
+}
+
+impl RunOptions {
+    /// The defaults: no labels beyond the agent's.
+    pub fn new() -> RunOptions {
+        RunOptions::default()
+    }
+
+    /// With these labels on the run's records.
+    #[must_use]
+    pub fn labels(mut self, labels: Labels) -> RunOptions {
+        self.labels = labels;
+        self
+    }
+}
+
+/// A run's books while it runs: its result so far, its budget (the run limits), which a
+/// workflow run shares across all its model requests, and the labels of its records.
 #[derive(Debug)]
 pub(crate) struct RunBooks {
     pub(crate) result: RunResult,
     pub(crate) budget: Arc<LocalBudget>,
+    pub(crate) labels: Labels,
 }
 
 impl RunBooks {
-    pub(crate) fn new(limits: UsageLimits) -> RunBooks {
+    /// Books for a run under `limits` whose records carry `labels` (already merged over the
+    /// agent's).
+    pub(crate) fn new(limits: UsageLimits, labels: Labels) -> RunBooks {
         RunBooks {
             result: RunResult::default(),
             budget: Arc::new(LocalBudget::new(limits)),
+            labels,
         }
     }
 }

@@ -17,7 +17,8 @@ use mamba_tokens::{ChatMessage, ToolCall};
 use crate::agent::{Agent, Reply};
 use crate::attempt::AttemptLog;
 use crate::flight::{Flight, Prompt};
-use crate::result::RunBooks;
+use crate::result::{RunBooks, RunOptions};
+use crate::sinks::Delivery;
 use crate::transport::ChunkStream;
 use crate::wire::{self, ChatChunk};
 use crate::{AgentError, RunError, RunResult, ToolCallRecord};
@@ -76,6 +77,11 @@ impl Agent {
     /// # }
     /// ```
     pub fn run_stream(&self, prompt: &str) -> AgentStream {
+        self.run_stream_with(prompt, RunOptions::default())
+    }
+
+    /// [`run_stream`](Agent::run_stream) with options: the labels of this run's records.
+    pub fn run_stream_with(&self, prompt: &str, options: RunOptions) -> AgentStream {
         let mut messages = self.conversation();
         let first_new = messages.len();
         messages.push(ChatMessage::user(prompt));
@@ -83,7 +89,7 @@ impl Agent {
             agent: self.clone(),
             messages,
             first_new,
-            books: RunBooks::new(self.inner().run_limits),
+            books: self.inner().run_books(&options),
             turn: 0,
             in_flight: None,
             pending: VecDeque::new(),
@@ -132,14 +138,16 @@ impl State {
                             tracing::warn!(%error, "the stream broke off after the model finished; the answer is complete");
                             self.complete_turn().await
                         } else {
-                            self.finish_flight(true);
+                            // The run fails with this error; a required sink's failure for
+                            // the cut-off record is logged by the sink's task.
+                            drop(self.finish_flight(Ending::CutOff));
                             Err(error)
                         }
                     }
                     None if flight.finished => self.complete_turn().await,
                     None => {
                         let partial = flight.content.clone();
-                        self.finish_flight(true);
+                        drop(self.finish_flight(Ending::CutOff));
                         Err(AgentError::Truncated { partial })
                     }
                 },
@@ -168,6 +176,7 @@ impl State {
             Prompt::Counted(prompt),
             reserved.holds,
             self.books.budget.clone(),
+            self.books.labels.clone(),
         );
         let chunks = match inner.transport.stream(&request, flight.log()).await {
             Ok(chunks) => chunks,
@@ -191,9 +200,10 @@ impl State {
         Ok(())
     }
 
-    /// Records the in-flight request into this run: complete, or `cut_off` with what arrived
-    /// (the provider's usage if it came, else an estimate).
-    fn finish_flight(&mut self, cut_off: bool) -> Option<(String, Vec<ToolCall>)> {
+    /// Records the in-flight request into this run, as it ended (the provider's usage if it
+    /// came, else an estimate); returns its text, its tool calls and the required sinks'
+    /// delivery of its record.
+    fn finish_flight(&mut self, ending: Ending) -> Option<(String, Vec<ToolCall>, Delivery)> {
         let mut in_flight = self.in_flight.take()?;
         let flight = in_flight.flight.take()?;
         let calls = in_flight.tool_calls(self.turn);
@@ -206,16 +216,17 @@ impl State {
             content: &content,
             calls: &calls,
             latency: flight.started().elapsed(),
-            cut_off,
+            cut_off: ending == Ending::CutOff,
         };
-        let _recorded = flight.replied(reply, Some(&mut self.books));
-        Some((content, calls))
+        let booked = flight.replied(reply, Some(&mut self.books));
+        Some((content, calls, booked.delivery))
     }
 
     async fn complete_turn(&mut self) -> Result<(), AgentError> {
-        let Some((content, calls)) = self.finish_flight(false) else {
+        let Some((content, calls, delivery)) = self.finish_flight(Ending::Complete) else {
             return Ok(());
         };
+        delivery.finish().await?;
         if calls.is_empty() {
             self.messages.push(ChatMessage::assistant(content.clone()));
             self.agent.inner().commit(&self.messages[self.first_new..]);
@@ -238,6 +249,15 @@ impl State {
         }
         Ok(())
     }
+}
+
+/// How a streamed response ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Ending {
+    /// The model finished its answer.
+    Complete,
+    /// The stream broke off, or ended, before the model finished.
+    CutOff,
 }
 
 /// A streamed response being read.
@@ -347,6 +367,7 @@ impl Drop for InFlight {
             latency: flight.started().elapsed(),
             cut_off: true,
         };
-        let _recorded = flight.replied(reply, None);
+        // Nobody is left to wait for a required sink: its task finishes on its own thread.
+        drop(flight.replied(reply, None).delivery);
     }
 }

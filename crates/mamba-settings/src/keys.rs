@@ -270,6 +270,9 @@ scalar_keys! {
     tracking.log_level: Level,
         doc = "the level of the per-request event: `off`, `error`, `warn`, `info`, `debug`, `trace`",
         pub fn log_level(level: LogLevel) => level;
+    tracking.sink_queue_capacity: Positive { expected: "a positive whole number of records, e.g. 1024" },
+        doc = "how many records may wait for each optional usage sink before new ones are dropped for it (the tracker keeps every record)",
+        pub fn sink_queue_capacity(records: u32) => records;
     usage_limits.requests: Optional(whole_number::<u64>("a whole number, e.g. 100000")),
         unset = "unlimited",
         doc = "the most requests of one agent, a whole number",

@@ -150,24 +150,46 @@ impl std::str::FromStr for LogLevel {
     }
 }
 
-/// Usage tracking: how much history to keep and how loudly to log each request.
+/// Usage tracking: how much history to keep, how loudly to log each request, and how many
+/// records may wait for each optional sink.
 ///
 /// ```
 /// use mamba_settings::{LogLevel, TrackingSettings};
 ///
-/// let tracking = TrackingSettings { max_history_records: Some(10_000), log_level: LogLevel::Debug };
+/// let tracking = TrackingSettings {
+///     max_history_records: Some(10_000),
+///     log_level: LogLevel::Debug,
+///     ..TrackingSettings::default()
+/// };
 /// assert_eq!(tracking.tracker_config().max_history_records, Some(10_000));
+/// assert_eq!(tracking.sink_queue_capacity, 1024);
 /// ```
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct TrackingSettings {
     /// Keep at most this many per-request records (totals still count every request);
     /// `None`: keep all.
     pub max_history_records: Option<usize>,
     /// The level of the per-request log event.
     pub log_level: LogLevel,
+    /// How many records may wait in each optional usage sink's queue before new ones are
+    /// dropped for that sink (the tracker keeps them all).
+    pub sink_queue_capacity: u32,
+}
+
+impl Default for TrackingSettings {
+    fn default() -> Self {
+        TrackingSettings {
+            max_history_records: None,
+            log_level: LogLevel::default(),
+            sink_queue_capacity: TrackingSettings::DEFAULT_SINK_QUEUE_CAPACITY,
+        }
+    }
 }
 
 impl TrackingSettings {
+    /// The default of [`sink_queue_capacity`](Self::sink_queue_capacity).
+    pub const DEFAULT_SINK_QUEUE_CAPACITY: u32 = 1024;
+
     /// The tracker's own config type.
     pub fn tracker_config(&self) -> mamba_usage::TrackerConfig {
         mamba_usage::TrackerConfig {

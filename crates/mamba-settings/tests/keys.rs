@@ -68,6 +68,7 @@ fn everything_set_in_code() -> AgentSettings {
         .safety_margin(0.25)
         .max_history_records(10)
         .log_level(LogLevel::Debug)
+        .sink_queue_capacity(64)
         .usage_limits(
             UsageLimits::default()
                 .with_requests(1)
@@ -116,7 +117,7 @@ fn every_declared_key_reads_from_its_variable_what_the_dump_shows() {
         );
         checked += 1;
     }
-    assert_eq!(checked, 17, "every scalar key was set in code and checked");
+    assert_eq!(checked, 18, "every scalar key was set in code and checked");
 }
 
 #[test]

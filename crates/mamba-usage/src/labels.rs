@@ -141,8 +141,7 @@ impl Labels {
 
     /// Sets `key` (checked or known good) to `value`.
     fn with(self, key: &str, value: &str) -> Labels {
-        let mut pairs: Vec<Pair> =
-            self.pairs().to_vec();
+        let mut pairs: Vec<Pair> = self.pairs().to_vec();
         match pairs.binary_search_by(|(k, _)| k.as_ref().cmp(key)) {
             Ok(index) => pairs[index].1 = value.into(),
             Err(index) => pairs.insert(index, (key.into(), value.into())),

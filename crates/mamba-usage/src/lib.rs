@@ -85,7 +85,7 @@ pub use export::CSV_HEADER;
 pub use history::{Iter, UsageHistory};
 pub use labels::{Labels, SESSION, USER};
 #[cfg(feature = "serde")]
-pub use provider::{ProviderUsage, UsageFormat};
+pub use provider::{ProviderUsage, ReportedTotals, UsageFormat};
 pub use record::{UsageRecord, UsageRecordBuilder};
 pub use service::ServiceTier;
 pub use sink::{ErrorHandler, QueueStats, QueuedSink, SinkError, UsageSink};

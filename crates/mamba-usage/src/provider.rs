@@ -89,6 +89,34 @@ pub struct ProviderUsage {
     pub provider_total_tokens: Option<u64>,
 }
 
+/// What a provider reported of a request's two totals ([`ProviderUsage::totals`]).
+///
+/// ```
+/// use mamba_usage::{ProviderUsage, ReportedTotals, UsageFormat};
+///
+/// let usage = ProviderUsage::parse_str(UsageFormat::Gemini,
+///     r#"{"usageMetadata": {"promptTokenCount": 10, "candidatesTokenCount": 4}}"#)?;
+/// assert_eq!(usage.totals(), ReportedTotals::Measured { prompt_tokens: 10, completion_tokens: 4 });
+/// # Ok::<(), mamba_usage::UsageError>(())
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReportedTotals {
+    /// Both totals were reported: a record of them is measured.
+    Measured {
+        /// All input tokens.
+        prompt_tokens: u64,
+        /// All output tokens.
+        completion_tokens: u64,
+    },
+    /// At least one total is missing: a record must estimate it and be marked estimated.
+    Missing {
+        /// The input tokens, if reported.
+        prompt_tokens: Option<u64>,
+        /// The output tokens, if reported.
+        completion_tokens: Option<u64>,
+    },
+}
+
 impl ProviderUsage {
     /// Reads a usage object, or a whole response or stream event holding one (under `usage`,
     /// Gemini's `usageMetadata`, or Anthropic's `message_start` `message.usage`).
@@ -130,7 +158,34 @@ impl ProviderUsage {
     /// Whether the provider reported both the prompt and the completion: a record of it is
     /// measured, not estimated.
     pub fn is_measured(&self) -> bool {
-        self.prompt_tokens.is_some() && self.completion_tokens.is_some()
+        matches!(self.totals(), ReportedTotals::Measured { .. })
+    }
+
+    /// The two totals as reported: both (the record is measured) or not (what is missing must
+    /// be estimated, and the record says so).
+    ///
+    /// ```
+    /// use mamba_usage::{ProviderUsage, ReportedTotals, UsageFormat};
+    ///
+    /// // A usage object without its completion count (a server's bug, a cut stream).
+    /// let usage = ProviderUsage::parse_str(UsageFormat::OpenAiChat, r#"{"prompt_tokens": 12}"#)?;
+    /// assert_eq!(
+    ///     usage.totals(),
+    ///     ReportedTotals::Missing { prompt_tokens: Some(12), completion_tokens: None }
+    /// );
+    /// # Ok::<(), mamba_usage::UsageError>(())
+    /// ```
+    pub fn totals(&self) -> ReportedTotals {
+        match (self.prompt_tokens, self.completion_tokens) {
+            (Some(prompt_tokens), Some(completion_tokens)) => ReportedTotals::Measured {
+                prompt_tokens,
+                completion_tokens,
+            },
+            (prompt_tokens, completion_tokens) => ReportedTotals::Missing {
+                prompt_tokens,
+                completion_tokens,
+            },
+        }
     }
 
     /// Combines a stream's usage events, `later` winning where it reports a count: Anthropic's

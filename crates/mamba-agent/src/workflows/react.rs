@@ -2,13 +2,13 @@
 //! `final_answer` tool or runs out of iterations.
 
 use mamba_tokens::{ChatMessage, ToolCall, ToolDefinition};
-use mamba_usage::TokenUsage;
+use mamba_usage::{Labels, TokenUsage};
 use rust_decimal::Decimal;
 use serde_json::{Value, json};
 
 use super::run::{Stop, Workflow, WorkflowRun, WorkflowTotals};
 use super::{StepKind, WorkflowConfig, WorkflowHooks, WorkflowResult};
-use crate::Agent;
+use crate::{Agent, RunOptions};
 
 /// How a [`ReActWorkflow`] runs.
 ///
@@ -102,6 +102,7 @@ pub struct ReActWorkflow {
     workflow_config: WorkflowConfig,
     hooks: WorkflowHooks<ReActState>,
     totals: WorkflowTotals,
+    labels: Labels,
 }
 
 impl ReActWorkflow {
@@ -113,7 +114,16 @@ impl ReActWorkflow {
             workflow_config: WorkflowConfig::default(),
             hooks: WorkflowHooks::default(),
             totals: WorkflowTotals::default(),
+            labels: Labels::new(),
         }
+    }
+
+    /// Labels the records of every run of this workflow carry, over the agent's (e.g. the
+    /// workflow's name as a `workflow` tag).
+    #[must_use]
+    pub fn with_labels(mut self, labels: Labels) -> Self {
+        self.labels = labels;
+        self
     }
 
     /// Sets the ReAct options.
@@ -161,6 +171,7 @@ impl ReActWorkflow {
             ..self.workflow_config
         };
         let mut run = WorkflowRun::start(config, &self.hooks, ReActState::default()).await;
+        run.set_options(RunOptions::new().labels(self.labels.clone()));
         let outcome = self.iterate(&mut run, task).await;
         let result = run.finish(outcome).await;
         self.totals.add(&result);

@@ -14,7 +14,7 @@ use super::{
     HookError, StepKind, TerminationReason, WorkflowConfig, WorkflowHooks, WorkflowResult,
     WorkflowState, WorkflowStep,
 };
-use crate::result::RunBooks;
+use crate::result::{RunBooks, RunOptions};
 use crate::{Agent, Completion};
 
 /// A workflow: something that runs an input to a [`WorkflowResult`] and keeps the usage and
@@ -168,6 +168,8 @@ pub struct WorkflowRun<'h, C: Clone + Send + Sync + 'static> {
     /// The run's model requests, so the agent's run limits apply to the whole workflow run
     /// (made with the first request, from its agent's run limits).
     books: Option<RunBooks>,
+    /// How the run's model requests are made (their labels).
+    options: RunOptions,
 }
 
 impl<'h, C: Clone + Send + Sync + 'static> WorkflowRun<'h, C> {
@@ -196,6 +198,7 @@ impl<'h, C: Clone + Send + Sync + 'static> WorkflowRun<'h, C> {
                 .map(|limit| tokio::time::Instant::now() + limit),
             iteration_open: false,
             books: None,
+            options: RunOptions::default(),
         };
         hooks
             .fire_workflow(
@@ -377,6 +380,12 @@ impl<'h, C: Clone + Send + Sync + 'static> WorkflowRun<'h, C> {
         Ok(())
     }
 
+    /// Sets how the run's model requests are made: their records carry `options.labels` over
+    /// the agent's. Takes effect from the run's first model step.
+    pub fn set_options(&mut self, options: RunOptions) {
+        self.options = options;
+    }
+
     /// A [`StepKind::Thought`] step: one model request through
     /// [`Agent::complete`](crate::Agent::complete), whose usage and cost are the step's.
     ///
@@ -395,7 +404,7 @@ impl<'h, C: Clone + Send + Sync + 'static> WorkflowRun<'h, C> {
             .await?;
         let books = self
             .books
-            .get_or_insert_with(|| RunBooks::new(agent.inner().run_limits));
+            .get_or_insert_with(|| agent.inner().run_books(&self.options));
         let records_before = books.result.records.len();
         let cost_before = books.result.cost.total_cost;
         let outcome = agent
