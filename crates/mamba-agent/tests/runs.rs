@@ -435,7 +435,15 @@ async fn each_request_logs_an_info_event_with_gen_ai_fields() {
         .with_max_level(tracing::Level::INFO)
         .finish();
     let _guard = tracing::subscriber::set_default(subscriber);
-    agent(&server, "gpt-4o").run("Hello").await.unwrap();
+    let labels = mamba_agent::Labels::new()
+        .user("alice")
+        .session("s-1")
+        .tag("team", "search")
+        .unwrap();
+    agent(&server, "gpt-4o")
+        .run_with("Hello", mamba_agent::RunOptions::new().labels(labels))
+        .await
+        .unwrap();
     let text = String::from_utf8(logs.0.lock().unwrap().clone()).unwrap();
     // 30 x $2.50 + 15 x $10 per 1M = $0.000225.
     assert!(text.contains("INFO"), "{text}");
@@ -454,6 +462,9 @@ async fn each_request_logs_an_info_event_with_gen_ai_fields() {
         "gen_ai.usage.cache_write.input_tokens=0",
         "gen_ai.usage.reasoning.output_tokens=0",
         "mamba.cost.usd=0.000225",
+        "mamba.user=\"alice\"",
+        "mamba.session=\"s-1\"",
+        "mamba.labels=session=s-1;team=search;user=alice",
     ] {
         assert!(text.contains(field), "{field} in {text}");
     }

@@ -336,3 +336,40 @@ async fn the_agents_limits_apply_inside_workflows() {
         (StepKind::Thought, true)
     );
 }
+
+#[tokio::test]
+async fn a_workflows_labels_go_over_the_agents_on_every_record_it_makes() {
+    let server = server().await;
+    script_two_iterations(&server).await;
+    let agent = builder(&server, "gpt-4o")
+        .tool(weather_tool(Arc::default()))
+        .labels(
+            mamba_agent::Labels::new()
+                .user("service")
+                .tag("team", "search")
+                .unwrap(),
+        )
+        .build()
+        .unwrap();
+    let labels = mamba_agent::Labels::new()
+        .user("alice")
+        .tag("workflow", "react")
+        .unwrap();
+    let result = ReActWorkflow::new(agent.clone())
+        .with_labels(labels)
+        .run("Weather in Paris?")
+        .await;
+    assert_eq!(result.output.as_deref(), Some("Sunny in Paris"));
+    let history = agent.usage_history();
+    assert_eq!(history.len(), 2);
+    for record in &history {
+        assert_eq!(
+            record.labels().to_string(),
+            "team=search;user=alice;workflow=react"
+        );
+    }
+    assert_eq!(
+        agent.tracker().by_label("workflow")[&Some("react".into())].prompt_tokens,
+        250
+    );
+}
