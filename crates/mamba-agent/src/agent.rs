@@ -390,7 +390,10 @@ impl Agent {
             books.budget.clone(),
             books.labels.clone(),
         );
-        let send = inner.transport.complete(&request, flight.log());
+        let send = inner
+            .transport
+            .complete(&request, flight.log())
+            .instrument(flight.span().clone());
         let outcome = match deadline {
             Some(deadline) => match tokio::time::timeout_at(deadline, send).await {
                 Ok(outcome) => outcome,

@@ -72,6 +72,8 @@ pub struct AgentBuilder {
     sinks: Vec<GivenSink>,
     sink_queue: Option<usize>,
     labels: Labels,
+    #[cfg(feature = "otel")]
+    meter: Option<opentelemetry::metrics::Meter>,
 }
 
 impl AgentBuilder {
@@ -97,7 +99,32 @@ impl AgentBuilder {
             sinks: Vec::new(),
             sink_queue: None,
             labels: Labels::new(),
+            #[cfg(feature = "otel")]
+            meter: None,
         }
+    }
+
+    /// Records OpenTelemetry metrics of every request on `meter` (the `otel` feature): the
+    /// GenAI conventions' `gen_ai.client.token.usage` and `gen_ai.client.operation.duration`,
+    /// and `mamba.cost.usd`, with the backend's `gen_ai.provider.name` and the agent's model
+    /// as `gen_ai.request.model` (see [`MetricsSink`](crate::otel::MetricsSink)). The
+    /// measurements are made on the request path; they only update the SDK's memory.
+    ///
+    /// ```
+    /// use mamba_agent::Agent;
+    /// use mamba_agent::settings::AgentSettings;
+    /// use opentelemetry::metrics::MeterProvider;
+    ///
+    /// let meter = opentelemetry::metrics::noop::NoopMeterProvider::new().meter("my-service");
+    /// let settings = AgentSettings::builder().defaults_only().build()?;
+    /// let agent = Agent::builder("gpt-4o").settings(settings).metrics(&meter).build()?;
+    /// assert_eq!(agent.model(), "gpt-4o");
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    #[cfg(feature = "otel")]
+    pub fn metrics(mut self, meter: &opentelemetry::metrics::Meter) -> Self {
+        self.meter = Some(meter.clone());
+        self
     }
 
     /// The settings to use instead of [`AgentSettings::load`]; the builder's model wins over
@@ -275,7 +302,14 @@ impl AgentBuilder {
             None if backend.is_local() => Locality::Loopback,
             _ => Locality::Remote,
         };
+        let provider = crate::ledger::provider_name(backend.base_url.as_deref());
         let mut outlets = Outlets::new(tracker);
+        #[cfg(feature = "otel")]
+        if let Some(meter) = &self.meter {
+            let metrics =
+                crate::otel::MetricsSink::new(meter, &provider).with_request_model(&self.model);
+            outlets.add_inline(Arc::new(metrics));
+        }
         let capacity = self.sink_queue.unwrap_or_else(|| {
             usize::try_from(settings.tracking.sink_queue_capacity).unwrap_or(usize::MAX)
         });
@@ -291,7 +325,7 @@ impl AgentBuilder {
             estimator,
             locality,
             settings.tracking.log_level,
-            crate::ledger::provider_name(backend.base_url.as_deref()),
+            provider,
         );
         let transport = Transport::new(&settings.model_backend, self.retry_backoff)?;
         let tool_definitions = self.tools.iter().map(|t| t.definition().clone()).collect();

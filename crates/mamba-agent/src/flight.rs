@@ -41,6 +41,9 @@ pub(crate) struct Flight<'a> {
     labels: Labels,
     /// The required sinks' work for the records made so far.
     delivery: Delivery,
+    /// The request's `chat {model}` span (OpenTelemetry GenAI conventions): the request is
+    /// sent and read inside it, and its record's event is logged inside it.
+    span: tracing::Span,
 }
 
 /// A request's record, its cost, and the required sinks' delivery of what it recorded (its
@@ -60,7 +63,21 @@ impl<'a> Flight<'a> {
         run_budget: Arc<LocalBudget>,
         labels: Labels,
     ) -> Flight<'a> {
+        let inner = agent.inner();
+        let span = tracing::info_span!(
+            "chat",
+            otel.name = %format_args!("chat {}", inner.model),
+            otel.kind = "client",
+            gen_ai.operation.name = "chat",
+            gen_ai.provider.name = inner.ledger.provider(),
+            gen_ai.request.model = inner.model.as_str(),
+            gen_ai.response.model = tracing::field::Empty,
+            gen_ai.response.id = tracing::field::Empty,
+            gen_ai.usage.input_tokens = tracing::field::Empty,
+            gen_ai.usage.output_tokens = tracing::field::Empty,
+        );
         Flight {
+            span,
             agent: agent.clone(),
             log,
             prompt,
@@ -78,6 +95,11 @@ impl<'a> Flight<'a> {
 
     pub(crate) fn started(&self) -> Instant {
         self.started
+    }
+
+    /// The request's span, to send and read the request in.
+    pub(crate) fn span(&self) -> &tracing::Span {
+        &self.span
     }
 
     fn prompt_count(&mut self) -> u64 {
@@ -158,6 +180,15 @@ impl<'a> Flight<'a> {
 
     /// Records one request into the agent's books and the run's, and counts it for settling.
     fn book(&mut self, record: &UsageRecord, books: Option<&mut RunBooks>) -> CostBreakdown {
+        let _inside = self.span.enter();
+        self.span.record("gen_ai.response.model", record.model());
+        if let Some(id) = record.request_id() {
+            self.span.record("gen_ai.response.id", id);
+        }
+        self.span
+            .record("gen_ai.usage.input_tokens", record.prompt_tokens());
+        self.span
+            .record("gen_ai.usage.output_tokens", record.completion_tokens());
         let (cost, delivery) = self.agent.inner().ledger.record(record, self.agent.model());
         self.delivery.extend(delivery);
         if let Some(holds) = &mut self.holds {

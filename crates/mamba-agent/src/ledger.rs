@@ -128,6 +128,11 @@ impl Ledger {
         self.outlets.tracker()
     }
 
+    /// The backend's `gen_ai.provider.name`.
+    pub(crate) fn provider(&self) -> &str {
+        &self.provider
+    }
+
     pub(crate) fn queue_stats(&self) -> Vec<QueueStats> {
         self.outlets.queue_stats()
     }

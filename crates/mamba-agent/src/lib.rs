@@ -85,6 +85,8 @@ mod error;
 mod flight;
 mod ledger;
 mod limits;
+#[cfg(feature = "otel")]
+pub mod otel;
 mod result;
 mod retry;
 mod sinks;

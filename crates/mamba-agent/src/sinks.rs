@@ -1,6 +1,6 @@
-//! Where every record goes after it was priced: the tracker (in memory, at once), optional
-//! sinks (each behind a bounded queue, never waited for) and required sinks (awaited by the
-//! request, whose run fails if they fail).
+//! Where every record goes after it was priced: the tracker and the agent's own in-memory
+//! sinks (telemetry metrics) at once, optional sinks (each behind a bounded queue, never
+//! waited for) and required sinks (awaited by the request, whose run fails if they fail).
 
 use std::fmt;
 use std::sync::Arc;
@@ -17,6 +17,9 @@ pub type AgentSink = dyn UsageSink<CostBreakdown>;
 /// The agent's outlets for records.
 pub(crate) struct Outlets {
     tracker: UsageTracker,
+    /// The agent's own sinks that only update memory and never fail, like the tracker.
+    #[cfg_attr(not(feature = "otel"), allow(dead_code))]
+    inline: Vec<Arc<AgentSink>>,
     queued: Vec<QueuedSink<CostBreakdown>>,
     required: Vec<Arc<AgentSink>>,
 }
@@ -34,6 +37,7 @@ impl Outlets {
     pub(crate) fn new(tracker: UsageTracker) -> Outlets {
         Outlets {
             tracker,
+            inline: Vec::new(),
             queued: Vec::new(),
             required: Vec::new(),
         }
@@ -60,6 +64,12 @@ impl Outlets {
         Ok(())
     }
 
+    /// Adds one of the agent's own in-memory sinks, called at once on the request path.
+    #[cfg(feature = "otel")]
+    pub(crate) fn add_inline(&mut self, sink: Arc<AgentSink>) {
+        self.inline.push(sink);
+    }
+
     pub(crate) fn add_required(&mut self, sink: Arc<AgentSink>) {
         self.required.push(sink);
     }
@@ -72,6 +82,10 @@ impl Outlets {
     /// on blocking threads, returned as a [`Delivery`] to await.
     pub(crate) fn deliver(&self, record: &UsageRecord, cost: &CostBreakdown) -> Delivery {
         self.tracker.record(record);
+        for sink in &self.inline {
+            // These sinks update memory only and never fail.
+            drop(sink.record(record, cost));
+        }
         for queued in &self.queued {
             let dropped = queued.stats().dropped;
             // A queue's `record` never fails and never blocks: a full queue drops and counts.

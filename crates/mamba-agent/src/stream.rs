@@ -13,6 +13,7 @@ use std::sync::Arc;
 
 use futures::{Stream, StreamExt};
 use mamba_tokens::{ChatMessage, ToolCall};
+use tracing::Instrument;
 
 use crate::agent::{Agent, Reply};
 use crate::attempt::AttemptLog;
@@ -124,7 +125,7 @@ impl State {
             }
             let step = match self.in_flight.as_mut() {
                 None => self.start_request().await,
-                Some(flight) => match flight.chunks.next().await {
+                Some(flight) => match flight.next_chunk().await {
                     Some(Ok(chunk)) => {
                         if let Some(text) = flight.absorb(chunk) {
                             self.pending.push_back(StreamEvent::TextDelta(text));
@@ -178,7 +179,12 @@ impl State {
             self.books.budget.clone(),
             self.books.labels.clone(),
         );
-        let chunks = match inner.transport.stream(&request, flight.log()).await {
+        let chunks = match inner
+            .transport
+            .stream(&request, flight.log())
+            .instrument(flight.span().clone())
+            .await
+        {
             Ok(chunks) => chunks,
             Err(error) => {
                 flight.failed(Some(&mut self.books));
@@ -283,6 +289,15 @@ struct PartialCall {
 }
 
 impl InFlight {
+    /// The next chunk, read inside the request's span.
+    async fn next_chunk(&mut self) -> Option<Result<ChatChunk, async_openai::error::OpenAIError>> {
+        let span = self
+            .flight
+            .as_ref()
+            .map_or_else(tracing::Span::none, |flight| flight.span().clone());
+        self.chunks.next().instrument(span).await
+    }
+
     /// The request's attempt log (the guard is there until the request is recorded).
     fn log(&self) -> Arc<AttemptLog> {
         self.flight

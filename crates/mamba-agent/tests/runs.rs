@@ -469,6 +469,22 @@ async fn each_request_logs_an_info_event_with_gen_ai_fields() {
         assert!(text.contains(field), "{field} in {text}");
     }
     assert!(text.contains("agent.run"), "the run span: {text}");
+    // The event is inside the request's `chat {model}` span, which has the response's fields.
+    let span = text
+        .split("chat{")
+        .nth(1)
+        .and_then(|rest| rest.split('}').next())
+        .unwrap_or_else(|| panic!("no chat span in {text}"));
+    for field in [
+        "otel.name=chat gpt-4o",
+        "gen_ai.provider.name=\"127.0.0.1\"",
+        "gen_ai.request.model=\"gpt-4o\"",
+        "gen_ai.response.model=\"gpt-4o-2024-08-06\"",
+        "gen_ai.usage.input_tokens=30",
+        "gen_ai.usage.output_tokens=15",
+    ] {
+        assert!(span.contains(field), "{field} in the span {span}");
+    }
 }
 
 #[test]
