@@ -1,8 +1,8 @@
 //! `cargo xtask tidy`: the architecture rules that the compiler cannot check.
 //!
 //! * Layering: each workspace crate has a rank, and depends only on crates of lower rank.
-//! * Fences: heavy or I/O crates stay in the layers that own them (tokio, async-openai and reqwest
-//!   only in mamba-agent; `config` only from mamba-settings up; tiktoken-rs never under
+//! * Fences: heavy or I/O crates stay in the layers that own them (tokio, async-openai, reqwest
+//!   and opentelemetry only in mamba-agent; `config` only from mamba-settings up; tiktoken-rs never under
 //!   mamba-usage or mamba-pricing), checked on the resolved graph, transitively, all features on.
 //! * Manifests: members inherit the workspace's package fields, lints and dependency versions;
 //!   no `*` or `>=` requirements, no git dependencies, external crates without default features.
@@ -44,6 +44,11 @@ const FENCES: &[Fence] = &[
     },
     Fence {
         external: "reqwest",
+        rule: FenceRule::FromRank(4),
+    },
+    Fence {
+        // Telemetry is the agent's (feature `otel`); the books below it never depend on it.
+        external: "opentelemetry",
         rule: FenceRule::FromRank(4),
     },
     Fence {

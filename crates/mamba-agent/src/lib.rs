@@ -60,7 +60,11 @@
 //!
 //! # Feature flags
 //!
-//! None. HTTPS uses rustls.
+//! * `otel` (off by default): OpenTelemetry metrics of every request on the GenAI semantic
+//!   conventions (`otel::MetricsSink`, `AgentBuilder::metrics`); depends on the
+//!   `opentelemetry` API crate only.
+//!
+//! HTTPS uses rustls.
 //!
 //! # Supported Rust versions
 //!

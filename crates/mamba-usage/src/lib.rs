@@ -5,7 +5,9 @@
 //! [`UsageTracker`] (the shared, thread-safe record of every request, with
 //! [`summary`](UsageTracker::summary), [`history`](UsageTracker::history), per-model, per-tool and
 //! per-time-window breakdowns, retention and reset) and [`UsageHistory`] (a consistent snapshot
-//! with CSV, JSON and JSON Lines export; JSON Lines import on the tracker).
+//! with CSV, JSON and JSON Lines export; JSON Lines import on the tracker), [`Labels`] (who a
+//! request was for: user, session, tags) and [`UsageSink`] (what receives every record with
+//! its cost; [`QueuedSink`] feeds a slow one without ever blocking the recorder).
 //!
 //! It is layer 1 of the mamba workspace and the Rust home of mamba-agents'
 //! `mamba_agents.tokens.UsageTracker`:
