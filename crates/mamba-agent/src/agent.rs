@@ -2,28 +2,22 @@
 //! tracking of every request it makes.
 
 use std::fmt;
-use std::sync::{Arc, Mutex, OnceLock, PoisonError};
-use std::time::Duration;
+use std::sync::{Arc, OnceLock};
 
-use mamba_pricing::{CostBreakdown, HistoryCost, LocalBudget};
-use mamba_settings::{AgentSettings, UsageLimits};
-use mamba_tokens::{ChatMessage, TokenCounter, ToolCall, ToolDefinition};
-use mamba_usage::{
-    Labels, ProviderUsage, QueueStats, ReportedTotals, ServiceTier, TokenUsage, UsageHistory,
-    UsageRecord, UsageTracker,
-};
+use mamba_pricing::{CostBreakdown, HistoryCost};
+use mamba_settings::AgentSettings;
+use mamba_tokens::{ChatMessage, ToolCall, ToolDefinition};
+use mamba_usage::{Labels, QueueStats, TokenUsage, UsageHistory, UsageTracker};
 use rust_decimal::Decimal;
 use tokio::time::Instant as Deadline;
 use tracing::Instrument;
 
 use crate::attempt::AttemptLog;
-use crate::builder::AgentBuilder;
 use crate::flight::{Booked, Flight, Prompt};
-use crate::ledger::Ledger;
+use crate::inner::{Answer, Inner, Reply};
 use crate::result::{RunBooks, RunOptions};
-use crate::transport::Transport;
-use crate::wire::{self, ChatRequest, StreamOptions};
-use crate::{AgentError, Completion, RunError, RunResult, Tool, ToolCallRecord};
+use crate::wire;
+use crate::{AgentError, Completion, RunError, RunResult, Tool};
 
 /// An LLM agent: sends a conversation to a chat-completions endpoint, runs the tools the model
 /// calls, and records one [`UsageRecord`] per HTTP response, priced with that response's model.
@@ -53,59 +47,18 @@ pub struct Agent {
     inner: Arc<Inner>,
 }
 
-pub(crate) struct Inner {
-    pub(crate) model: String,
-    pub(crate) settings: AgentSettings,
-    pub(crate) transport: Transport,
-    pub(crate) counter: TokenCounter,
-    pub(crate) system_prompt: Option<String>,
-    pub(crate) tools: Vec<Tool>,
-    pub(crate) tool_definitions: Vec<ToolDefinition>,
-    pub(crate) max_turns: u32,
-    /// The agent's limits, with what its requests used and hold (shared by clones).
-    pub(crate) agent_budget: LocalBudget,
-    pub(crate) run_limits: UsageLimits,
-    pub(crate) ledger: Ledger,
-    pub(crate) conversation: Mutex<Vec<ChatMessage>>,
-    pub(crate) stream_usage: bool,
-    /// The labels of every record of this agent (a run's labels go over them).
-    pub(crate) labels: Labels,
-}
-
 impl fmt::Debug for Agent {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let tools: Vec<&str> = self.inner.tools.iter().map(Tool::name).collect();
+        let tools: Vec<&str> = self.inner.tools().iter().map(Tool::name).collect();
         f.debug_struct("Agent")
-            .field("model", &self.inner.model)
-            .field("base_url", &self.inner.settings.model_backend.base_url)
+            .field("model", &self.inner.model())
+            .field("base_url", &self.inner.settings().model_backend.base_url)
             .field("tools", &tools)
             .finish_non_exhaustive()
     }
 }
 
 impl Agent {
-    /// An agent for `model` with settings from [`AgentSettings::load`].
-    ///
-    /// # Errors
-    /// [`AgentError::Settings`] when the settings cannot be loaded.
-    pub fn new(model: &str) -> Result<Agent, AgentError> {
-        Agent::builder(model).build()
-    }
-
-    /// An agent for the model and backend the settings name.
-    ///
-    /// # Errors
-    /// [`AgentError::Tokens`] for invalid tokenizer settings set in code.
-    pub fn from_settings(settings: AgentSettings) -> Result<Agent, AgentError> {
-        let model = settings.model_backend.model.clone();
-        Agent::builder(&model).settings(settings).build()
-    }
-
-    /// A builder for `model`: settings, system prompt, tools, limits, tracker, prices.
-    pub fn builder(model: &str) -> AgentBuilder {
-        AgentBuilder::new(model)
-    }
-
     pub(crate) fn from_inner(inner: Inner) -> Agent {
         Agent {
             inner: Arc::new(inner),
@@ -118,12 +71,12 @@ impl Agent {
 
     /// The model requests are sent for.
     pub fn model(&self) -> &str {
-        &self.inner.model
+        self.inner.model()
     }
 
     /// The settings the agent was built from.
     pub fn settings(&self) -> &AgentSettings {
-        &self.inner.settings
+        self.inner.settings()
     }
 
     /// Runs one prompt to a final answer: sends the conversation plus `prompt`, runs any tools
@@ -151,7 +104,7 @@ impl Agent {
         let span = tracing::info_span!(
             "agent.run",
             gen_ai.operation.name = "chat",
-            gen_ai.request.model = %self.inner.model,
+            gen_ai.request.model = %self.inner.model(),
         );
         self.run_turns(prompt, options).instrument(span).await
     }
@@ -162,7 +115,7 @@ impl Agent {
         let first_new = messages.len();
         messages.push(ChatMessage::user(prompt));
         let mut books = inner.run_books(&options);
-        for _ in 0..inner.max_turns {
+        for _ in 0..inner.max_turns() {
             let completion = self.complete_within(&messages, &[], &mut books, None).await;
             let Completion {
                 content,
@@ -184,7 +137,7 @@ impl Agent {
                 .await;
         }
         Err(RunError::new(
-            AgentError::MaxTurns(inner.max_turns),
+            AgentError::MaxTurns(inner.max_turns()),
             books.result,
         ))
     }
@@ -220,25 +173,25 @@ impl Agent {
     /// The usage of every request this agent and its clones made since the last reset (with a
     /// shared tracker, not the other agents' requests).
     pub fn usage(&self) -> TokenUsage {
-        self.inner.ledger.usage()
+        self.inner.ledger().usage()
     }
 
     /// The per-request records in the agent's tracker (with a shared tracker, also the records
     /// of the other agents that share it).
     pub fn usage_history(&self) -> UsageHistory {
-        self.inner.ledger.tracker().history()
+        self.inner.ledger().tracker().history()
     }
 
     /// The tracker records go to.
     pub fn tracker(&self) -> &UsageTracker {
-        self.inner.ledger.tracker()
+        self.inner.ledger().tracker()
     }
 
     /// What the queue of each optional sink ([`AgentBuilder::sink`]) did, in the order the
     /// sinks were added: records delivered, refused by the sink, or dropped because its queue
     /// was full.
     pub fn sink_stats(&self) -> Vec<QueueStats> {
-        self.inner.ledger.queue_stats()
+        self.inner.ledger().queue_stats()
     }
 
     /// Waits until every optional sink has been handed all records queued for it, then
@@ -248,7 +201,7 @@ impl Agent {
     /// [`AgentError::Sink`] with the first sink that failed to flush.
     pub async fn flush_sinks(&self) -> Result<(), AgentError> {
         let agent = self.clone();
-        tokio::task::spawn_blocking(move || agent.inner.ledger.flush())
+        tokio::task::spawn_blocking(move || agent.inner.ledger().flush())
             .await
             .map_err(|join| {
                 AgentError::Sink(mamba_usage::SinkError::new(
@@ -261,7 +214,7 @@ impl Agent {
 
     /// The labels every record of this agent carries ([`AgentBuilder::labels`]).
     pub fn labels(&self) -> &Labels {
-        &self.inner.labels
+        self.inner.labels()
     }
 
     /// The exact cost of the requests since the last reset, each priced with its own model
@@ -270,18 +223,18 @@ impl Agent {
     /// Tokens no price covers are not in this number; see
     /// [`cost_breakdown`](Agent::cost_breakdown)'s `unpriced_tokens`.
     pub fn cost(&self) -> Decimal {
-        self.inner.ledger.total_cost()
+        self.inner.ledger().total_cost()
     }
 
     /// The cost per model and in total.
     pub fn cost_by_model(&self) -> HistoryCost {
-        self.inner.ledger.totals().cost
+        self.inner.ledger().totals().cost
     }
 
     /// The cost split into prompt and completion parts (and cache reads and writes), summed
     /// over models; `model` lists the models.
     pub fn cost_breakdown(&self) -> CostBreakdown {
-        self.inner.ledger.totals().cost.combined()
+        self.inner.ledger().totals().cost.combined()
     }
 
     /// What this agent's requests since its last reset (exactly those [`usage`](Agent::usage)
@@ -290,12 +243,12 @@ impl Agent {
     /// the agent keeps for itself (32 bytes a request), so neither a shared tracker nor a
     /// bounded history changes the answer; O(this agent's requests).
     pub fn cost_for(&self, model: &str) -> CostBreakdown {
-        self.inner.ledger.cost_for(model)
+        self.inner.ledger().cost_for(model)
     }
 
     /// Tokens of `text` with the agent's model's encoding.
     pub fn token_count(&self, text: &str) -> u64 {
-        self.inner.counter.count(text)
+        self.inner.counter().count(text)
     }
 
     /// Tokens the current conversation would take as a prompt: system prompt, messages and
@@ -317,8 +270,8 @@ impl Agent {
     /// its own: a tracker given with [`AgentBuilder::tracker`], perhaps shared with other
     /// agents, keeps every record (reset it with [`UsageTracker::reset`] when you mean to).
     pub fn reset_tracking(&self) {
-        self.inner.ledger.reset();
-        self.inner.agent_budget.reset();
+        self.inner.ledger().reset();
+        self.inner.agent_budget().reset();
     }
 
     /// [`reset_tracking`](Agent::reset_tracking), and forgets the conversation.
@@ -380,7 +333,7 @@ impl Agent {
                 extra_tools,
             },
         };
-        let request = inner.request(messages, extra_tools, reserved.max_tokens, false);
+        let request = inner.request(messages, extra_tools, reserved.max_tokens, Answer::Whole);
         let log = AttemptLog::new(!inner.limited());
         let flight = Flight::new(
             self,
@@ -391,7 +344,7 @@ impl Agent {
             books.labels.clone(),
         );
         let send = inner
-            .transport
+            .transport()
             .complete(&request, flight.log())
             .instrument(flight.span().clone());
         let outcome = match deadline {
@@ -399,7 +352,7 @@ impl Agent {
                 Ok(outcome) => outcome,
                 Err(_) => {
                     flight.abandoned(Some(books));
-                    return Err(AgentError::Timeout(inner.settings.model_backend.timeout));
+                    return Err(AgentError::Timeout(inner.settings().model_backend.timeout));
                 }
             },
             None => send.await,
@@ -449,230 +402,5 @@ impl Agent {
     /// tool, bad arguments, the tool's error or panic).
     pub async fn call_tool(&self, call: &ToolCall) -> Result<String, String> {
         self.inner.call_tool(call).await
-    }
-}
-
-/// What came back from one request, before it is recorded.
-pub(crate) struct Reply<'a> {
-    pub(crate) model: Option<String>,
-    pub(crate) id: Option<String>,
-    /// The provider's usage, read at the edge; `None` when it sent none (or none readable).
-    pub(crate) usage: Option<ProviderUsage>,
-    /// The service tier the response says served it.
-    pub(crate) service_tier: Option<String>,
-    pub(crate) content: &'a str,
-    pub(crate) calls: &'a [ToolCall],
-    pub(crate) latency: Duration,
-    /// The response never completed (cancelled, timed out, dropped).
-    pub(crate) cut_off: bool,
-}
-
-impl Reply<'_> {
-    /// A billed request with nothing usable from the server: its record is the estimate.
-    pub(crate) fn estimate(latency: Duration, cut_off: bool) -> Reply<'static> {
-        Reply {
-            model: None,
-            id: None,
-            usage: None,
-            service_tier: None,
-            content: "",
-            calls: &[],
-            latency,
-            cut_off,
-        }
-    }
-}
-
-impl Inner {
-    pub(crate) fn lock_conversation(&self) -> std::sync::MutexGuard<'_, Vec<ChatMessage>> {
-        self.conversation
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-    }
-
-    pub(crate) fn conversation_snapshot(&self) -> Vec<ChatMessage> {
-        self.lock_conversation().clone()
-    }
-
-    /// The books of a run made with `options`: the run limits, and the run's labels over the
-    /// agent's.
-    pub(crate) fn run_books(&self, options: &RunOptions) -> RunBooks {
-        RunBooks::new(self.run_limits, self.labels.merged(&options.labels))
-    }
-
-    pub(crate) fn commit(&self, turn: &[ChatMessage]) {
-        self.lock_conversation().extend_from_slice(turn);
-    }
-
-    fn request_messages(&self, messages: &[ChatMessage]) -> Vec<ChatMessage> {
-        let mut all = Vec::with_capacity(messages.len() + 1);
-        all.extend(self.system_prompt.as_deref().map(ChatMessage::system));
-        all.extend_from_slice(messages);
-        all
-    }
-
-    /// The counter's estimate of the prompt tokens of a request of `messages` (system prompt,
-    /// messages, the agent's tools and `extra_tools`).
-    pub(crate) fn count_prompt(
-        &self,
-        messages: &[ChatMessage],
-        extra_tools: &[ToolDefinition],
-    ) -> u64 {
-        let all = self.request_messages(messages);
-        let tools: Vec<&ToolDefinition> = self.tool_definitions.iter().chain(extra_tools).collect();
-        self.counter
-            .count_messages(&all)
-            .saturating_add(self.counter.count_tools(&tools))
-    }
-
-    /// The request body for `messages`, asking for at most `max_tokens`.
-    pub(crate) fn request(
-        &self,
-        messages: &[ChatMessage],
-        extra_tools: &[ToolDefinition],
-        max_tokens: Option<u32>,
-        stream: bool,
-    ) -> ChatRequest {
-        let backend = &self.settings.model_backend;
-        let tools = self.tool_definitions.iter().chain(extra_tools);
-        let mut messages_json = Vec::with_capacity(messages.len() + 1);
-        if let Some(system) = &self.system_prompt {
-            messages_json.push(wire::message_json(&ChatMessage::system(system.clone())));
-        }
-        messages_json.extend(messages.iter().map(wire::message_json));
-        ChatRequest {
-            model: self.model.clone(),
-            messages: messages_json,
-            temperature: backend.temperature,
-            max_tokens,
-            tools: tools.map(wire::tool_json).collect(),
-            stream: stream.then_some(true),
-            stream_options: (stream && self.stream_usage).then_some(StreamOptions {
-                include_usage: true,
-            }),
-        }
-    }
-
-    /// The record of one response, carrying `labels`: the provider's counts where it sent
-    /// them; where it sent none (no `usage`, `"usage": {}`, a count left out), the counter's
-    /// estimate, marked estimated. `prompt_estimate` is called only then.
-    pub(crate) fn build_record(
-        &self,
-        reply: Reply<'_>,
-        labels: &Labels,
-        prompt_estimate: &mut dyn FnMut() -> u64,
-    ) -> UsageRecord {
-        let model = reply
-            .model
-            .filter(|model| !model.is_empty())
-            .unwrap_or_else(|| self.model.clone());
-        let tools: Vec<&str> = reply.calls.iter().map(|call| call.name.as_str()).collect();
-        let mut builder = UsageRecord::builder(&model)
-            .latency(reply.latency)
-            .cut_off(reply.cut_off)
-            .labels(labels.clone());
-        if let Some(id) = reply.id.as_deref().filter(|id| !id.is_empty()) {
-            builder = builder.request_id(id);
-        }
-        if !tools.is_empty() {
-            builder = builder.tool_name(&tools.join(","));
-        }
-        let usage = reply.usage.unwrap_or_default();
-        let (prompt, completion) = match usage.totals() {
-            ReportedTotals::Measured {
-                prompt_tokens,
-                completion_tokens,
-            } => (prompt_tokens, completion_tokens),
-            ReportedTotals::Missing {
-                prompt_tokens,
-                completion_tokens,
-            } => {
-                builder = builder.estimated(true);
-                (
-                    prompt_tokens.unwrap_or_else(prompt_estimate),
-                    completion_tokens
-                        .unwrap_or_else(|| self.completion_estimate(reply.content, reply.calls)),
-                )
-            }
-        };
-        let (cached, cache_write, cache_write_1h) = (
-            usage.cached_tokens,
-            usage.cache_write_tokens,
-            usage.cache_write_1h_tokens,
-        );
-        if let Some(tier) = reply.service_tier.as_deref() {
-            match tier.parse::<ServiceTier>() {
-                Ok(tier) => builder = builder.service_tier(tier),
-                // `auto`, `scale` or a tier of tomorrow: priced at the standard prices.
-                Err(_) => tracing::debug!(
-                    service_tier = tier,
-                    "unknown service tier; standard prices apply"
-                ),
-            }
-        }
-        let reasoning = usage.reasoning_tokens;
-        let mut builder = builder.prompt_tokens(prompt).completion_tokens(completion);
-        if let Some(total) = usage.provider_total_tokens {
-            builder = builder.provider_total_tokens(total);
-        }
-        let exact = builder
-            .clone()
-            .cached_tokens(cached)
-            .cache_write_tokens(cache_write)
-            .cache_write_1h_tokens(cache_write_1h)
-            .reasoning_tokens(reasoning);
-        exact.build().unwrap_or_else(|error| {
-            // A provider's details larger than its totals: keep the totals, clamp the
-            // details, and say so.
-            tracing::warn!(%error, model = %model, "inconsistent usage details from the provider; clamped");
-            let cached = cached.min(prompt);
-            let cache_write = cache_write.min(prompt - cached);
-            builder
-                .cached_tokens(cached)
-                .cache_write_tokens(cache_write)
-                .cache_write_1h_tokens(cache_write_1h.min(cache_write))
-                .reasoning_tokens(reasoning.min(completion))
-                .build()
-                .unwrap_or_else(|_| UsageRecord::new(&model, prompt, completion))
-        })
-    }
-
-    pub(crate) fn completion_estimate(&self, content: &str, calls: &[ToolCall]) -> u64 {
-        calls.iter().fold(self.counter.count(content), |sum, call| {
-            sum.saturating_add(self.counter.count(&call.name))
-                .saturating_add(self.counter.count(&call.arguments))
-        })
-    }
-
-    pub(crate) async fn call_tool(&self, call: &ToolCall) -> Result<String, String> {
-        match self.tools.iter().find(|tool| tool.name() == call.name) {
-            Some(tool) => {
-                let span = tracing::info_span!("agent.tool", gen_ai.tool.name = %call.name);
-                tool.call(&call.arguments).instrument(span).await
-            }
-            None => Err(format!("there is no tool named `{}`", call.name)),
-        }
-    }
-
-    /// Runs each tool call in order, appending the results to `messages`.
-    pub(crate) async fn run_tools(
-        &self,
-        calls: &[ToolCall],
-        messages: &mut Vec<ChatMessage>,
-        run: &mut RunResult,
-    ) {
-        for call in calls {
-            let output = self.call_tool(call).await;
-            let text = match &output {
-                Ok(text) => text.clone(),
-                Err(error) => format!("Error: {error}"),
-            };
-            messages.push(ChatMessage::tool(call.id.clone(), text));
-            run.tool_calls.push(ToolCallRecord {
-                name: call.name.clone(),
-                arguments: call.arguments.clone(),
-                output,
-            });
-        }
     }
 }

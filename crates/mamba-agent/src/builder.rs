@@ -3,15 +3,16 @@
 
 use std::collections::HashSet;
 use std::fmt;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
-use mamba_pricing::{CostBreakdown, CostEstimator, LocalBudget};
+use mamba_pricing::{CostBreakdown, CostEstimator};
 use mamba_settings::{AgentSettings, UsageLimits};
 use mamba_tokens::{ChatMessage, TokenCounter};
 use mamba_usage::{Labels, UsageSink, UsageTracker};
 
-use crate::agent::{Agent, Inner};
+use crate::agent::Agent;
+use crate::inner::{Inner, Parts};
 use crate::ledger::{Ledger, Locality};
 use crate::sinks::{AgentSink, Outlets};
 use crate::transport::Transport;
@@ -29,6 +30,30 @@ impl fmt::Debug for GivenSink {
             GivenSink::Optional(_) => "Optional(..)",
             GivenSink::Required(_) => "Required(..)",
         })
+    }
+}
+
+impl Agent {
+    /// An agent for `model` with settings from [`AgentSettings::load`].
+    ///
+    /// # Errors
+    /// [`AgentError::Settings`] when the settings cannot be loaded.
+    pub fn new(model: &str) -> Result<Agent, AgentError> {
+        Agent::builder(model).build()
+    }
+
+    /// An agent for the model and backend the settings name.
+    ///
+    /// # Errors
+    /// [`AgentError::Tokens`] for invalid tokenizer settings set in code.
+    pub fn from_settings(settings: AgentSettings) -> Result<Agent, AgentError> {
+        let model = settings.model_backend.model.clone();
+        Agent::builder(&model).settings(settings).build()
+    }
+
+    /// A builder for `model`: settings, system prompt, tools, limits, tracker, prices.
+    pub fn builder(model: &str) -> AgentBuilder {
+        AgentBuilder::new(model)
     }
 }
 
@@ -328,22 +353,20 @@ impl AgentBuilder {
             provider,
         );
         let transport = Transport::new(&settings.model_backend, self.retry_backoff)?;
-        let tool_definitions = self.tools.iter().map(|t| t.definition().clone()).collect();
-        Ok(Agent::from_inner(Inner {
+        Ok(Agent::from_inner(Inner::new(Parts {
             model: self.model,
             transport,
             counter,
             system_prompt: self.system_prompt,
             tools: self.tools,
-            tool_definitions,
             max_turns: self.max_turns,
-            agent_budget: LocalBudget::new(self.usage_limits.unwrap_or(settings.usage_limits)),
+            agent_limits: self.usage_limits.unwrap_or(settings.usage_limits),
             run_limits: self.run_limits,
             ledger,
-            conversation: Mutex::new(self.conversation),
+            conversation: self.conversation,
             stream_usage: self.stream_usage,
             labels: self.labels,
             settings,
-        }))
+        })))
     }
 }

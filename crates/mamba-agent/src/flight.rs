@@ -12,11 +12,12 @@ use std::time::Instant;
 
 use mamba_pricing::{CostBreakdown, LocalBudget, Spend};
 use mamba_tokens::{ChatMessage, ToolDefinition};
-use mamba_usage::{Labels, TokenUsage, UsageRecord};
+use mamba_usage::{Labels, UsageRecord};
 
-use crate::agent::{Agent, Reply};
+use crate::agent::Agent;
 use crate::attempt::AttemptLog;
-use crate::limits::Holds;
+use crate::inner::Holds;
+use crate::inner::Reply;
 use crate::result::RunBooks;
 use crate::sinks::Delivery;
 
@@ -27,6 +28,16 @@ pub(crate) enum Prompt<'a> {
         messages: &'a [ChatMessage],
         extra_tools: &'a [ToolDefinition],
     },
+}
+
+/// How a request that got no usable response ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum End {
+    /// It failed: every attempt has an outcome.
+    Failed,
+    /// The caller stopped waiting (a deadline, a dropped future) with an attempt maybe still
+    /// in flight: an attempt written but not answered is billed too.
+    Abandoned,
 }
 
 /// A request between its reservation and its record.
@@ -66,11 +77,11 @@ impl<'a> Flight<'a> {
         let inner = agent.inner();
         let span = tracing::info_span!(
             "chat",
-            otel.name = %format_args!("chat {}", inner.model),
+            otel.name = %format_args!("chat {}", inner.model()),
             otel.kind = "client",
             gen_ai.operation.name = "chat",
-            gen_ai.provider.name = inner.ledger.provider(),
-            gen_ai.request.model = inner.model.as_str(),
+            gen_ai.provider.name = inner.ledger().provider(),
+            gen_ai.request.model = inner.model(),
             gen_ai.response.model = tracing::field::Empty,
             gen_ai.response.id = tracing::field::Empty,
             gen_ai.usage.input_tokens = tracing::field::Empty,
@@ -136,15 +147,16 @@ impl<'a> Flight<'a> {
     /// The request failed: records the attempts that were billed (an answered attempt whose
     /// body could not be read is estimated), or gives the reservations back if none was.
     pub(crate) fn failed(mut self, books: Option<&mut RunBooks>) {
-        self.close(false, books);
+        self.close(End::Failed, books);
     }
 
     /// The caller's deadline passed with the request in flight.
     pub(crate) fn abandoned(mut self, books: Option<&mut RunBooks>) {
-        self.close(true, books);
+        self.close(End::Abandoned, books);
     }
 
-    fn close(&mut self, in_flight: bool, mut books: Option<&mut RunBooks>) {
+    fn close(&mut self, end: End, mut books: Option<&mut RunBooks>) {
+        let in_flight = end == End::Abandoned;
         if self.holds.is_none() {
             return;
         }
@@ -189,7 +201,11 @@ impl<'a> Flight<'a> {
             .record("gen_ai.usage.input_tokens", record.prompt_tokens());
         self.span
             .record("gen_ai.usage.output_tokens", record.completion_tokens());
-        let (cost, delivery) = self.agent.inner().ledger.record(record, self.agent.model());
+        let (cost, delivery) = self
+            .agent
+            .inner()
+            .ledger()
+            .record(record, self.agent.model());
         self.delivery.extend(delivery);
         if let Some(holds) = &mut self.holds {
             holds.used = holds.used.saturating_add(&Spend {
@@ -200,10 +216,7 @@ impl<'a> Flight<'a> {
             });
         }
         if let Some(books) = books {
-            let run = &mut books.result;
-            run.usage += TokenUsage::from_record(record);
-            run.cost.add(&cost);
-            run.records.push(record.clone());
+            books.book(record, &cost);
         }
         cost
     }
@@ -212,7 +225,7 @@ impl<'a> Flight<'a> {
     fn settle(&mut self) {
         if let Some(holds) = self.holds.take() {
             let inner = self.agent.inner();
-            holds.close(&inner.agent_budget, &self.run_budget);
+            holds.close(inner.agent_budget(), &self.run_budget);
         }
     }
 }
@@ -221,7 +234,7 @@ impl Drop for Flight<'_> {
     fn drop(&mut self) {
         // Still open: the caller dropped the request (a timeout of its own, an aborted task).
         if self.holds.is_some() {
-            self.close(true, None);
+            self.close(End::Abandoned, None);
         }
     }
 }

@@ -13,6 +13,7 @@ use crate::AgentError;
 use mamba_settings::LogLevel;
 use mamba_usage::{QueueStats, ServiceTier, SinkError, TokenUsage, UsageRecord, UsageTracker};
 
+use crate::result::tally;
 use crate::sinks::{Delivery, Outlets};
 
 /// Running totals of the requests this agent (and its clones) made since the last reset.
@@ -215,8 +216,8 @@ impl Ledger {
         });
         {
             let mut books = self.lock();
-            books.totals.usage += TokenUsage::from_record(record);
-            books.totals.cost.add(&cost);
+            let totals = &mut books.totals;
+            tally(&mut totals.usage, &mut totals.cost, record, &cost);
             books.own.push(OwnRequest {
                 prompt: record.prompt_tokens(),
                 cached: record.cached_tokens(),

@@ -87,8 +87,8 @@ mod attempt;
 mod builder;
 mod error;
 mod flight;
+mod inner;
 mod ledger;
-mod limits;
 #[cfg(feature = "otel")]
 pub mod otel;
 mod result;

@@ -87,6 +87,18 @@ pub struct Completion {
     pub cost: CostBreakdown,
 }
 
+/// Adds one priced record to a usage and cost pair: the one way the agent's running totals
+/// and a run's grow.
+pub(crate) fn tally(
+    usage: &mut TokenUsage,
+    cost: &mut HistoryCost,
+    record: &UsageRecord,
+    price: &CostBreakdown,
+) {
+    *usage += TokenUsage::from_record(record);
+    cost.add(price);
+}
+
 /// How one run is made: today, the labels its records carry.
 ///
 /// ```no_run
@@ -140,5 +152,12 @@ impl RunBooks {
             budget: Arc::new(LocalBudget::new(limits)),
             labels,
         }
+    }
+
+    /// Adds one of the run's records, priced at `cost`.
+    pub(crate) fn book(&mut self, record: &UsageRecord, cost: &CostBreakdown) {
+        let run = &mut self.result;
+        tally(&mut run.usage, &mut run.cost, record, cost);
+        run.records.push(record.clone());
     }
 }

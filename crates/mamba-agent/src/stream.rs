@@ -15,9 +15,10 @@ use futures::{Stream, StreamExt};
 use mamba_tokens::{ChatMessage, ToolCall};
 use tracing::Instrument;
 
-use crate::agent::{Agent, Reply};
+use crate::agent::Agent;
 use crate::attempt::AttemptLog;
 use crate::flight::{Flight, Prompt};
+use crate::inner::{Answer, Reply};
 use crate::result::{RunBooks, RunOptions};
 use crate::sinks::Delivery;
 use crate::transport::ChunkStream;
@@ -133,7 +134,7 @@ impl State {
                         Ok(())
                     }
                     Some(Err(error)) => {
-                        let error = self.agent.inner().transport.error(error, &flight.log());
+                        let error = self.agent.inner().transport().error(error, &flight.log());
                         if flight.finished {
                             // The answer was complete; only the end of the stream broke off.
                             tracing::warn!(%error, "the stream broke off after the model finished; the answer is complete");
@@ -163,14 +164,14 @@ impl State {
 
     async fn start_request(&mut self) -> Result<(), AgentError> {
         let inner = self.agent.inner();
-        if self.turn >= inner.max_turns {
-            return Err(AgentError::MaxTurns(inner.max_turns));
+        if self.turn >= inner.max_turns() {
+            return Err(AgentError::MaxTurns(inner.max_turns()));
         }
         let count = || inner.count_prompt(&self.messages, &[]);
         let reserved = inner.reserve(count, &self.books.budget)?;
         // A stream may be dropped mid-response, when no time is left to count: count now.
         let prompt = reserved.prompt.unwrap_or_else(count);
-        let request = inner.request(&self.messages, &[], reserved.max_tokens, true);
+        let request = inner.request(&self.messages, &[], reserved.max_tokens, Answer::Streamed);
         let flight = Flight::new(
             &self.agent,
             AttemptLog::new(!inner.limited()),
@@ -180,7 +181,7 @@ impl State {
             self.books.labels.clone(),
         );
         let chunks = match inner
-            .transport
+            .transport()
             .stream(&request, flight.log())
             .instrument(flight.span().clone())
             .await

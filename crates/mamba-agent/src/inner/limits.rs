@@ -12,7 +12,7 @@ use mamba_pricing::{BudgetError, LimitKind, LocalBudget, Reservation, Spend};
 use rust_decimal::Decimal;
 use rust_decimal::prelude::ToPrimitive;
 
-use crate::agent::Inner;
+use super::Inner;
 use crate::{AgentError, LimitExceeded, LimitScope};
 
 /// The reservations of one request, and what its records used so far.

@@ -1,0 +1,236 @@
+//! [`Inner`]: the state every clone of an [`Agent`](crate::Agent) shares (model, settings,
+//! transport, counter, tools, limits, books, conversation, labels), made once by
+//! [`AgentBuilder`](crate::AgentBuilder) from [`Parts`] and reached only through its methods.
+//!
+//! Its child modules hold the rest of its behaviour: `limits` reserves a request's worst case,
+//! `record` turns a response into a `UsageRecord`.
+
+mod limits;
+mod record;
+
+use std::sync::{Mutex, PoisonError};
+
+use mamba_pricing::LocalBudget;
+use mamba_settings::{AgentSettings, UsageLimits};
+use mamba_tokens::{ChatMessage, TokenCounter, ToolCall, ToolDefinition};
+use mamba_usage::Labels;
+use tracing::Instrument;
+
+use crate::ledger::Ledger;
+use crate::result::{RunBooks, RunOptions};
+use crate::transport::Transport;
+use crate::wire::{self, ChatRequest, StreamOptions};
+use crate::{RunResult, Tool, ToolCallRecord};
+
+pub(crate) use limits::Holds;
+pub(crate) use record::Reply;
+
+/// How a request's answer comes back.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Answer {
+    /// One JSON body.
+    Whole,
+    /// Server-sent events, ending with the usage chunk when the agent asks for it.
+    Streamed,
+}
+
+/// What the builder hands over to make an [`Inner`].
+pub(crate) struct Parts {
+    pub(crate) model: String,
+    pub(crate) settings: AgentSettings,
+    pub(crate) transport: Transport,
+    pub(crate) counter: TokenCounter,
+    pub(crate) system_prompt: Option<String>,
+    pub(crate) tools: Vec<Tool>,
+    pub(crate) max_turns: u32,
+    pub(crate) agent_limits: UsageLimits,
+    pub(crate) run_limits: UsageLimits,
+    pub(crate) ledger: Ledger,
+    pub(crate) conversation: Vec<ChatMessage>,
+    pub(crate) stream_usage: bool,
+    pub(crate) labels: Labels,
+}
+
+/// The shared state of an agent and its clones.
+pub(crate) struct Inner {
+    model: String,
+    settings: AgentSettings,
+    transport: Transport,
+    counter: TokenCounter,
+    system_prompt: Option<String>,
+    tools: Vec<Tool>,
+    /// The tools' definitions, derived once: every request sends them.
+    tool_definitions: Vec<ToolDefinition>,
+    max_turns: u32,
+    /// The agent's limits, with what its requests used and hold (shared by clones).
+    agent_budget: LocalBudget,
+    run_limits: UsageLimits,
+    ledger: Ledger,
+    conversation: Mutex<Vec<ChatMessage>>,
+    stream_usage: bool,
+    /// The labels of every record of this agent (a run's labels go over them).
+    labels: Labels,
+}
+
+impl Inner {
+    pub(crate) fn new(parts: Parts) -> Inner {
+        let tool_definitions = parts.tools.iter().map(|t| t.definition().clone()).collect();
+        Inner {
+            model: parts.model,
+            settings: parts.settings,
+            transport: parts.transport,
+            counter: parts.counter,
+            system_prompt: parts.system_prompt,
+            tools: parts.tools,
+            tool_definitions,
+            max_turns: parts.max_turns,
+            agent_budget: LocalBudget::new(parts.agent_limits),
+            run_limits: parts.run_limits,
+            ledger: parts.ledger,
+            conversation: Mutex::new(parts.conversation),
+            stream_usage: parts.stream_usage,
+            labels: parts.labels,
+        }
+    }
+
+    /// The model requests are sent for.
+    pub(crate) fn model(&self) -> &str {
+        &self.model
+    }
+
+    pub(crate) fn settings(&self) -> &AgentSettings {
+        &self.settings
+    }
+
+    pub(crate) fn transport(&self) -> &Transport {
+        &self.transport
+    }
+
+    pub(crate) fn counter(&self) -> &TokenCounter {
+        &self.counter
+    }
+
+    pub(crate) fn tools(&self) -> &[Tool] {
+        &self.tools
+    }
+
+    /// The most model requests in one run.
+    pub(crate) fn max_turns(&self) -> u32 {
+        self.max_turns
+    }
+
+    pub(crate) fn agent_budget(&self) -> &LocalBudget {
+        &self.agent_budget
+    }
+
+    /// The agent's books.
+    pub(crate) fn ledger(&self) -> &Ledger {
+        &self.ledger
+    }
+
+    pub(crate) fn labels(&self) -> &Labels {
+        &self.labels
+    }
+
+    pub(crate) fn lock_conversation(&self) -> std::sync::MutexGuard<'_, Vec<ChatMessage>> {
+        self.conversation
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+    }
+
+    pub(crate) fn conversation_snapshot(&self) -> Vec<ChatMessage> {
+        self.lock_conversation().clone()
+    }
+
+    /// The books of a run made with `options`: the run limits, and the run's labels over the
+    /// agent's.
+    pub(crate) fn run_books(&self, options: &RunOptions) -> RunBooks {
+        RunBooks::new(self.run_limits, self.labels.merged(&options.labels))
+    }
+
+    pub(crate) fn commit(&self, turn: &[ChatMessage]) {
+        self.lock_conversation().extend_from_slice(turn);
+    }
+
+    fn request_messages(&self, messages: &[ChatMessage]) -> Vec<ChatMessage> {
+        let mut all = Vec::with_capacity(messages.len() + 1);
+        all.extend(self.system_prompt.as_deref().map(ChatMessage::system));
+        all.extend_from_slice(messages);
+        all
+    }
+
+    /// The counter's estimate of the prompt tokens of a request of `messages` (system prompt,
+    /// messages, the agent's tools and `extra_tools`).
+    pub(crate) fn count_prompt(
+        &self,
+        messages: &[ChatMessage],
+        extra_tools: &[ToolDefinition],
+    ) -> u64 {
+        let all = self.request_messages(messages);
+        let tools: Vec<&ToolDefinition> = self.tool_definitions.iter().chain(extra_tools).collect();
+        self.counter
+            .count_messages(&all)
+            .saturating_add(self.counter.count_tools(&tools))
+    }
+
+    /// The request body for `messages`, asking for at most `max_tokens`, answered `shape`.
+    pub(crate) fn request(
+        &self,
+        messages: &[ChatMessage],
+        extra_tools: &[ToolDefinition],
+        max_tokens: Option<u32>,
+        shape: Answer,
+    ) -> ChatRequest {
+        let stream = shape == Answer::Streamed;
+        let backend = &self.settings.model_backend;
+        let tools = self.tool_definitions.iter().chain(extra_tools);
+        let mut messages_json = Vec::with_capacity(messages.len() + 1);
+        if let Some(system) = &self.system_prompt {
+            messages_json.push(wire::message_json(&ChatMessage::system(system.clone())));
+        }
+        messages_json.extend(messages.iter().map(wire::message_json));
+        ChatRequest {
+            model: self.model.clone(),
+            messages: messages_json,
+            temperature: backend.temperature,
+            max_tokens,
+            tools: tools.map(wire::tool_json).collect(),
+            stream: stream.then_some(true),
+            stream_options: (stream && self.stream_usage).then_some(StreamOptions {
+                include_usage: true,
+            }),
+        }
+    }
+
+    pub(crate) async fn call_tool(&self, call: &ToolCall) -> Result<String, String> {
+        match self.tools.iter().find(|tool| tool.name() == call.name) {
+            Some(tool) => {
+                let span = tracing::info_span!("agent.tool", gen_ai.tool.name = %call.name);
+                tool.call(&call.arguments).instrument(span).await
+            }
+            None => Err(format!("there is no tool named `{}`", call.name)),
+        }
+    }
+
+    /// Runs each tool call in order, appending the results to `messages`.
+    pub(crate) async fn run_tools(
+        &self,
+        calls: &[ToolCall],
+        messages: &mut Vec<ChatMessage>,
+        run: &mut RunResult,
+    ) {
+        for call in calls {
+            let output = self.call_tool(call).await;
+            let text = match &output {
+                Ok(text) => text.clone(),
+                Err(error) => format!("Error: {error}"),
+            };
+            messages.push(ChatMessage::tool(call.id.clone(), text));
+            run.tool_calls.push(ToolCallRecord {
+                name: call.name.clone(),
+                arguments: call.arguments.clone(),
+                output,
+            });
+        }
+    }
+}
