@@ -155,6 +155,42 @@ impl ProviderUsage {
         ProviderUsage::parse(format, &value)
     }
 
+    /// [`parse`](Self::parse) from a typed value: the response (or usage) struct your client
+    /// library deserialized, such as async-openai's `CreateChatCompletionResponse` or an
+    /// Anthropic SDK's `Message`, or a struct of your own.
+    ///
+    /// ```
+    /// use mamba_usage::{ProviderUsage, UsageFormat};
+    ///
+    /// /// The part of a Responses API answer a client kept.
+    /// #[derive(serde::Serialize)]
+    /// struct Usage { input_tokens: u64, output_tokens: u64, output_tokens_details: Details }
+    /// #[derive(serde::Serialize)]
+    /// struct Details { reasoning_tokens: u64 }
+    ///
+    /// let usage = Usage { input_tokens: 328, output_tokens: 1_052,
+    ///     output_tokens_details: Details { reasoning_tokens: 896 } };
+    /// let record = ProviderUsage::parse_serialized(UsageFormat::OpenAiResponses, &usage)?
+    ///     .to_record("o3")?;
+    /// assert_eq!((record.completion_tokens(), record.reasoning_tokens()), (1_052, 896));
+    /// # Ok::<(), mamba_usage::UsageError>(())
+    /// ```
+    ///
+    /// # Errors
+    /// As `parse`, and [`UsageError::ProviderUsage`] for a value that does not serialize to
+    /// JSON (a map with non-string keys).
+    pub fn parse_serialized<T: serde::Serialize + ?Sized>(
+        format: UsageFormat,
+        value: &T,
+    ) -> Result<ProviderUsage, UsageError> {
+        let value = serde_json::to_value(value).map_err(|e| UsageError::ProviderUsage {
+            format: format.name(),
+            field: String::new(),
+            problem: format!("the value does not serialize to JSON: {e}"),
+        })?;
+        ProviderUsage::parse(format, &value)
+    }
+
     /// Whether the provider reported both the prompt and the completion: a record of it is
     /// measured, not estimated.
     pub fn is_measured(&self) -> bool {
