@@ -20,7 +20,7 @@ use crate::wire;
 use crate::{AgentError, Completion, RunError, RunResult, Tool};
 
 /// An LLM agent: sends a conversation to a chat-completions endpoint, runs the tools the model
-/// calls, and records one [`UsageRecord`] per HTTP response, priced with that response's model.
+/// calls, and records one [`UsageRecord`](mamba_usage::UsageRecord) per HTTP response, priced with that response's model.
 ///
 /// `Agent` is `Clone + Send + Sync`; clones share the conversation, the tracker and the running
 /// cost. Concurrent runs each start from the conversation as it was when they started and
@@ -187,7 +187,7 @@ impl Agent {
         self.inner.ledger().tracker()
     }
 
-    /// What the queue of each optional sink ([`AgentBuilder::sink`]) did, in the order the
+    /// What the queue of each optional sink ([`AgentBuilder::sink`](crate::AgentBuilder::sink)) did, in the order the
     /// sinks were added: records delivered, refused by the sink, or dropped because its queue
     /// was full.
     pub fn sink_stats(&self) -> Vec<QueueStats> {
@@ -212,7 +212,7 @@ impl Agent {
             .map_err(AgentError::Sink)
     }
 
-    /// The labels every record of this agent carries ([`AgentBuilder::labels`]).
+    /// The labels every record of this agent carries ([`AgentBuilder::labels`](crate::AgentBuilder::labels)).
     pub fn labels(&self) -> &Labels {
         self.inner.labels()
     }
@@ -267,7 +267,7 @@ impl Agent {
     /// flight keep their reservations); keeps the conversation.
     ///
     /// An agent resets its own totals. It clears the tracker's history only if the tracker is
-    /// its own: a tracker given with [`AgentBuilder::tracker`], perhaps shared with other
+    /// its own: a tracker given with [`AgentBuilder::tracker`](crate::AgentBuilder::tracker), perhaps shared with other
     /// agents, keeps every record (reset it with [`UsageTracker::reset`] when you mean to).
     pub fn reset_tracking(&self) {
         self.inner.ledger().reset();
