@@ -2,7 +2,8 @@
 //!
 //! * Layering: each workspace crate has a rank, and depends only on crates of lower rank.
 //! * Fences: heavy or I/O crates stay in the layers that own them (tokio, async-openai, reqwest
-//!   and opentelemetry only in mamba-agent; `config` only from mamba-settings up; tiktoken-rs never under
+//!   and opentelemetry only in mamba-agent; rusqlite only from mamba-ledger up; `config` only from
+//!   mamba-settings up; tiktoken-rs never under
 //!   mamba-usage or mamba-pricing), checked on the resolved graph, transitively, all features on.
 //! * Manifests: members inherit the workspace's package fields, lints and dependency versions;
 //!   no `*` or `>=` requirements, no git dependencies, external crates without default features.
@@ -24,8 +25,9 @@ pub(crate) const LAYERS: &[(&str, u8)] = &[
     ("mamba-tokens", 0),
     ("mamba-usage", 1),
     ("mamba-pricing", 2),
-    ("mamba-settings", 3),
-    ("mamba-agent", 4),
+    ("mamba-ledger", 3),
+    ("mamba-settings", 4),
+    ("mamba-agent", 5),
 ];
 
 /// Tooling crates outside the layering.
@@ -36,23 +38,28 @@ const TOOLING: &[&str] = &["xtask"];
 const FENCES: &[Fence] = &[
     Fence {
         external: "tokio",
-        rule: FenceRule::FromRank(4),
+        rule: FenceRule::FromRank(5),
     },
     Fence {
         external: "async-openai",
-        rule: FenceRule::FromRank(4),
+        rule: FenceRule::FromRank(5),
     },
     Fence {
         external: "reqwest",
-        rule: FenceRule::FromRank(4),
+        rule: FenceRule::FromRank(5),
     },
     Fence {
         // Telemetry is the agent's (feature `otel`); the books below it never depend on it.
         external: "opentelemetry",
-        rule: FenceRule::FromRank(4),
+        rule: FenceRule::FromRank(5),
     },
     Fence {
         external: "config",
+        rule: FenceRule::FromRank(4),
+    },
+    Fence {
+        // Database drivers: only the ledger opens a database.
+        external: "rusqlite",
         rule: FenceRule::FromRank(3),
     },
     Fence {
@@ -469,8 +476,8 @@ mod tests {
         assert_eq!(
             check_fences(&bad),
             [
-                "mamba-pricing (rank 2) pulls in config, which only crates from rank 3 up may use",
-                "mamba-tokens (rank 0) pulls in tokio, which only crates from rank 4 up may use",
+                "mamba-pricing (rank 2) pulls in config, which only crates from rank 4 up may use",
+                "mamba-tokens (rank 0) pulls in tokio, which only crates from rank 5 up may use",
                 "mamba-usage pulls in tiktoken-rs, which must never be under it",
             ]
         );

@@ -1,0 +1,67 @@
+//! A durable usage ledger for mamba's [`UsageRecord`](mamba_usage::UsageRecord)s: each record
+//! and its exact cost committed to an embedded SQLite database before
+//! [`record`](Ledger::record) returns, written once per [`RecordId`] (retries and replays
+//! never count twice), with totals and breakdowns by model, day, tool and label computed in
+//! SQL with exact decimals.
+//!
+//! It is layer 3 of the mamba workspace, between `mamba-pricing` and `mamba-settings`, and the
+//! only crate below `mamba-settings` that opens files: exactly the database its
+//! [`LedgerConfig`] names.
+//!
+//! ```
+//! use mamba_ledger::{Ledger, TimeRange};
+//! use mamba_pricing::CostEstimator;
+//! use mamba_usage::UsageRecord;
+//!
+//! let path = std::env::temp_dir().join(format!("ledger-lib-{}.db", std::process::id()));
+//! let estimator = CostEstimator::new();
+//! {
+//!     let ledger = Ledger::open_sqlite(&path)?;
+//!     let record = UsageRecord::new("gpt-4o", 1_000, 500);
+//!     ledger.record(&record, &estimator.estimate_record(&record))?;
+//! }
+//! // The books survive the process: a new ledger on the same file sees the record.
+//! let reopened = Ledger::open_sqlite(&path)?;
+//! assert_eq!(reopened.by_model(TimeRange::ALL)?["gpt-4o"].usage.total_tokens, 1_500);
+//! # drop(reopened);
+//! # for suffix in ["", "-wal", "-shm"] { let _ = std::fs::remove_file(format!("{}{suffix}", path.display())); }
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
+//! # Feature flags
+//!
+//! * `sqlite` (on by default): the embedded ledger (`Ledger`), SQLite compiled in; no async
+//!   runtime. Without it, only the plain types (`LedgerConfig`, `RecordId`, ...) remain, for
+//!   crates that configure a ledger without opening one.
+//!
+//! # Supported Rust versions
+//!
+//! The minimum supported Rust version is 1.88, declared as `rust-version`; CI builds with the
+//! current stable toolchain.
+#![doc(test(attr(deny(warnings))))]
+// Library code reports problems through its return values; it never panics or prints.
+#![cfg_attr(
+    not(test),
+    warn(
+        clippy::unwrap_used,
+        clippy::expect_used,
+        clippy::panic,
+        clippy::print_stdout
+    )
+)]
+
+mod config;
+mod error;
+mod id;
+mod query;
+#[cfg(feature = "sqlite")]
+mod schema;
+#[cfg(feature = "sqlite")]
+mod sqlite;
+
+pub use config::{Durability, LedgerConfig};
+pub use error::LedgerError;
+pub use id::RecordId;
+pub use query::{LedgerTotals, TimeRange, Written};
+#[cfg(feature = "sqlite")]
+pub use sqlite::Ledger;

@@ -1,0 +1,91 @@
+//! The ledger's schema and its versioned migrations, applied in order on open (SQLite's
+//! `user_version` holds how many were applied).
+
+use std::path::Path;
+
+use rusqlite::Connection;
+
+use crate::LedgerError;
+
+/// Each migration, in order; never edit one that has shipped, add another.
+const MIGRATIONS: &[&str] = &[
+    // 1: records with every field of a UsageRecord and the exact cost parts as decimal text
+    // (never REAL), and the labels one row per key for breakdowns.
+    "CREATE TABLE records (
+        id BLOB PRIMARY KEY NOT NULL,
+        ts_ns INTEGER NOT NULL,
+        model TEXT NOT NULL,
+        prompt_tokens INTEGER NOT NULL,
+        completion_tokens INTEGER NOT NULL,
+        cached_tokens INTEGER NOT NULL,
+        cache_write_tokens INTEGER NOT NULL,
+        cache_write_1h_tokens INTEGER NOT NULL,
+        reasoning_tokens INTEGER NOT NULL,
+        tool_name TEXT,
+        estimated INTEGER NOT NULL,
+        cut_off INTEGER NOT NULL,
+        request_id TEXT,
+        latency_ns INTEGER,
+        provider_total_tokens INTEGER,
+        service_tier TEXT,
+        labels TEXT NOT NULL,
+        input_cost TEXT NOT NULL,
+        cached_input_cost TEXT NOT NULL,
+        cache_write_cost TEXT NOT NULL,
+        completion_cost TEXT NOT NULL,
+        total_cost TEXT NOT NULL,
+        unpriced_tokens INTEGER NOT NULL,
+        price_source TEXT NOT NULL,
+        priced_as TEXT
+    ) STRICT;
+    CREATE INDEX records_by_time ON records (ts_ns);
+    CREATE TABLE record_labels (
+        record_id BLOB NOT NULL REFERENCES records (id),
+        key TEXT NOT NULL,
+        value TEXT NOT NULL,
+        PRIMARY KEY (record_id, key)
+    ) STRICT;
+    CREATE INDEX record_labels_by_key ON record_labels (key, value);",
+];
+
+/// Applies the migrations `connection` has not had yet, each in its own transaction.
+///
+/// # Errors
+/// [`LedgerError::Database`] when a migration fails, or the file has more migrations than
+/// this version knows (a newer mamba wrote it).
+pub(crate) fn migrate(connection: &Connection, path: &Path) -> Result<(), LedgerError> {
+    let failed = |action: String| {
+        let location = path.display().to_string();
+        move |source: rusqlite::Error| LedgerError::Database {
+            location,
+            action,
+            source: Box::new(source),
+        }
+    };
+    let applied: i64 = connection
+        .query_row("PRAGMA user_version", [], |row| row.get(0))
+        .map_err(failed("cannot read the schema version".to_owned()))?;
+    let known = i64::try_from(MIGRATIONS.len()).unwrap_or(i64::MAX);
+    if applied > known {
+        return Err(LedgerError::Database {
+            location: path.display().to_string(),
+            action: format!(
+                "the schema is version {applied}, newer than this version of mamba-ledger knows ({known})"
+            ),
+            source: "open it with a newer mamba-ledger".into(),
+        });
+    }
+    for (index, migration) in MIGRATIONS
+        .iter()
+        .enumerate()
+        .skip(usize::try_from(applied).unwrap_or(0))
+    {
+        let version = index + 1;
+        connection
+            .execute_batch(&format!(
+                "BEGIN IMMEDIATE; {migration}; PRAGMA user_version = {version}; COMMIT;"
+            ))
+            .map_err(failed(format!("cannot apply schema migration {version}")))?;
+    }
+    Ok(())
+}
