@@ -39,6 +39,11 @@ pub(crate) fn run() -> Result<()> {
         "--example",
         "agent_demo",
     ]);
+    // The demo's durable books, kept across runs under the git-ignored cache.
+    let books = crate::workspace_root().join(".cache").join("demo");
+    std::fs::create_dir_all(&books)
+        .with_context(|| format!("cannot create {}", books.display()))?;
+    demo.env("DEMO_LEDGER", books.join("usage.db"));
     // Declared before the demo runs, so the server stops when this function returns.
     let _server = if needs_local {
         println!("demo: no endpoint or API key configured; starting the local model server");

@@ -8,12 +8,17 @@
 //! MAMBA_MODEL_BACKEND__BASE_URL=http://127.0.0.1:8080/v1 cargo run -p mamba-agent --example agent_demo
 //! OPENAI_API_KEY=sk-... cargo run -p mamba-agent --example agent_demo
 //! ```
+//!
+//! With `DEMO_LEDGER` set (xtask sets it to `.cache/demo/usage.db`), every request is also
+//! committed to that SQLite ledger, and the demo ends by reading the books back: they hold
+//! every earlier run of the demo too.
 
 use anyhow::{Context, Result};
+use mamba_agent::ledger::{Ledger, TimeRange};
 use mamba_agent::pricing::{CostBreakdown, CostEstimator, format_usd};
 use mamba_agent::settings::AgentSettings;
 use mamba_agent::tokens::TokenCounter;
-use mamba_agent::{Agent, UsageTracker};
+use mamba_agent::{Agent, Labels, UsageTracker};
 
 /// Whether nothing is configured, so the demo needs the local server.
 fn needs_local_server(settings: &AgentSettings) -> bool {
@@ -66,10 +71,22 @@ async fn main() -> Result<()> {
         .unwrap_or_else(|| "https://api.openai.com/v1".to_owned());
     let model = settings.model_backend.model.clone();
     println!("== Built-in tracking: {model} at {backend}\n");
-    let agent = Agent::builder(&model)
+    // Each run of the demo is one session in the ledger's books.
+    let session = format!(
+        "demo-{}",
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)?
+            .as_secs()
+    );
+    let mut builder = Agent::builder(&model)
         .settings(settings)
         .system_prompt("You are a helpful assistant. Answer in two sentences.")
-        .build()?;
+        .labels(Labels::new().session(&session));
+    let ledger_path = std::env::var_os("DEMO_LEDGER").map(std::path::PathBuf::from);
+    if let Some(path) = &ledger_path {
+        builder = builder.ledger(Ledger::open_sqlite(path)?);
+    }
+    let agent = builder.build()?;
 
     for query in ["Hello!", "Tell me about Python", "What are decorators?"] {
         let result = agent.run(query).await?;
@@ -151,5 +168,34 @@ async fn main() -> Result<()> {
         "CostEstimator: 1000 in + 500 out on gpt-4o = {}",
         format_usd(cost.total_cost)
     );
+
+    if let Some(path) = &ledger_path {
+        drop(agent);
+        // A fresh handle on the file: what survives the process.
+        let books = Ledger::open_sqlite(path)?;
+        println!("\n== Durable ledger: sqlite://{}", path.display());
+        let sessions = books.by_label("session", TimeRange::ALL)?;
+        let this_run = sessions
+            .get(&Some(session.clone()))
+            .copied()
+            .unwrap_or_default();
+        let all = books.totals(TimeRange::ALL)?;
+        println!(
+            "This run: {} requests, {} tokens, {}",
+            this_run.usage.request_count,
+            this_run.usage.total_tokens,
+            format_usd(this_run.cost)
+        );
+        println!(
+            "All {} runs in the books: {} requests, {} tokens, {}",
+            sessions.len(),
+            all.usage.request_count,
+            all.usage.total_tokens,
+            format_usd(all.cost)
+        );
+        for (model, totals) in books.by_model(TimeRange::ALL)? {
+            println!("  {model}: {} requests", totals.usage.request_count);
+        }
+    }
     Ok(())
 }

@@ -12,8 +12,8 @@ use mamba_tokens::{ChatMessage, TokenCounter};
 use mamba_usage::{Labels, UsageSink, UsageTracker};
 
 use crate::agent::Agent;
+use crate::books::{AgentBooks, Locality};
 use crate::inner::{Inner, Parts};
-use crate::ledger::{Ledger, Locality};
 use crate::sinks::{AgentSink, Outlets};
 use crate::transport::Transport;
 use crate::{AgentError, Tool};
@@ -232,6 +232,28 @@ impl AgentBuilder {
         self
     }
 
+    /// Commits every record to `ledger` before its request returns (a required sink: a failed
+    /// commit fails the run with [`AgentError::Sink`]). The settings' `[ledger] url` attaches
+    /// one too; this adds another, or one opened your way.
+    ///
+    /// ```
+    /// use mamba_agent::Agent;
+    /// use mamba_agent::ledger::Ledger;
+    /// use mamba_agent::settings::AgentSettings;
+    ///
+    /// let path = std::env::temp_dir().join(format!("agent-ledger-{}.db", std::process::id()));
+    /// let ledger = Ledger::open_sqlite(&path)?;
+    /// let settings = AgentSettings::builder().defaults_only().build()?;
+    /// let agent = Agent::builder("gpt-4o").settings(settings).ledger(ledger.clone()).build()?;
+    /// assert_eq!(agent.model(), "gpt-4o");
+    /// # drop((agent, ledger));
+    /// # for suffix in ["", "-wal", "-shm"] { let _ = std::fs::remove_file(format!("{}{suffix}", path.display())); }
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn ledger(self, ledger: mamba_ledger::Ledger) -> Self {
+        self.required_sink(ledger)
+    }
+
     /// How many records may wait in each optional sink's queue; default: the settings'
     /// `tracking.sink_queue_capacity` (1024).
     pub fn sink_queue_capacity(mut self, records: usize) -> Self {
@@ -298,7 +320,8 @@ impl AgentBuilder {
     /// [`AgentError::Settings`] when no settings were given and loading them fails, or their
     /// prices are invalid; [`AgentError::Tokens`] for invalid tokenizer settings;
     /// [`AgentError::InvalidTool`] for two tools with one name; [`AgentError::Client`] when the
-    /// HTTP client cannot be made.
+    /// HTTP client cannot be made; [`AgentError::Ledger`] when the settings' ledger cannot be
+    /// opened; [`AgentError::Sink`] when an optional sink's thread cannot be started.
     pub fn build(self) -> Result<Agent, AgentError> {
         let mut settings = match self.settings {
             Some(settings) => settings,
@@ -327,7 +350,7 @@ impl AgentBuilder {
             None if backend.is_local() => Locality::Loopback,
             _ => Locality::Remote,
         };
-        let provider = crate::ledger::provider_name(backend.base_url.as_deref());
+        let provider = crate::books::provider_name(backend.base_url.as_deref());
         let mut outlets = Outlets::new(tracker);
         #[cfg(feature = "otel")]
         if let Some(meter) = &self.meter {
@@ -338,13 +361,17 @@ impl AgentBuilder {
         let capacity = self.sink_queue.unwrap_or_else(|| {
             usize::try_from(settings.tracking.sink_queue_capacity).unwrap_or(usize::MAX)
         });
+        if let Some(config) = settings.ledger.config() {
+            let ledger = mamba_ledger::Ledger::open(&config).map_err(AgentError::Ledger)?;
+            outlets.add_required(Arc::new(ledger));
+        }
         for sink in self.sinks {
             match sink {
                 GivenSink::Optional(sink) => outlets.add_queued(sink, capacity)?,
                 GivenSink::Required(sink) => outlets.add_required(sink),
             }
         }
-        let ledger = Ledger::new(
+        let ledger = AgentBooks::new(
             outlets,
             owns_tracker,
             estimator,

@@ -171,6 +171,9 @@ pub enum AgentError {
     /// the run stops, since books that must not diverge have diverged.
     #[error("a required usage sink failed")]
     Sink(#[source] mamba_usage::SinkError),
+    /// The ledger the settings name (`[ledger] url`) could not be opened.
+    #[error("cannot open the usage ledger")]
+    Ledger(#[source] mamba_ledger::LedgerError),
     /// A tool could not be registered.
     #[error("invalid tool `{name}`: {reason}")]
     InvalidTool {

@@ -84,11 +84,11 @@
 
 mod agent;
 mod attempt;
+mod books;
 mod builder;
 mod error;
 mod flight;
 mod inner;
-mod ledger;
 #[cfg(feature = "otel")]
 pub mod otel;
 mod result;
@@ -111,6 +111,8 @@ pub use sinks::AgentSink;
 pub use stream::{AgentStream, StreamEvent};
 pub use tools::Tool;
 
+/// The durable usage ledger (`mamba-ledger`).
+pub use mamba_ledger as ledger;
 /// Prices and cost estimation: `mamba-pricing`.
 pub use mamba_pricing as pricing;
 /// Settings: `mamba-settings`.

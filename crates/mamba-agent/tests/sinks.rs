@@ -259,3 +259,69 @@ async fn concurrent_runs_deliver_each_record_exactly_once_to_every_sink() {
     assert_eq!(agent.usage().request_count, 64);
     assert_eq!(agent.cost(), GPT_4O * Decimal::from(64));
 }
+
+#[tokio::test]
+async fn the_ledger_the_settings_name_has_every_record_committed_when_the_run_returns() {
+    let server = Scripted::completions(1_000, 100).await;
+    let path = std::env::temp_dir().join(format!("agent-ledger-{}.db", std::process::id()));
+    let remove = || {
+        for suffix in ["", "-wal", "-shm"] {
+            let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
+        }
+    };
+    remove();
+    let settings = AgentSettings::builder()
+        .defaults_only()
+        .base_url(&server.url)
+        .local(false)
+        .timeout(Duration::from_secs(5))
+        .environment([(
+            "MAMBA_LEDGER__URL",
+            format!("sqlite://{}", path.display()).as_str(),
+        )])
+        .build()
+        .unwrap();
+    let agent = Agent::builder("gpt-4o")
+        .settings(settings)
+        .labels(Labels::new().user("alice"))
+        .build()
+        .unwrap();
+    for _ in 0..3 {
+        agent.run("hi").await.unwrap();
+    }
+    // Another handle on the file, as another process would open it.
+    let books = mamba_agent::ledger::Ledger::open_sqlite(&path).unwrap();
+    let all = mamba_agent::ledger::TimeRange::ALL;
+    let totals = books.totals(all).unwrap();
+    assert_eq!(totals.usage, agent.usage());
+    assert_eq!(totals.cost, agent.cost());
+    assert_eq!(totals.cost, GPT_4O * Decimal::from(3));
+    assert_eq!(
+        books.by_label("user", all).unwrap()[&Some("alice".to_owned())]
+            .usage
+            .request_count,
+        3
+    );
+    drop((agent, books));
+    remove();
+}
+
+#[test]
+fn a_ledger_that_cannot_be_opened_fails_the_build_and_names_the_file() {
+    let settings = AgentSettings::builder()
+        .defaults_only()
+        .environment([("MAMBA_LEDGER__URL", "sqlite:///no/such/dir/usage.db")])
+        .build()
+        .unwrap();
+    let error = Agent::builder("gpt-4o")
+        .settings(settings)
+        .build()
+        .unwrap_err();
+    let AgentError::Ledger(source) = &error else {
+        panic!("expected a ledger error, got {error:?}");
+    };
+    assert_eq!(
+        source.to_string(),
+        "ledger /no/such/dir/usage.db: cannot open the database"
+    );
+}

@@ -283,6 +283,66 @@ impl Form for Level {
     }
 }
 
+/// A ledger URL (`sqlite://usage.db`): checked by mamba-ledger's own parser; an error or a dump
+/// never shows a password.
+pub(crate) struct LedgerUrl;
+
+impl Form for LedgerUrl {
+    type Value = mamba_ledger::LedgerConfig;
+
+    fn read(&self, value: &Value) -> Parsed<mamba_ledger::LedgerConfig> {
+        let text = string(value)?;
+        mamba_ledger::LedgerConfig::from_url(&text).or_else(|error| {
+            let problem_text = match &error {
+                mamba_ledger::LedgerError::BadUrl { url, problem } => format!("`{url}`: {problem}"),
+                other => other.to_string(),
+            };
+            problem(problem_text, "a ledger URL such as `sqlite://usage.db`")
+        })
+    }
+
+    fn check(&self, _: &mamba_ledger::LedgerConfig) -> Parsed<()> {
+        Ok(())
+    }
+
+    fn dump(&self, value: &mamba_ledger::LedgerConfig) -> Option<toml::Value> {
+        Some(value.to_string().into())
+    }
+}
+
+/// How durable a ledger commit is: `process` or `power_loss`.
+pub(crate) struct LedgerDurability;
+
+impl Form for LedgerDurability {
+    type Value = mamba_ledger::Durability;
+
+    fn read(&self, value: &Value) -> Parsed<mamba_ledger::Durability> {
+        let text = string(value)?;
+        match text.trim().to_ascii_lowercase().as_str() {
+            "process" => Ok(mamba_ledger::Durability::Process),
+            "power_loss" => Ok(mamba_ledger::Durability::PowerLoss),
+            _ => problem(
+                format!("`{text}` is no durability"),
+                "`process` or `power_loss`",
+            ),
+        }
+    }
+
+    fn check(&self, _: &mamba_ledger::Durability) -> Parsed<()> {
+        Ok(())
+    }
+
+    fn dump(&self, value: &mamba_ledger::Durability) -> Option<toml::Value> {
+        Some(
+            match value {
+                mamba_ledger::Durability::PowerLoss => "power_loss",
+                _ => "process",
+            }
+            .into(),
+        )
+    }
+}
+
 /// A non-negative decimal amount of USD of at most `max`, read exactly (never through `f64`
 /// unless the source held a float).
 pub(crate) struct Usd {

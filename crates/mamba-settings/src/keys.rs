@@ -12,8 +12,8 @@ use std::sync::Arc;
 use config::Value;
 
 use crate::forms::{
-    EncodingName, Flag, Float32, Form, Fraction, Level, Optional, Positive, Seconds, Secret, Text,
-    Usd, plain, whole_number,
+    EncodingName, Flag, Float32, Form, Fraction, LedgerDurability, LedgerUrl, Level, Optional,
+    Positive, Seconds, Secret, Text, Usd, plain, whole_number,
 };
 use crate::layers::{KeyPath, OPENAI_FALLBACKS, env_var_name};
 use crate::rates::COST_RATES_VAR;
@@ -293,6 +293,13 @@ scalar_keys! {
         unset = "unlimited",
         doc = "the most USD, a decimal",
         pub(crate) fn cost_limit(limit: Option<rust_decimal::Decimal>) => limit;
+    ledger.url: Optional(LedgerUrl),
+        unset = "no ledger",
+        doc = "the durable usage ledger every record is committed to before its request returns, `sqlite://usage.db`; empty clears it",
+        pub fn ledger(config: mamba_ledger::LedgerConfig) => Some(config);
+    ledger.durability: LedgerDurability,
+        doc = "how durable each ledger commit is: `process` (survives the process being killed) or `power_loss` (an fsync per commit)",
+        pub fn ledger_durability(durability: mamba_ledger::Durability) => durability;
 }
 
 /// The keys under a model name.

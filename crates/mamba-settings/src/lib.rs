@@ -93,7 +93,7 @@ pub use keys::SettingKey;
 pub use mamba_pricing::UsageLimits;
 pub use origin::Origin;
 pub use secret::ApiKey;
-pub use sections::{LogLevel, ModelBackendSettings, TrackingSettings};
+pub use sections::{LedgerSettings, LogLevel, ModelBackendSettings, TrackingSettings};
 pub use settings::AgentSettings;
 
 // The configuration reference and the README are compiled and run as doc tests.

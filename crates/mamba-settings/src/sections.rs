@@ -198,6 +198,39 @@ impl TrackingSettings {
     }
 }
 
+/// The durable usage ledger (`[ledger]`): where it is and how durable each commit is. The
+/// agent commits every record to it before the request returns, and a failed commit fails the
+/// run (the books must not diverge).
+///
+/// ```
+/// use mamba_settings::AgentSettings;
+///
+/// let settings = AgentSettings::builder()
+///     .defaults_only()
+///     .environment([("MAMBA_LEDGER__URL", "sqlite://usage.db")])
+///     .build()?;
+/// let config = settings.ledger.config().unwrap();
+/// assert_eq!(config.to_string(), "sqlite://usage.db");
+/// # Ok::<(), mamba_settings::SettingsError>(())
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub struct LedgerSettings {
+    /// The ledger (`sqlite://usage.db`); `None`: no ledger.
+    pub url: Option<mamba_ledger::LedgerConfig>,
+    /// How durable each commit is.
+    pub durability: mamba_ledger::Durability,
+}
+
+impl LedgerSettings {
+    /// The ledger's own config, with the durability applied; `None` when no ledger is set.
+    pub fn config(&self) -> Option<mamba_ledger::LedgerConfig> {
+        self.url
+            .clone()
+            .map(|config| config.durability(self.durability))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::is_loopback_url;

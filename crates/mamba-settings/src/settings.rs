@@ -13,7 +13,10 @@ use rust_decimal::Decimal;
 use crate::forms::toml_int;
 use crate::keys::dump_scalars;
 use crate::read::set_price_fields;
-use crate::{ModelBackendSettings, SettingsBuilder, SettingsError, TrackingSettings, UsageLimits};
+use crate::{
+    LedgerSettings, ModelBackendSettings, SettingsBuilder, SettingsError, TrackingSettings,
+    UsageLimits,
+};
 
 /// The settings of an agent, loaded from (lowest priority first) built-in defaults,
 /// `config.toml` in the working directory, `.env` in the working directory, `~/mamba.env`, the
@@ -56,6 +59,8 @@ pub struct AgentSettings {
     pub prices: BTreeMap<String, ModelPrice>,
     /// `[usage_limits]`: default budgets of each agent.
     pub usage_limits: UsageLimits,
+    /// `[ledger]`: the durable usage ledger, if any.
+    pub ledger: LedgerSettings,
 }
 
 impl AgentSettings {

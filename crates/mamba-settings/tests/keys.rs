@@ -69,6 +69,8 @@ fn everything_set_in_code() -> AgentSettings {
         .max_history_records(10)
         .log_level(LogLevel::Debug)
         .sink_queue_capacity(64)
+        .ledger(mamba_ledger::LedgerConfig::sqlite("books.db"))
+        .ledger_durability(mamba_ledger::Durability::PowerLoss)
         .usage_limits(
             UsageLimits::default()
                 .with_requests(1)
@@ -117,7 +119,7 @@ fn every_declared_key_reads_from_its_variable_what_the_dump_shows() {
         );
         checked += 1;
     }
-    assert_eq!(checked, 18, "every scalar key was set in code and checked");
+    assert_eq!(checked, 20, "every scalar key was set in code and checked");
 }
 
 #[test]

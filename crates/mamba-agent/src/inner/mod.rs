@@ -16,7 +16,7 @@ use mamba_tokens::{ChatMessage, TokenCounter, ToolCall, ToolDefinition};
 use mamba_usage::Labels;
 use tracing::Instrument;
 
-use crate::ledger::Ledger;
+use crate::books::AgentBooks;
 use crate::result::{RunBooks, RunOptions};
 use crate::transport::Transport;
 use crate::wire::{self, ChatRequest, StreamOptions};
@@ -45,7 +45,7 @@ pub(crate) struct Parts {
     pub(crate) max_turns: u32,
     pub(crate) agent_limits: UsageLimits,
     pub(crate) run_limits: UsageLimits,
-    pub(crate) ledger: Ledger,
+    pub(crate) ledger: AgentBooks,
     pub(crate) conversation: Vec<ChatMessage>,
     pub(crate) stream_usage: bool,
     pub(crate) labels: Labels,
@@ -65,7 +65,7 @@ pub(crate) struct Inner {
     /// The agent's limits, with what its requests used and hold (shared by clones).
     agent_budget: LocalBudget,
     run_limits: UsageLimits,
-    ledger: Ledger,
+    ledger: AgentBooks,
     conversation: Mutex<Vec<ChatMessage>>,
     stream_usage: bool,
     /// The labels of every record of this agent (a run's labels go over them).
@@ -124,7 +124,7 @@ impl Inner {
     }
 
     /// The agent's books.
-    pub(crate) fn ledger(&self) -> &Ledger {
+    pub(crate) fn ledger(&self) -> &AgentBooks {
         &self.ledger
     }
 

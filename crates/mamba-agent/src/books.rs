@@ -57,7 +57,7 @@ struct Books {
 }
 
 #[derive(Debug)]
-pub(crate) struct Ledger {
+pub(crate) struct AgentBooks {
     /// The tracker and the other sinks.
     outlets: Outlets,
     /// Whether the tracker was made for this agent (then a reset clears it) or given to it,
@@ -105,7 +105,7 @@ pub(crate) fn provider_name(base_url: Option<&str>) -> String {
         .map_or(host.clone(), |(_, name)| (*name).to_owned())
 }
 
-impl Ledger {
+impl AgentBooks {
     pub(crate) fn new(
         outlets: Outlets,
         owns_tracker: bool,
@@ -113,8 +113,8 @@ impl Ledger {
         locality: Locality,
         log_level: LogLevel,
         provider: String,
-    ) -> Ledger {
-        Ledger {
+    ) -> AgentBooks {
+        AgentBooks {
             outlets,
             owns_tracker,
             estimator: RwLock::new(estimator),
