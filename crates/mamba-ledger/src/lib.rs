@@ -65,3 +65,12 @@ pub use id::RecordId;
 pub use query::{LedgerTotals, TimeRange, Written};
 #[cfg(feature = "sqlite")]
 pub use sqlite::Ledger;
+
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeLedger;
+
+// The user guide page is compiled and run as doctests, so it cannot rot.
+#[cfg(doctest)]
+#[doc = include_str!("../../../docs/ledger.md")]
+struct UserGuideLedger;
