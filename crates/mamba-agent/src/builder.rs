@@ -196,7 +196,10 @@ impl AgentBuilder {
     /// bounded queue on a thread of its own, so a slow or failing sink never holds up a request
     /// and never fails a run. When its queue is full a record is dropped for it (and counted in
     /// [`Agent::sink_stats`](crate::Agent::sink_stats)); its errors are counted and logged.
-    /// The tracker keeps every record regardless.
+    /// The tracker keeps every record regardless. Dropping the agent's last clone waits until
+    /// each queue has handed over what it holds (call
+    /// [`flush_sinks`](crate::Agent::flush_sinks) first in async code, so the wait is not on a
+    /// runtime thread).
     ///
     /// ```
     /// use mamba_agent::{Agent, pricing::CostBreakdown};
