@@ -10,7 +10,9 @@ use crate::LedgerError;
 /// Each migration, in order; never edit one that has shipped, add another.
 const MIGRATIONS: &[&str] = &[
     // 1: records with every field of a UsageRecord and the exact cost parts as decimal text
-    // (never REAL), and the labels one row per key for breakdowns.
+    // (never REAL), and the labels one row per key for breakdowns. Both are clustered on their
+    // keys (WITHOUT ROWID): ids grow with time, so a commit appends to one b-tree per table
+    // instead of updating a rowid table and its key index.
     "CREATE TABLE records (
         id BLOB PRIMARY KEY NOT NULL,
         ts_ns INTEGER NOT NULL,
@@ -37,14 +39,14 @@ const MIGRATIONS: &[&str] = &[
         unpriced_tokens INTEGER NOT NULL,
         price_source TEXT NOT NULL,
         priced_as TEXT
-    ) STRICT;
+    ) STRICT, WITHOUT ROWID;
     CREATE INDEX records_by_time ON records (ts_ns);
     CREATE TABLE record_labels (
         record_id BLOB NOT NULL REFERENCES records (id),
         key TEXT NOT NULL,
         value TEXT NOT NULL,
         PRIMARY KEY (record_id, key)
-    ) STRICT;
+    ) STRICT, WITHOUT ROWID;
     CREATE INDEX record_labels_by_key ON record_labels (key, value);",
 ];
 
