@@ -33,6 +33,23 @@ impl fmt::Debug for GivenSink {
     }
 }
 
+/// The ledger `config` names, as a sink.
+#[cfg(feature = "sqlite")]
+fn open_ledger(config: &mamba_ledger::LedgerConfig) -> Result<Arc<AgentSink>, AgentError> {
+    let ledger = mamba_ledger::Ledger::open(config).map_err(AgentError::Ledger)?;
+    Ok(Arc::new(ledger))
+}
+
+/// Without the `sqlite` feature there is no ledger to open: a configured one is an error
+/// rather than books silently not kept.
+#[cfg(not(feature = "sqlite"))]
+fn open_ledger(config: &mamba_ledger::LedgerConfig) -> Result<Arc<AgentSink>, AgentError> {
+    Err(AgentError::Ledger(mamba_ledger::LedgerError::BadUrl {
+        url: config.to_string(),
+        problem: "this build of mamba-agent has no `sqlite` feature".to_owned(),
+    }))
+}
+
 impl Agent {
     /// An agent for `model` with settings from [`AgentSettings::load`].
     ///
@@ -253,6 +270,7 @@ impl AgentBuilder {
     /// # for suffix in ["", "-wal", "-shm"] { let _ = std::fs::remove_file(format!("{}{suffix}", path.display())); }
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
+    #[cfg(feature = "sqlite")]
     pub fn ledger(self, ledger: mamba_ledger::Ledger) -> Self {
         self.required_sink(ledger)
     }
@@ -365,8 +383,7 @@ impl AgentBuilder {
             usize::try_from(settings.tracking.sink_queue_capacity).unwrap_or(usize::MAX)
         });
         if let Some(config) = settings.ledger.config() {
-            let ledger = mamba_ledger::Ledger::open(&config).map_err(AgentError::Ledger)?;
-            outlets.add_required(Arc::new(ledger));
+            outlets.add_required(open_ledger(&config)?);
         }
         for sink in self.sinks {
             match sink {

@@ -60,6 +60,9 @@
 //!
 //! # Feature flags
 //!
+//! * `sqlite` (on by default): the embedded SQLite ledger (`[ledger] url`,
+//!   `AgentBuilder::ledger`). Without it SQLite is not compiled, and a configured ledger is an
+//!   [`AgentError::Ledger`].
 //! * `otel` (off by default): OpenTelemetry metrics of every request on the GenAI semantic
 //!   conventions (`otel::MetricsSink`, `AgentBuilder::metrics`); depends on the
 //!   `opentelemetry` API crate only.

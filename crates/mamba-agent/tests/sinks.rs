@@ -260,6 +260,7 @@ async fn concurrent_runs_deliver_each_record_exactly_once_to_every_sink() {
     assert_eq!(agent.cost(), GPT_4O * Decimal::from(64));
 }
 
+#[cfg(feature = "sqlite")]
 #[tokio::test]
 async fn the_ledger_the_settings_name_has_every_record_committed_when_the_run_returns() {
     let server = Scripted::completions(1_000, 100).await;
@@ -306,6 +307,7 @@ async fn the_ledger_the_settings_name_has_every_record_committed_when_the_run_re
     remove();
 }
 
+#[cfg(feature = "sqlite")]
 #[test]
 fn a_ledger_that_cannot_be_opened_fails_the_build_and_names_the_file() {
     let settings = AgentSettings::builder()
