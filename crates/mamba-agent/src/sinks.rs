@@ -90,10 +90,13 @@ impl Outlets {
             let dropped = queued.stats().dropped;
             // A queue's `record` never fails and never blocks: a full queue drops and counts.
             drop(queued.record(record, cost));
-            if queued.stats().dropped > dropped {
+            let now = queued.stats().dropped;
+            // Logged at the 1st, 2nd, 4th, 8th ... drop, so an overloaded sink cannot flood
+            // the log; `Agent::sink_stats` has the exact count.
+            if now > dropped && now.is_power_of_two() {
                 tracing::warn!(
-                    model = record.model(),
-                    "an optional usage sink's queue is full; the record was not queued for it"
+                    dropped = now,
+                    "an optional usage sink's queue is full; records were not queued for it"
                 );
             }
         }

@@ -45,7 +45,7 @@
 //!
 //! Recording is O(1) under a short per-thread-shard lock that never does I/O, so concurrent
 //! recorders do not queue behind one lock; a history record takes 56 bytes (model and tool names
-//! are interned; a request id adds its length plus 8 bytes); [`summary`](UsageTracker::summary) is O(1); a history snapshot shares the
+//! are interned; a request id adds its length plus 8 bytes, labels 16); [`summary`](UsageTracker::summary) is O(1); a history snapshot shares the
 //! tracker's frozen 1024-record chunks instead of copying them.
 //!
 //! # Feature flags
