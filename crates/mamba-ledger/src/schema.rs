@@ -6,6 +6,7 @@ use std::path::Path;
 use rusqlite::Connection;
 
 use crate::LedgerError;
+use crate::sqlite::database_error;
 
 /// Each migration, in order; never edit one that has shipped, add another.
 const MIGRATIONS: &[&str] = &[
@@ -56,14 +57,7 @@ const MIGRATIONS: &[&str] = &[
 /// [`LedgerError::Database`] when a migration fails, or the file has more migrations than
 /// this version knows (a newer mamba wrote it).
 pub(crate) fn migrate(connection: &Connection, path: &Path) -> Result<(), LedgerError> {
-    let failed = |action: String| {
-        let location = path.display().to_string();
-        move |source: rusqlite::Error| LedgerError::Database {
-            location,
-            action,
-            source: Box::new(source),
-        }
-    };
+    let failed = |action| database_error(path, action);
     let applied: i64 = connection
         .query_row("PRAGMA user_version", [], |row| row.get(0))
         .map_err(failed("cannot read the schema version".to_owned()))?;

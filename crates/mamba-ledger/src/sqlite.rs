@@ -122,6 +122,20 @@ fn nanos_since_epoch(time: SystemTime) -> i64 {
         .unwrap_or(i64::MAX)
 }
 
+/// What turns a driver error during `action` on the database at `path` into a
+/// [`LedgerError::Database`]. Nothing is formatted unless the error happens, so the success
+/// path of every statement allocates nothing for it.
+pub(crate) fn database_error<'a>(
+    path: &'a Path,
+    action: impl std::fmt::Display + 'a,
+) -> impl FnOnce(rusqlite::Error) -> LedgerError + 'a {
+    move |source| LedgerError::Database {
+        location: path.display().to_string(),
+        action: action.to_string(),
+        source: Box::new(source),
+    }
+}
+
 impl Ledger {
     /// Opens (or creates) the ledger `config` names, applying schema migrations.
     ///
@@ -133,15 +147,7 @@ impl Ledger {
             .sqlite_path()
             .map(Path::to_path_buf)
             .unwrap_or_default();
-        let failed = |action: &str| {
-            let location = path.display().to_string();
-            let action = action.to_owned();
-            move |source: rusqlite::Error| LedgerError::Database {
-                location,
-                action,
-                source: Box::new(source),
-            }
-        };
+        let failed = |action| database_error(&path, action);
         let connection = Connection::open(&path).map_err(failed("cannot open the database"))?;
         let synchronous = match config.commit_durability() {
             Durability::PowerLoss => "FULL",
@@ -186,14 +192,8 @@ impl Ledger {
             .unwrap_or_else(PoisonError::into_inner)
     }
 
-    fn failed(&self, action: &str) -> impl FnOnce(rusqlite::Error) -> LedgerError + use<> {
-        let location = self.shared.path.display().to_string();
-        let action = action.to_owned();
-        move |source| LedgerError::Database {
-            location,
-            action,
-            source: Box::new(source),
-        }
+    fn failed(&self, action: &'static str) -> impl FnOnce(rusqlite::Error) -> LedgerError + '_ {
+        database_error(&self.shared.path, action)
     }
 
     /// Writes `record` and its `cost` under a new id, committed before it returns.
@@ -555,14 +555,11 @@ struct Row {
 
 impl Row {
     fn into_record(self, path: &Path) -> Result<(RecordId, UsageRecord), LedgerError> {
-        let id_text = self
-            .id
-            .iter()
-            .map(|byte| format!("{byte:02x}"))
-            .collect::<String>();
+        // The id's text is made only for an error: reading a good row formats nothing.
+        let raw_id = &self.id;
         let corrupt = |problem: String| LedgerError::Corrupt {
             location: path.display().to_string(),
-            id: id_text.clone(),
+            id: raw_id.iter().map(|byte| format!("{byte:02x}")).collect(),
             problem,
         };
         let bytes: [u8; 16] = self
