@@ -334,7 +334,7 @@ impl Agent {
             },
         };
         let request = inner.request(messages, extra_tools, reserved.max_tokens, Answer::Whole);
-        let log = AttemptLog::new(!inner.limited());
+        let log = AttemptLog::new(Answer::Whole, !inner.limited());
         let flight = Flight::new(
             self,
             log,

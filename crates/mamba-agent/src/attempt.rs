@@ -6,14 +6,18 @@
 //! [`AttemptLog::scope`]; the retry service below async-openai finds it there (a tokio task
 //! local, since async-openai passes nothing of ours through its middleware) and writes into
 //! it. A request body is handed to the connection through [`AttemptLog::observed_body`], which
-//! notes the moment the last byte is handed over, and a 2xx response body is read through
-//! [`AttemptLog::observed_response`], which bounds it by the attempt's deadline.
+//! notes the moment the last byte is handed over. The attempt's deadline is reqwest's own
+//! per-request timeout (one timer for connecting, sending and the whole body). A body that
+//! breaks off is noted from reqwest's error: through [`AttemptLog::observed_response`] for a
+//! stream (async-openai turns a stream's errors into text), and by the transport through
+//! [`AttemptLog::note_read_error`] for a whole body (async-openai hands reqwest's error back).
+//! A whole body is not rebuilt or wrapped: that costs a few microseconds per request.
 
 use std::sync::{Arc, Mutex, PoisonError};
-use std::time::Duration;
 
 use futures::StreamExt;
-use tokio::time::Instant;
+
+use crate::inner::Answer;
 
 tokio::task_local! {
     static CURRENT: Arc<AttemptLog>;
@@ -47,6 +51,8 @@ pub(crate) struct AttemptLog {
     /// Whether an attempt that was billed may be retried: only when no limit applies, since a
     /// retry is a second billed request that the request's reservation does not cover.
     retry_billed: bool,
+    /// Whether the answer is one body or a stream of events.
+    answer: Answer,
     state: Mutex<State>,
 }
 
@@ -60,9 +66,10 @@ pub(crate) struct Billed {
 }
 
 impl AttemptLog {
-    pub(crate) fn new(retry_billed: bool) -> Arc<AttemptLog> {
+    pub(crate) fn new(answer: Answer, retry_billed: bool) -> Arc<AttemptLog> {
         Arc::new(AttemptLog {
             retry_billed,
+            answer,
             state: Mutex::default(),
         })
     }
@@ -113,6 +120,15 @@ impl AttemptLog {
         state.answered = success;
     }
 
+    /// An error of reqwest's while the answer was read: if the attempt had a 2xx status, its
+    /// body broke off (the deadline passed, or the connection broke).
+    pub(crate) fn note_read_error(&self, error: &reqwest::Error) {
+        let mut state = self.lock();
+        if state.answered && state.body_failure.is_none() {
+            state.body_failure = Some(BodyFailure::of(error));
+        }
+    }
+
     /// Why the 2xx body broke off, if it did.
     pub(crate) fn body_failure(&self) -> Option<BodyFailure> {
         self.lock().body_failure.clone()
@@ -142,12 +158,15 @@ impl AttemptLog {
         reqwest::Body::wrap_stream(chunk)
     }
 
-    /// `response` (a 2xx) with its body bounded by `deadline` and its failures noted.
+    /// `response` (a 2xx) as the caller should read it: a whole body as it came; a stream with
+    /// its failures noted, since async-openai keeps only their text.
     pub(crate) fn observed_response(
         self: &Arc<Self>,
         response: reqwest::Response,
-        deadline: Instant,
     ) -> reqwest::Response {
+        if self.answer == Answer::Whole {
+            return response;
+        }
         let mut builder = http::Response::builder()
             .status(response.status())
             .version(response.version());
@@ -159,34 +178,36 @@ impl AttemptLog {
                     .map(|(name, value)| (name.clone(), value.clone())),
             );
         }
-        let log = Arc::clone(self);
-        let chunks = response.bytes_stream();
-        let bounded = futures::stream::unfold(
-            (chunks, log, false),
-            move |(mut chunks, log, failed)| async move {
-                if failed {
-                    return None;
+        // The stream ends at its first error, which is noted.
+        let noted = futures::stream::unfold(
+            Some((response.bytes_stream(), Arc::clone(self))),
+            |state| async move {
+                let (mut chunks, log) = state?;
+                match chunks.next().await? {
+                    Ok(bytes) => Some((Ok(bytes), Some((chunks, log)))),
+                    Err(error) => {
+                        log.note_read_error(&error);
+                        Some((Err(std::io::Error::other(error_chain(&error))), None))
+                    }
                 }
-                let failure = match tokio::time::timeout_at(deadline, chunks.next()).await {
-                    Ok(None) => return None,
-                    Ok(Some(Ok(bytes))) => return Some((Ok(bytes), (chunks, log, false))),
-                    Ok(Some(Err(error))) => BodyFailure::Connection(error_chain(&error)),
-                    Err(_) => BodyFailure::Timeout,
-                };
-                let message = match &failure {
-                    BodyFailure::Timeout => "the attempt's deadline passed".to_owned(),
-                    BodyFailure::Connection(reason) => reason.clone(),
-                };
-                log.lock().body_failure = Some(failure);
-                Some((Err(std::io::Error::other(message)), (chunks, log, true)))
             },
         );
-        let body = reqwest::Body::wrap_stream(bounded);
-        match builder.body(body) {
+        match builder.body(reqwest::Body::wrap_stream(noted)) {
             Ok(rebuilt) => reqwest::Response::from(rebuilt),
             // The parts came from a valid response, so this cannot happen; should it, the
             // empty body reads as a malformed response, an error rather than a panic.
             Err(_) => response_fallback(),
+        }
+    }
+}
+
+impl BodyFailure {
+    /// What reqwest's error while reading a body means.
+    fn of(error: &reqwest::Error) -> BodyFailure {
+        if error.is_timeout() {
+            BodyFailure::Timeout
+        } else {
+            BodyFailure::Connection(error_chain(error))
         }
     }
 }
@@ -208,9 +229,4 @@ pub(crate) fn error_chain(error: &(dyn std::error::Error + 'static)) -> String {
         source = cause.source();
     }
     text
-}
-
-/// The deadline of an attempt that starts now.
-pub(crate) fn deadline_after(timeout: Duration) -> Instant {
-    Instant::now() + timeout
 }

@@ -3,7 +3,9 @@
 //! with exponential backoff, at most `max_retries` times.
 //!
 //! Each attempt has one deadline, `timeout`: connecting, sending, and receiving the whole
-//! response (for a stream, its last chunk). Every attempt is reported to the request's
+//! response (for a stream, its last chunk). It is reqwest's per-request timeout, one timer per
+//! attempt for all of that (a timer of our own around the send and another around every body
+//! chunk cost more than tracking itself: the overhead bench). Every attempt is reported to the request's
 //! [`AttemptLog`], so the books know which attempts were billed. An error status becomes
 //! [`ApiFailure`] here, read leniently (numeric or string codes, no `type`, non-JSON bodies),
 //! instead of async-openai's strict error type.
@@ -20,7 +22,8 @@ use reqwest::Response;
 use reqwest::header::{CONTENT_LENGTH, HeaderValue, RETRY_AFTER};
 use tower::Service;
 
-use crate::attempt::{AttemptLog, deadline_after};
+use crate::attempt::AttemptLog;
+use crate::inner::Answer;
 
 /// The longest wait between attempts, whatever `Retry-After` asks for.
 const MAX_DELAY: Duration = Duration::from_secs(60);
@@ -43,11 +46,6 @@ impl RetryPolicy {
             .min(MAX_DELAY)
     }
 }
-
-/// An attempt that timed out, carried through async-openai's boxed error.
-#[derive(Debug, thiserror::Error)]
-#[error("no response within {0:?}")]
-pub(crate) struct AttemptTimedOut(pub(crate) Duration);
 
 /// An error status from the server, with the message it gave.
 #[derive(Debug, thiserror::Error)]
@@ -99,13 +97,12 @@ impl Service<HttpRequestFactory> for RetryService {
         let client = self.client.clone();
         let policy = self.policy;
         // Requests made outside an agent's request scope (none today) keep a log of their own.
-        let log = AttemptLog::current().unwrap_or_else(|| AttemptLog::new(true));
+        let log = AttemptLog::current().unwrap_or_else(|| AttemptLog::new(Answer::Whole, true));
         Box::pin(async move {
             let mut retry = 0;
             loop {
                 log.start_attempt();
-                let deadline = deadline_after(policy.timeout);
-                let outcome = attempt(&client, &request, &log, policy, deadline).await;
+                let outcome = attempt(&client, &request, &log, policy.timeout).await;
                 let wait = match &outcome {
                     Outcome::Success(_) => None,
                     Outcome::Status {
@@ -121,7 +118,6 @@ impl Service<HttpRequestFactory> for RetryService {
                         let billed = log.attempt_failed();
                         let transient = match error {
                             OpenAIError::Reqwest(e) => e.is_connect() || e.is_timeout(),
-                            OpenAIError::Boxed(e) => e.is::<AttemptTimedOut>(),
                             _ => false,
                         };
                         (transient && (!billed || log.may_retry_billed()))
@@ -142,7 +138,7 @@ impl Service<HttpRequestFactory> for RetryService {
                         tokio::time::sleep(wait).await;
                     }
                     (_, Outcome::Success(response)) => {
-                        return Ok(log.observed_response(response, deadline));
+                        return Ok(log.observed_response(response));
                     }
                     (
                         _,
@@ -159,16 +155,16 @@ impl Service<HttpRequestFactory> for RetryService {
     }
 }
 
-/// One attempt, up to its status (and, for an error status, its body), within `deadline`.
+/// One attempt, up to its status (and, for an error status, its body), within `timeout`.
 async fn attempt(
     client: &reqwest::Client,
     factory: &HttpRequestFactory,
     log: &Arc<AttemptLog>,
-    policy: RetryPolicy,
-    deadline: tokio::time::Instant,
+    timeout: Duration,
 ) -> Outcome {
     let send = async {
         let mut request = factory.build().await?;
+        *request.timeout_mut() = Some(timeout);
         let bytes = request
             .body()
             .and_then(reqwest::Body::as_bytes)
@@ -187,6 +183,7 @@ async fn attempt(
         }
         log.attempt_answered(false);
         let retry_after = retry_after(&response);
+        // A body that does not come within the deadline leaves the message to the status.
         let body = response.bytes().await.unwrap_or_default();
         Ok(Outcome::Status {
             status: status.as_u16(),
@@ -194,12 +191,9 @@ async fn attempt(
             message: error_message(&body, status),
         })
     };
-    match tokio::time::timeout_at(deadline, send).await {
-        Err(_) => Outcome::Failed(OpenAIError::Boxed(Box::new(AttemptTimedOut(
-            policy.timeout,
-        )))),
-        Ok(Err(error)) => Outcome::Failed(error),
-        Ok(Ok(outcome)) => outcome,
+    match send.await {
+        Err(error) => Outcome::Failed(error),
+        Ok(outcome) => outcome,
     }
 }
 

@@ -174,7 +174,7 @@ impl State {
         let request = inner.request(&self.messages, &[], reserved.max_tokens, Answer::Streamed);
         let flight = Flight::new(
             &self.agent,
-            AttemptLog::new(!inner.limited()),
+            AttemptLog::new(Answer::Streamed, !inner.limited()),
             Prompt::Counted(prompt),
             reserved.holds,
             self.books.budget.clone(),
@@ -301,9 +301,10 @@ impl InFlight {
 
     /// The request's attempt log (the guard is there until the request is recorded).
     fn log(&self) -> Arc<AttemptLog> {
-        self.flight
-            .as_ref()
-            .map_or_else(|| AttemptLog::new(false), |flight| Arc::clone(flight.log()))
+        self.flight.as_ref().map_or_else(
+            || AttemptLog::new(Answer::Streamed, false),
+            |flight| Arc::clone(flight.log()),
+        )
     }
 
     /// Takes in one chunk; returns its text, if any.

@@ -14,7 +14,7 @@ use std::sync::Arc;
 
 use crate::AgentError;
 use crate::attempt::{AttemptLog, BodyFailure, error_chain};
-use crate::retry::{ApiFailure, AttemptTimedOut, RetryPolicy, RetryService};
+use crate::retry::{ApiFailure, RetryPolicy, RetryService};
 use crate::wire::{ChatChunk, ChatRequest, ChatResponse};
 
 /// OpenAI's endpoint, used when no base URL is configured.
@@ -95,6 +95,9 @@ impl Transport {
     /// Our error for one of async-openai's. A body that broke off is a timeout or a
     /// connection error (as `log` saw it), never a malformed response.
     pub(crate) fn error(&self, error: OpenAIError, log: &AttemptLog) -> AgentError {
+        if let OpenAIError::Reqwest(e) = &error {
+            log.note_read_error(e);
+        }
         match log.body_failure() {
             Some(BodyFailure::Timeout) => return AgentError::Timeout(self.timeout),
             Some(BodyFailure::Connection(reason)) => {
@@ -107,7 +110,6 @@ impl Transport {
                 status: response.status_code.as_u16(),
                 message: response.api_error.message,
             },
-            OpenAIError::Boxed(e) if e.is::<AttemptTimedOut>() => AgentError::Timeout(self.timeout),
             OpenAIError::Boxed(e) => match e.downcast::<ApiFailure>() {
                 Ok(failure) => AgentError::Api {
                     status: failure.status,
