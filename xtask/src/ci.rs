@@ -1,13 +1,13 @@
 //! `cargo xtask ci`: the whole CI pipeline: fmt, clippy, the price table check, the local model
-//! server, tests, docs,
+//! server, a PostgreSQL server, tests, docs,
 //! tidy, then the README's main job, stopping at the first failure (and always stopping the
-//! server it started).
+//! servers it started).
 
 use std::time::Instant;
 
 use anyhow::Result;
 
-use crate::llm::ServerGuard;
+use crate::service::ServiceGuard;
 use crate::{cargo, demo, run_command, tidy, workspace_root};
 
 /// Runs every step in order and stops at the first failure.
@@ -60,7 +60,7 @@ pub(crate) fn run() -> Result<()> {
     // stops the server however the remaining steps end.
     let mut server = None;
     step("local model server", || {
-        let (guard, url) = ServerGuard::start()?;
+        let (guard, url) = ServiceGuard::start(&crate::llm::SERVER)?;
         println!("llm-server: smollm2 at {url}");
         server = Some((guard, url));
         Ok(())
@@ -69,11 +69,25 @@ pub(crate) fn run() -> Result<()> {
         .as_ref()
         .map(|(_, url)| url.clone())
         .unwrap_or_default();
+    // The ledger's PostgreSQL tests run against a real server; its guard stops it too.
+    let mut database = None;
+    step("PostgreSQL server", || {
+        let (guard, url) = ServiceGuard::start(&crate::postgres::SERVER)?;
+        println!("postgres: {url}");
+        database = Some((guard, url));
+        Ok(())
+    })?;
+    let database_url = database
+        .as_ref()
+        .map(|(_, url)| url.clone())
+        .unwrap_or_default();
     // `cargo test` runs unit, integration and doc tests; with all features, the tests check
     // every counting engine against the same references.
     step("test (all features, with doctests)", || {
         let mut command = cargo_with(&["test", "--workspace", "--all-features", "--locked"]);
         command.env("LOCAL_LLM_URL", &url);
+        command.env("MAMBA_TEST_POSTGRES_URL", &database_url);
+        command.env("MAMBA_REQUIRE_POSTGRES", "1");
         run_command(command)
     })?;
     step("doc", || {

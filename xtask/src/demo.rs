@@ -4,7 +4,7 @@
 
 use anyhow::{Context, Result, bail};
 
-use crate::llm::ServerGuard;
+use crate::service::ServiceGuard;
 use crate::{cargo, run_command};
 
 pub(crate) fn run() -> Result<()> {
@@ -47,7 +47,7 @@ pub(crate) fn run() -> Result<()> {
     // Declared before the demo runs, so the server stops when this function returns.
     let _server = if needs_local {
         println!("demo: no endpoint or API key configured; starting the local model server");
-        let (guard, url) = ServerGuard::start()?;
+        let (guard, url) = ServiceGuard::start(&crate::llm::SERVER)?;
         demo.env("DEMO_LOCAL_LLM_URL", url);
         Some(guard)
     } else {

@@ -28,28 +28,6 @@ pub(crate) const MODEL_ALIAS: &str = "smollm2";
 /// How long a cold start may take before we give up (the model loads in about a second).
 const START_TIMEOUT: Duration = Duration::from_secs(120);
 
-pub(crate) fn run(args: &[String]) -> Result<()> {
-    match args.first().map(String::as_str) {
-        Some("start") => {
-            let url = start()?;
-            println!("llm-server: {MODEL_ALIAS} at {url}");
-        }
-        Some("stop") => {
-            if stop()? {
-                println!("llm-server: stopped");
-            } else {
-                println!("llm-server: not running");
-            }
-        }
-        Some("status") => match running_url() {
-            Some(url) => println!("llm-server: {MODEL_ALIAS} at {url}"),
-            None => println!("llm-server: not running"),
-        },
-        _ => bail!("usage: cargo xtask llm-server <start | stop | status>"),
-    }
-    Ok(())
-}
-
 /// Where everything lives.
 struct Paths {
     cache: PathBuf,
@@ -158,36 +136,13 @@ pub(crate) fn stop() -> Result<bool> {
     Ok(was_running)
 }
 
-/// Stops the server when dropped, if this process started it: `cargo xtask ci` and
-/// `cargo xtask demo` never leave one behind, whatever fails in between.
-pub(crate) struct ServerGuard {
-    started_here: bool,
-}
-
-impl ServerGuard {
-    /// Starts the server unless one is running.
-    pub(crate) fn start() -> Result<(ServerGuard, String)> {
-        let already = running_url();
-        let url = start()?;
-        Ok((
-            ServerGuard {
-                started_here: already.is_none(),
-            },
-            url,
-        ))
-    }
-}
-
-impl Drop for ServerGuard {
-    fn drop(&mut self) {
-        if self.started_here {
-            match stop() {
-                Ok(_) => println!("llm-server: stopped"),
-                Err(error) => eprintln!("llm-server: could not stop the server: {error:#}"),
-            }
-        }
-    }
-}
+/// The local model server, for [`ServiceGuard`](crate::service::ServiceGuard).
+pub(crate) static SERVER: crate::service::Service = crate::service::Service {
+    name: "llm-server",
+    running: running_url,
+    start,
+    stop,
+};
 
 /// The Python of the project's venv under `.cache/llm/venv`, created if missing (Python >=
 /// 3.10 from the system's `python3`). The local model and the price data are fetched with it.

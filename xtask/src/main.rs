@@ -6,12 +6,15 @@
 //! * `cargo xtask tidy`: layering, dependency fences and manifest rules.
 //! * `cargo xtask prices [--check]`: regenerate (or check) the built-in price table.
 //! * `cargo xtask llm-server start|stop|status`: the local llama.cpp model server.
+//! * `cargo xtask postgres start|stop|status`: a PostgreSQL server for the ledger's tests.
 
 mod bench;
 mod ci;
 mod demo;
 mod llm;
+mod postgres;
 mod prices;
+mod service;
 mod tidy;
 
 use std::path::{Path, PathBuf};
@@ -26,11 +29,12 @@ fn main() -> ExitCode {
         Some("demo") => demo::run(),
         Some("bench") => bench::run(&args[1..]),
         Some("tidy") => tidy::run(&workspace_root()),
-        Some("llm-server") => llm::run(&args[1..]),
+        Some("llm-server") => service::run(&llm::SERVER, &args[1..]),
         Some("prices") => prices::run(&args[1..]),
+        Some("postgres") => service::run(&postgres::SERVER, &args[1..]),
         _ => {
             eprintln!(
-                "usage: cargo xtask <demo | ci | bench [criterion args] | tidy | prices [--check] | llm-server start|stop|status>"
+                "usage: cargo xtask <demo | ci | bench [criterion args] | tidy | prices [--check] | llm-server start|stop|status | postgres start|stop|status>"
             );
             return ExitCode::from(2);
         }

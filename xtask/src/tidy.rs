@@ -1,10 +1,12 @@
 //! `cargo xtask tidy`: the architecture rules that the compiler cannot check.
 //!
 //! * Layering: each workspace crate has a rank, and depends only on crates of lower rank.
-//! * Fences: heavy or I/O crates stay in the layers that own them (tokio, async-openai, reqwest
-//!   and opentelemetry only in mamba-agent; rusqlite only from mamba-ledger up; `config` only from
-//!   mamba-settings up; tiktoken-rs never under
-//!   mamba-usage or mamba-pricing), checked on the resolved graph, transitively, all features on.
+//! * Fences: heavy or I/O crates stay in the layers that own them (async-openai, reqwest and
+//!   opentelemetry only in mamba-agent; tokio in mamba-agent, and below it only under a
+//!   non-default feature (mamba-ledger's `postgres` driver runs a runtime of its own); rusqlite
+//!   and postgres only from mamba-ledger up; `config` only from mamba-settings up; tiktoken-rs
+//!   never under mamba-usage or mamba-pricing), checked on the resolved graph, transitively,
+//!   with all features on and with default features.
 //! * Manifests: members inherit the workspace's package fields, lints and dependency versions;
 //!   no `*` or `>=` requirements, no git dependencies, external crates without default features.
 //!
@@ -37,8 +39,14 @@ const TOOLING: &[&str] = &["xtask"];
 /// or the ranks that must never have them.
 const FENCES: &[Fence] = &[
     Fence {
+        // With default features, only the agent has an async runtime.
         external: "tokio",
-        rule: FenceRule::FromRank(5),
+        rule: FenceRule::FromRankByDefault(5),
+    },
+    Fence {
+        // The ledger's `postgres` feature brings one, inside its blocking client.
+        external: "tokio",
+        rule: FenceRule::FromRank(3),
     },
     Fence {
         external: "async-openai",
@@ -63,6 +71,10 @@ const FENCES: &[Fence] = &[
         rule: FenceRule::FromRank(3),
     },
     Fence {
+        external: "postgres",
+        rule: FenceRule::FromRank(3),
+    },
+    Fence {
         external: "tiktoken-rs",
         rule: FenceRule::NeverIn(&["mamba-usage", "mamba-pricing"]),
     },
@@ -74,7 +86,10 @@ struct Fence {
 }
 
 enum FenceRule {
+    /// Only from this rank up, with all features on.
     FromRank(u8),
+    /// Only from this rank up, with default features.
+    FromRankByDefault(u8),
     NeverIn(&'static [&'static str]),
 }
 
@@ -85,11 +100,20 @@ pub(crate) struct CrateNode {
     pub(crate) workspace_deps: BTreeSet<String>,
     /// External crates in its normal and build dependency tree, transitively, all features on.
     pub(crate) external_closure: BTreeSet<String>,
+    /// The same with default features only.
+    pub(crate) default_closure: BTreeSet<String>,
 }
 
 /// Runs every check on the workspace at `root` and reports all violations at once.
 pub(crate) fn run(root: &Path) -> Result<()> {
-    let graph = load_graph(root)?;
+    let mut graph = load_graph(root, Features::All)?;
+    let by_default = load_graph(root, Features::Default)?;
+    for (name, node) in &mut graph {
+        node.default_closure = by_default
+            .get(name)
+            .map(|default| default.external_closure.clone())
+            .unwrap_or_default();
+    }
     let mut violations = check_layering(&graph);
     violations.extend(check_fences(&graph));
     violations.extend(check_manifests(root)?);
@@ -151,7 +175,11 @@ pub(crate) fn check_fences(graph: &BTreeMap<String, CrateNode>) -> Vec<String> {
     for (name, node) in graph {
         let Some(rank) = rank_of(name) else { continue };
         for fence in FENCES {
-            if !node.external_closure.contains(fence.external) {
+            let closure = match fence.rule {
+                FenceRule::FromRankByDefault(_) => &node.default_closure,
+                _ => &node.external_closure,
+            };
+            if !closure.contains(fence.external) {
                 continue;
             }
             match fence.rule {
@@ -162,26 +190,35 @@ pub(crate) fn check_fences(graph: &BTreeMap<String, CrateNode>) -> Vec<String> {
                 FenceRule::NeverIn(crates) if crates.contains(&name.as_str()) => violations.push(
                     format!("{name} pulls in {}, which must never be under it", fence.external),
                 ),
-                FenceRule::FromRank(_) | FenceRule::NeverIn(_) => {}
+                FenceRule::FromRankByDefault(lowest) if rank < lowest => violations.push(format!(
+                    "{name} (rank {rank}) pulls in {} with default features, which only crates \
+                     from rank {lowest} up may do (put it behind a feature)",
+                    fence.external
+                )),
+                FenceRule::FromRank(_) | FenceRule::FromRankByDefault(_) | FenceRule::NeverIn(_) => {}
             }
         }
     }
     violations
 }
 
-/// Reads the resolved dependency graph from `cargo metadata` (all features, locked).
-fn load_graph(root: &Path) -> Result<BTreeMap<String, CrateNode>> {
-    let output = cargo()
+/// Which features a resolved graph has on.
+#[derive(Clone, Copy)]
+enum Features {
+    All,
+    Default,
+}
+
+/// Reads the resolved dependency graph from `cargo metadata` (locked).
+fn load_graph(root: &Path, features: Features) -> Result<BTreeMap<String, CrateNode>> {
+    let mut command = cargo();
+    command
         .current_dir(root)
-        .args([
-            "metadata",
-            "--format-version",
-            "1",
-            "--all-features",
-            "--locked",
-        ])
-        .output()
-        .context("could not run cargo metadata")?;
+        .args(["metadata", "--format-version", "1", "--locked"]);
+    if let Features::All = features {
+        command.arg("--all-features");
+    }
+    let output = command.output().context("could not run cargo metadata")?;
     if !output.status.success() {
         bail!(
             "cargo metadata failed: {}",
@@ -401,9 +438,12 @@ mod tests {
         edges
             .iter()
             .map(|(name, deps, externals)| {
+                let externals: BTreeSet<String> =
+                    externals.iter().map(|e| (*e).to_owned()).collect();
                 let node = CrateNode {
                     workspace_deps: deps.iter().map(|d| (*d).to_owned()).collect(),
-                    external_closure: externals.iter().map(|e| (*e).to_owned()).collect(),
+                    default_closure: externals.clone(),
+                    external_closure: externals,
                 };
                 ((*name).to_owned(), node)
             })
@@ -477,9 +517,35 @@ mod tests {
             check_fences(&bad),
             [
                 "mamba-pricing (rank 2) pulls in config, which only crates from rank 4 up may use",
-                "mamba-tokens (rank 0) pulls in tokio, which only crates from rank 5 up may use",
+                "mamba-tokens (rank 0) pulls in tokio with default features, which only crates \
+                 from rank 5 up may do (put it behind a feature)",
+                "mamba-tokens (rank 0) pulls in tokio, which only crates from rank 3 up may use",
                 "mamba-usage pulls in tiktoken-rs, which must never be under it",
             ]
+        );
+    }
+
+    #[test]
+    fn tokio_under_the_agent_only_behind_a_feature() {
+        let mut ledger = graph(&[("mamba-ledger", &[], &["tokio", "postgres"])]);
+        // All features on (its `postgres` feature): allowed.
+        if let Some(node) = ledger.get_mut("mamba-ledger") {
+            node.default_closure.clear();
+        }
+        assert_eq!(check_fences(&ledger), Vec::<String>::new());
+        // By default: refused.
+        let by_default = graph(&[("mamba-ledger", &[], &["tokio"])]);
+        assert_eq!(
+            check_fences(&by_default),
+            [
+                "mamba-ledger (rank 3) pulls in tokio with default features, which only crates \
+              from rank 5 up may do (put it behind a feature)"
+            ]
+        );
+        let usage = graph(&[("mamba-usage", &[], &["postgres"])]);
+        assert_eq!(
+            check_fences(&usage),
+            ["mamba-usage (rank 1) pulls in postgres, which only crates from rank 3 up may use"]
         );
     }
 

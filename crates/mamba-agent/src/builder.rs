@@ -33,20 +33,22 @@ impl fmt::Debug for GivenSink {
     }
 }
 
-/// The ledger `config` names, as a sink.
-#[cfg(feature = "sqlite")]
+/// The ledger `config` names, as a sink (a backend this build lacks is mamba-ledger's error).
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
 fn open_ledger(config: &mamba_ledger::LedgerConfig) -> Result<Arc<AgentSink>, AgentError> {
     let ledger = mamba_ledger::Ledger::open(config).map_err(AgentError::Ledger)?;
     Ok(Arc::new(ledger))
 }
 
-/// Without the `sqlite` feature there is no ledger to open: a configured one is an error
-/// rather than books silently not kept.
-#[cfg(not(feature = "sqlite"))]
+/// Without the `sqlite` and `postgres` features there is no ledger to open: a configured one
+/// is an error rather than books silently not kept.
+#[cfg(not(any(feature = "sqlite", feature = "postgres")))]
 fn open_ledger(config: &mamba_ledger::LedgerConfig) -> Result<Arc<AgentSink>, AgentError> {
     Err(AgentError::Ledger(mamba_ledger::LedgerError::BadUrl {
         url: config.to_string(),
-        problem: "this build of mamba-agent has no `sqlite` feature".to_owned(),
+        problem: "this build of mamba-agent has no ledger backend: enable its `sqlite` or \
+                  `postgres` feature"
+            .to_owned(),
     }))
 }
 
@@ -270,7 +272,7 @@ impl AgentBuilder {
     /// # for suffix in ["", "-wal", "-shm"] { let _ = std::fs::remove_file(format!("{}{suffix}", path.display())); }
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
-    #[cfg(feature = "sqlite")]
+    #[cfg(any(feature = "sqlite", feature = "postgres"))]
     pub fn ledger(self, ledger: mamba_ledger::Ledger) -> Self {
         self.required_sink(ledger)
     }

@@ -260,26 +260,17 @@ async fn concurrent_runs_deliver_each_record_exactly_once_to_every_sink() {
     assert_eq!(agent.cost(), GPT_4O * Decimal::from(64));
 }
 
-#[cfg(feature = "sqlite")]
-#[tokio::test]
-async fn the_ledger_the_settings_name_has_every_record_committed_when_the_run_returns() {
+/// Runs `runs` concurrent runs of an agent whose settings name the ledger `url`, then checks
+/// the books of another handle on that ledger (as another process would open it).
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+async fn the_ledger_at_url_has_every_record_committed_when_the_runs_return(url: &str, runs: u64) {
     let server = Scripted::completions(1_000, 100).await;
-    let path = std::env::temp_dir().join(format!("agent-ledger-{}.db", std::process::id()));
-    let remove = || {
-        for suffix in ["", "-wal", "-shm"] {
-            let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
-        }
-    };
-    remove();
     let settings = AgentSettings::builder()
         .defaults_only()
         .base_url(&server.url)
         .local(false)
         .timeout(Duration::from_secs(5))
-        .environment([(
-            "MAMBA_LEDGER__URL",
-            format!("sqlite://{}", path.display()).as_str(),
-        )])
+        .environment([("MAMBA_LEDGER__URL", url)])
         .build()
         .unwrap();
     let agent = Agent::builder("gpt-4o")
@@ -287,24 +278,80 @@ async fn the_ledger_the_settings_name_has_every_record_committed_when_the_run_re
         .labels(Labels::new().user("alice"))
         .build()
         .unwrap();
-    for _ in 0..3 {
-        agent.run("hi").await.unwrap();
-    }
-    // Another handle on the file, as another process would open it.
-    let books = mamba_agent::ledger::Ledger::open_sqlite(&path).unwrap();
-    let all = mamba_agent::ledger::TimeRange::ALL;
-    let totals = books.totals(all).unwrap();
+    let runs_done = futures::future::join_all((0..runs).map(|_| agent.run("hi"))).await;
+    assert!(runs_done.iter().all(Result::is_ok), "{runs_done:?}");
+    let config = mamba_agent::ledger::LedgerConfig::from_url(url).unwrap();
+    let books = tokio::task::spawn_blocking(move || {
+        let books = mamba_agent::ledger::Ledger::open(&config).unwrap();
+        let all = mamba_agent::ledger::TimeRange::ALL;
+        (
+            books.totals(all).unwrap(),
+            books.by_label("user", all).unwrap(),
+        )
+    })
+    .await
+    .unwrap();
+    let (totals, by_user) = books;
     assert_eq!(totals.usage, agent.usage());
     assert_eq!(totals.cost, agent.cost());
-    assert_eq!(totals.cost, GPT_4O * Decimal::from(3));
-    assert_eq!(
-        books.by_label("user", all).unwrap()[&Some("alice".to_owned())]
-            .usage
-            .request_count,
-        3
-    );
-    drop((agent, books));
+    assert_eq!(totals.cost, GPT_4O * Decimal::from(runs));
+    assert_eq!(by_user[&Some("alice".to_owned())].usage.request_count, runs);
+}
+
+#[cfg(feature = "sqlite")]
+#[tokio::test]
+async fn the_sqlite_ledger_the_settings_name_has_every_record_committed_when_the_run_returns() {
+    let path = std::env::temp_dir().join(format!("agent-ledger-{}.db", std::process::id()));
+    let remove = || {
+        for suffix in ["", "-wal", "-shm"] {
+            let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
+        }
+    };
     remove();
+    the_ledger_at_url_has_every_record_committed_when_the_runs_return(
+        &format!("sqlite://{}", path.display()),
+        3,
+    )
+    .await;
+    remove();
+}
+
+/// Against the PostgreSQL server `cargo xtask ci` starts (`MAMBA_TEST_POSTGRES_URL`), on a
+/// new database; without one, the test says so and passes.
+#[cfg(feature = "postgres")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_postgres_ledger_the_settings_name_has_every_record_of_concurrent_runs() {
+    let Some(server) = std::env::var("MAMBA_TEST_POSTGRES_URL")
+        .ok()
+        .filter(|url| !url.is_empty())
+    else {
+        assert!(
+            std::env::var_os("MAMBA_REQUIRE_POSTGRES").is_none(),
+            "MAMBA_REQUIRE_POSTGRES is set but MAMBA_TEST_POSTGRES_URL is not"
+        );
+        eprintln!("skipped: no PostgreSQL (set MAMBA_TEST_POSTGRES_URL, or run `cargo xtask ci`)");
+        return;
+    };
+    let database = format!("mamba_agent_test_{}", std::process::id());
+    let admin_url = server.clone();
+    let statements = [
+        format!("DROP DATABASE IF EXISTS {database}"),
+        format!("CREATE DATABASE {database}"),
+    ];
+    tokio::task::spawn_blocking(move || {
+        let mut admin = postgres::Client::connect(&admin_url, postgres::NoTls).unwrap();
+        for statement in statements {
+            admin.batch_execute(&statement).unwrap();
+        }
+    })
+    .await
+    .unwrap();
+    let (base, _) = server.rsplit_once('/').unwrap();
+    the_ledger_at_url_has_every_record_committed_when_the_runs_return(
+        &format!("{base}/{database}"),
+        16,
+    )
+    .await;
 }
 
 #[cfg(feature = "sqlite")]

@@ -1,5 +1,7 @@
 //! [`LedgerConfig`]: which database, and how durable each write is. `mamba-settings` maps the
-//! `[ledger]` section onto it; this crate reads no file or variable of its own.
+//! `[ledger]` section onto it; this crate reads no file or variable of its own. A PostgreSQL
+//! URL may carry a password: it is kept only here, and every `Display`, `Debug` and error
+//! shows the URL with the password redacted.
 
 use std::fmt;
 use std::path::PathBuf;
@@ -31,6 +33,10 @@ pub enum Durability {
 /// let config = LedgerConfig::from_url("sqlite://usage.db")?.durability(Durability::PowerLoss);
 /// assert_eq!(config.sqlite_path().unwrap(), std::path::Path::new("usage.db"));
 /// assert_eq!(config.to_string(), "sqlite://usage.db");
+///
+/// let fleet = LedgerConfig::from_url("postgres://app:hunter2@db.internal:5432/usage")?;
+/// assert_eq!(fleet.to_string(), "postgres://app:[redacted]@db.internal:5432/usage");
+/// assert!(!format!("{fleet:?}").contains("hunter2"));
 /// # Ok::<(), mamba_ledger::LedgerError>(())
 /// ```
 #[derive(Clone, PartialEq, Eq)]
@@ -40,8 +46,10 @@ pub struct LedgerConfig {
 }
 
 #[derive(Clone, PartialEq, Eq)]
-enum Location {
+pub(crate) enum Location {
     Sqlite(PathBuf),
+    /// The URL as given, password included: never displayed (see [`redact`]).
+    Postgres(String),
 }
 
 impl LedgerConfig {
@@ -53,20 +61,49 @@ impl LedgerConfig {
         }
     }
 
-    /// The ledger a URL names: `sqlite://usage.db` (relative), `sqlite:///var/lib/usage.db`
-    /// (absolute).
+    /// A PostgreSQL ledger in the database `url` names (`postgres://user:password@host:5432/db`;
+    /// any connection string libpq accepts). Its tables are made on first open, in the schema
+    /// `mamba_ledger`.
     ///
     /// # Errors
-    /// [`LedgerError::BadUrl`] for another scheme or an empty path; the error shows the URL
-    /// without its password.
+    /// [`LedgerError::BadUrl`] when `url` is not a `postgres://` or `postgresql://` URL.
+    pub fn postgres(url: &str) -> Result<LedgerConfig, LedgerError> {
+        let rest = url
+            .strip_prefix("postgres://")
+            .or_else(|| url.strip_prefix("postgresql://"))
+            .ok_or_else(|| LedgerError::BadUrl {
+                url: redact(url),
+                problem: "the scheme is not `postgres://` or `postgresql://`".to_owned(),
+            })?;
+        if rest.is_empty() {
+            return Err(LedgerError::BadUrl {
+                url: redact(url),
+                problem: "no host or database is given".to_owned(),
+            });
+        }
+        Ok(LedgerConfig {
+            location: Location::Postgres(url.to_owned()),
+            durability: Durability::default(),
+        })
+    }
+
+    /// The ledger a URL names: `sqlite://usage.db` (relative), `sqlite:///var/lib/usage.db`
+    /// (absolute), or `postgres://user:password@host:5432/db`.
+    ///
+    /// # Errors
+    /// [`LedgerError::BadUrl`] for another scheme, an empty path or an empty PostgreSQL URL;
+    /// the error shows the URL without its password.
     pub fn from_url(url: &str) -> Result<LedgerConfig, LedgerError> {
+        if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            return LedgerConfig::postgres(url);
+        }
         let bad = |problem: &str| LedgerError::BadUrl {
             url: redact(url),
             problem: problem.to_owned(),
         };
-        let path = url
-            .strip_prefix("sqlite://")
-            .ok_or_else(|| bad("the scheme is not `sqlite://`"))?;
+        let path = url.strip_prefix("sqlite://").ok_or_else(|| {
+            bad("the scheme is not `sqlite://`, `postgres://` or `postgresql://`")
+        })?;
         if path.is_empty() {
             return Err(bad("the path is empty"));
         }
@@ -89,6 +126,26 @@ impl LedgerConfig {
     pub fn sqlite_path(&self) -> Option<&std::path::Path> {
         match &self.location {
             Location::Sqlite(path) => Some(path),
+            Location::Postgres(_) => None,
+        }
+    }
+
+    /// Whether the ledger is a PostgreSQL database.
+    pub fn is_postgres(&self) -> bool {
+        matches!(self.location, Location::Postgres(_))
+    }
+
+    #[cfg_attr(not(any(feature = "sqlite", feature = "postgres")), allow(dead_code))]
+    pub(crate) fn location(&self) -> &Location {
+        &self.location
+    }
+
+    /// The backend's feature name.
+    #[cfg_attr(not(any(feature = "sqlite", feature = "postgres")), allow(dead_code))]
+    pub(crate) fn backend_name(&self) -> &'static str {
+        match self.location {
+            Location::Sqlite(_) => "sqlite",
+            Location::Postgres(_) => "postgres",
         }
     }
 }
@@ -98,6 +155,7 @@ impl fmt::Display for LedgerConfig {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match &self.location {
             Location::Sqlite(path) => write!(f, "sqlite://{}", path.display()),
+            Location::Postgres(url) => f.write_str(&redact(url)),
         }
     }
 }

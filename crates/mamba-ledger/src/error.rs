@@ -12,7 +12,7 @@ use thiserror::Error;
 /// assert!(matches!(error, LedgerError::BadUrl { .. }));
 /// assert_eq!(
 ///     error.to_string(),
-///     "ledger url `mysql://user:[redacted]@db/usage`: the scheme is not `sqlite://`"
+///     "ledger url `mysql://user:[redacted]@db/usage`: the scheme is not `sqlite://`, `postgres://` or `postgresql://`"
 /// );
 /// assert!(!format!("{error:?}").contains("hunter2"));
 /// ```
@@ -44,7 +44,7 @@ pub enum LedgerError {
     /// The database refused an operation, or what it holds is not a ledger of this version.
     #[error("ledger {location}: {action}")]
     Database {
-        /// The database (a file path).
+        /// The database (a file path, or a URL without its password).
         location: String,
         /// What was being done.
         action: String,
@@ -62,4 +62,33 @@ pub enum LedgerError {
         /// What is wrong.
         problem: String,
     },
+}
+
+/// What turns a driver error during `action` on the database at `location` into a
+/// [`LedgerError::Database`]. Nothing is formatted unless the error happens, so the success
+/// path of every statement allocates nothing for it.
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+pub(crate) fn database_error<'a, E: std::error::Error + Send + Sync + 'static>(
+    location: &'a str,
+    action: impl std::fmt::Display + 'a,
+) -> impl FnOnce(E) -> LedgerError + 'a {
+    move |source| LedgerError::Database {
+        location: location.to_owned(),
+        action: action.to_string(),
+        source: Box::new(source),
+    }
+}
+
+impl LedgerError {
+    /// The database at `location` has `applied` migrations; this version knows `known`.
+    #[cfg(any(feature = "sqlite", feature = "postgres"))]
+    pub(crate) fn newer_schema(location: &str, applied: i64, known: i64) -> LedgerError {
+        LedgerError::Database {
+            location: location.to_owned(),
+            action: format!(
+                "the schema is version {applied}, newer than this version of mamba-ledger knows ({known})"
+            ),
+            source: "open it with a newer mamba-ledger".into(),
+        }
+    }
 }

@@ -1,12 +1,12 @@
 //! A durable usage ledger for mamba's [`UsageRecord`](mamba_usage::UsageRecord)s: each record
-//! and its exact cost committed to an embedded SQLite database before
-//! [`record`](Ledger::record) returns, written once per [`RecordId`] (retries and replays
+//! and its exact cost committed to an embedded SQLite database, or a PostgreSQL database a
+//! fleet shares, before [`record`](Ledger::record) returns, written once per [`RecordId`] (retries and replays
 //! never count twice), with totals and breakdowns by model, day, tool and label computed in
 //! SQL with exact decimals.
 //!
 //! It is layer 3 of the mamba workspace, between `mamba-pricing` and `mamba-settings`, and the
-//! only crate below `mamba-settings` that opens files: exactly the database its
-//! [`LedgerConfig`] names.
+//! only crate below `mamba-settings` that opens files and connections: exactly the database
+//! its [`LedgerConfig`] names.
 //!
 //! ```
 //! use mamba_ledger::{Ledger, TimeRange};
@@ -31,8 +31,13 @@
 //! # Feature flags
 //!
 //! * `sqlite` (on by default): the embedded ledger (`Ledger`), SQLite compiled in; no async
-//!   runtime. Without it, only the plain types (`LedgerConfig`, `RecordId`, ...) remain, for
-//!   crates that configure a ledger without opening one.
+//!   runtime.
+//! * `postgres`: the PostgreSQL ledger (`postgres://` URLs), for many processes on many
+//!   machines; a blocking client with a small tokio runtime of its own, on a connection
+//!   thread.
+//!
+//! Without either, only the plain types (`LedgerConfig`, `RecordId`, ...) remain, for crates
+//! that configure a ledger without opening one.
 //!
 //! # Supported Rust versions
 //!
@@ -53,18 +58,24 @@
 mod config;
 mod error;
 mod id;
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+mod ledger;
+#[cfg(feature = "postgres")]
+mod postgres;
 mod query;
 #[cfg(feature = "sqlite")]
 mod schema;
 #[cfg(feature = "sqlite")]
 mod sqlite;
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+mod stored;
 
 pub use config::{Durability, LedgerConfig};
 pub use error::LedgerError;
 pub use id::RecordId;
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+pub use ledger::Ledger;
 pub use query::{LedgerTotals, TimeRange, Written};
-#[cfg(feature = "sqlite")]
-pub use sqlite::Ledger;
 
 #[cfg(doctest)]
 #[doc = include_str!("../README.md")]

@@ -52,7 +52,7 @@ impl TimeRange {
     }
 
     /// The bounds in nanoseconds since 1970, as stored.
-    #[cfg_attr(not(feature = "sqlite"), allow(dead_code))]
+    #[cfg_attr(not(any(feature = "sqlite", feature = "postgres")), allow(dead_code))]
     pub(crate) fn bounds(&self) -> (i64, i64) {
         let nanos = |time: SystemTime| {
             time.duration_since(UNIX_EPOCH)

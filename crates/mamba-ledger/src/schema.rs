@@ -1,12 +1,11 @@
 //! The ledger's schema and its versioned migrations, applied in order on open (SQLite's
 //! `user_version` holds how many were applied).
 
-use std::path::Path;
-
 use rusqlite::Connection;
 
 use crate::LedgerError;
-use crate::sqlite::database_error;
+use crate::error::database_error;
+use crate::stored::pending_migrations;
 
 /// Each migration, in order; never edit one that has shipped, add another.
 const MIGRATIONS: &[&str] = &[
@@ -56,27 +55,12 @@ const MIGRATIONS: &[&str] = &[
 /// # Errors
 /// [`LedgerError::Database`] when a migration fails, or the file has more migrations than
 /// this version knows (a newer mamba wrote it).
-pub(crate) fn migrate(connection: &Connection, path: &Path) -> Result<(), LedgerError> {
-    let failed = |action| database_error(path, action);
+pub(crate) fn migrate(connection: &Connection, location: &str) -> Result<(), LedgerError> {
+    let failed = |action| database_error(location, action);
     let applied: i64 = connection
         .query_row("PRAGMA user_version", [], |row| row.get(0))
         .map_err(failed("cannot read the schema version".to_owned()))?;
-    let known = i64::try_from(MIGRATIONS.len()).unwrap_or(i64::MAX);
-    if applied > known {
-        return Err(LedgerError::Database {
-            location: path.display().to_string(),
-            action: format!(
-                "the schema is version {applied}, newer than this version of mamba-ledger knows ({known})"
-            ),
-            source: "open it with a newer mamba-ledger".into(),
-        });
-    }
-    for (index, migration) in MIGRATIONS
-        .iter()
-        .enumerate()
-        .skip(usize::try_from(applied).unwrap_or(0))
-    {
-        let version = index + 1;
+    for (version, migration) in pending_migrations(MIGRATIONS, applied, location)? {
         connection
             .execute_batch(&format!(
                 "BEGIN IMMEDIATE; {migration}; PRAGMA user_version = {version}; COMMIT;"

@@ -1,65 +1,24 @@
-//! The SQLite ledger: one connection under a mutex, WAL journal, versioned schema, and a
+//! The SQLite backend: one connection under a mutex, WAL journal, versioned schema, and a
 //! `decimal_sum` aggregate registered from Rust so money is summed exactly in SQL (SQLite's own
 //! `SUM` over text or reals is a float sum: 0.1 + 0.2 = 0.30000000000000004).
 
-use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::path::Path;
+use std::sync::{Mutex, MutexGuard, PoisonError};
 
-use mamba_pricing::{CostBreakdown, PriceSource};
-use mamba_usage::{Labels, SinkError, TokenUsage, UsageRecord, UsageSink};
 use rusqlite::functions::{Aggregate, Context, FunctionFlags};
 use rusqlite::{Connection, OptionalExtension, params};
 use rust_decimal::Decimal;
 
+use crate::error::database_error;
 use crate::schema;
-use crate::{Durability, LedgerConfig, LedgerError, LedgerTotals, RecordId, TimeRange, Written};
+use crate::stored::{Group, RECORD_COLUMNS, Row, Sums, Values, read_row, written};
+use crate::{Durability, LedgerError, TimeRange, Written};
 
-/// A durable usage ledger in a SQLite file: every record and its exact cost, committed before
-/// [`record`](Ledger::record) returns, written once per [`RecordId`], with totals and
-/// breakdowns computed in SQL.
-///
-/// `Ledger` is `Clone + Send + Sync`; clones share one connection. Several processes may open
-/// the same file: SQLite serialises their writes.
-///
-/// ```
-/// use mamba_ledger::{Ledger, RecordId, TimeRange, Written};
-/// use mamba_pricing::CostEstimator;
-/// use mamba_usage::{Labels, UsageRecord};
-///
-/// let path = std::env::temp_dir().join(format!("ledger-doc-{}.db", std::process::id()));
-/// let ledger = Ledger::open_sqlite(&path)?;
-/// let record = UsageRecord::builder("gpt-4o").prompt_tokens(1_000).completion_tokens(500)
-///     .labels(Labels::new().user("alice")).build()?;
-/// let cost = CostEstimator::new().estimate_record(&record);
-/// let id = RecordId::new();
-/// assert_eq!(ledger.record_with_id(id, &record, &cost)?, Written::Inserted);
-/// assert_eq!(ledger.record_with_id(id, &record, &cost)?, Written::AlreadyThere); // a retry
-///
-/// let totals = ledger.totals(TimeRange::ALL)?;
-/// assert_eq!((totals.usage.request_count, totals.cost.to_string()), (1, "0.0075".to_owned()));
-/// assert_eq!(ledger.by_label("user", TimeRange::ALL)?[&Some("alice".to_owned())].usage.total_tokens, 1_500);
-/// # drop(ledger);
-/// # for suffix in ["", "-wal", "-shm"] { let _ = std::fs::remove_file(format!("{}{suffix}", path.display())); }
-/// # Ok::<(), Box<dyn std::error::Error>>(())
-/// ```
-#[derive(Clone)]
-pub struct Ledger {
-    shared: Arc<Shared>,
-}
-
-struct Shared {
+/// A ledger in one SQLite file.
+pub(crate) struct SqliteStore {
     connection: Mutex<Connection>,
-    path: PathBuf,
-}
-
-impl std::fmt::Debug for Ledger {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Ledger")
-            .field("path", &self.shared.path)
-            .finish_non_exhaustive()
-    }
+    /// The file's path as shown in errors and `Display`.
+    location: String,
 }
 
 /// Sums decimal text exactly.
@@ -92,64 +51,13 @@ impl Aggregate<Decimal, Option<String>> for DecimalSum {
     }
 }
 
-/// The text a price source is stored as.
-fn source_name(source: PriceSource) -> &'static str {
-    match source {
-        PriceSource::BuiltIn => "built_in",
-        PriceSource::Custom => "custom",
-        PriceSource::Default => "default",
-        PriceSource::Local => "local",
-        PriceSource::Unpriced => "unpriced",
-        _ => "mixed",
-    }
-}
-
-/// A count as SQLite stores it (a signed 64-bit integer).
-fn stored_count(id: RecordId, field: &str, value: u64) -> Result<i64, LedgerError> {
-    i64::try_from(value).map_err(|_| LedgerError::Unstorable {
-        id: id.to_string(),
-        problem: format!(
-            "{field} {value} is above the ledger's limit of {}",
-            i64::MAX
-        ),
-    })
-}
-
-fn nanos_since_epoch(time: SystemTime) -> i64 {
-    time.duration_since(UNIX_EPOCH)
-        .ok()
-        .and_then(|since| i64::try_from(since.as_nanos()).ok())
-        .unwrap_or(i64::MAX)
-}
-
-/// What turns a driver error during `action` on the database at `path` into a
-/// [`LedgerError::Database`]. Nothing is formatted unless the error happens, so the success
-/// path of every statement allocates nothing for it.
-pub(crate) fn database_error<'a>(
-    path: &'a Path,
-    action: impl std::fmt::Display + 'a,
-) -> impl FnOnce(rusqlite::Error) -> LedgerError + 'a {
-    move |source| LedgerError::Database {
-        location: path.display().to_string(),
-        action: action.to_string(),
-        source: Box::new(source),
-    }
-}
-
-impl Ledger {
-    /// Opens (or creates) the ledger `config` names, applying schema migrations.
-    ///
-    /// # Errors
-    /// [`LedgerError::Database`] when the file cannot be opened, is not a ledger, or was
-    /// written by a newer version.
-    pub fn open(config: &LedgerConfig) -> Result<Ledger, LedgerError> {
-        let path = config
-            .sqlite_path()
-            .map(Path::to_path_buf)
-            .unwrap_or_default();
-        let failed = |action| database_error(&path, action);
-        let connection = Connection::open(&path).map_err(failed("cannot open the database"))?;
-        let synchronous = match config.commit_durability() {
+impl SqliteStore {
+    /// Opens (or creates) the file at `path`, applying schema migrations.
+    pub(crate) fn open(path: &Path, durability: Durability) -> Result<SqliteStore, LedgerError> {
+        let location = path.display().to_string();
+        let failed = |action| database_error(&location, action);
+        let connection = Connection::open(path).map_err(failed("cannot open the database"))?;
+        let synchronous = match durability {
             Durability::PowerLoss => "FULL",
             _ => "NORMAL",
         };
@@ -167,84 +75,31 @@ impl Ledger {
                 DecimalSum,
             )
             .map_err(failed("cannot register decimal_sum"))?;
-        schema::migrate(&connection, &path)?;
-        Ok(Ledger {
-            shared: Arc::new(Shared {
-                connection: Mutex::new(connection),
-                path,
-            }),
+        schema::migrate(&connection, &location)?;
+        Ok(SqliteStore {
+            connection: Mutex::new(connection),
+            location,
         })
     }
 
-    /// [`open`](Self::open) on the SQLite file at `path`, with the default durability.
-    ///
-    /// # Errors
-    /// As `open`.
-    pub fn open_sqlite(path: impl Into<PathBuf>) -> Result<Ledger, LedgerError> {
-        Ledger::open(&LedgerConfig::sqlite(path))
+    pub(crate) fn location(&self) -> &str {
+        &self.location
     }
 
     fn lock(&self) -> MutexGuard<'_, Connection> {
         // A panic under the lock leaves the connection usable: transactions roll back.
-        self.shared
-            .connection
+        self.connection
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
     }
 
     fn failed(&self, action: &'static str) -> impl FnOnce(rusqlite::Error) -> LedgerError + '_ {
-        database_error(&self.shared.path, action)
+        database_error(&self.location, action)
     }
 
-    /// Writes `record` and its `cost` under a new id, committed before it returns.
-    ///
-    /// # Errors
-    /// [`LedgerError::Unstorable`] for a count above `i64::MAX`; [`LedgerError::Database`]
-    /// when the commit fails (nothing is written then).
-    pub fn record(
-        &self,
-        record: &UsageRecord,
-        cost: &CostBreakdown,
-    ) -> Result<RecordId, LedgerError> {
-        let id = RecordId::new();
-        self.record_with_id(id, record, cost)?;
-        Ok(id)
-    }
-
-    /// Writes `record` and its `cost` under `id`, once: a second write of the same id (a
-    /// retry, a replay) changes nothing and says so.
-    ///
-    /// # Errors
-    /// As [`record`](Self::record).
-    pub fn record_with_id(
-        &self,
-        id: RecordId,
-        record: &UsageRecord,
-        cost: &CostBreakdown,
-    ) -> Result<Written, LedgerError> {
-        let count = |field, value| stored_count(id, field, value);
-        let counts = [
-            count("prompt_tokens", record.prompt_tokens())?,
-            count("completion_tokens", record.completion_tokens())?,
-            count("cached_tokens", record.cached_tokens())?,
-            count("cache_write_tokens", record.cache_write_tokens())?,
-            count("cache_write_1h_tokens", record.cache_write_1h_tokens())?,
-            count("reasoning_tokens", record.reasoning_tokens())?,
-            count("unpriced_tokens", cost.unpriced_tokens)?,
-        ];
-        let provider_total = record
-            .provider_total_tokens()
-            .map(|total| count("provider_total_tokens", total))
-            .transpose()?;
-        let latency = record
-            .latency()
-            .map(|latency| {
-                i64::try_from(latency.as_nanos()).map_err(|_| LedgerError::Unstorable {
-                    id: id.to_string(),
-                    problem: format!("latency {latency:?} is too long"),
-                })
-            })
-            .transpose()?;
+    /// Writes one record and its labels in one transaction, once per id.
+    pub(crate) fn insert(&self, values: Values) -> Result<Written, LedgerError> {
+        let (record, cost) = (&values.record, &values.cost);
         let mut connection = self.lock();
         let transaction = connection
             .transaction()
@@ -262,30 +117,30 @@ impl Ledger {
             .map_err(self.failed("cannot prepare the insert"))?;
         let inserted = insert
             .execute(params![
-                &id.to_bytes()[..],
-                nanos_since_epoch(record.timestamp()),
+                &values.id[..],
+                values.ts_ns,
                 record.model(),
-                counts[0],
-                counts[1],
-                counts[2],
-                counts[3],
-                counts[4],
-                counts[5],
+                values.counts.prompt,
+                values.counts.completion,
+                values.counts.cached,
+                values.counts.cache_write,
+                values.counts.cache_write_1h,
+                values.counts.reasoning,
                 record.tool_name(),
                 record.is_estimated(),
                 record.is_cut_off(),
                 record.request_id(),
-                latency,
-                provider_total,
+                values.latency_ns,
+                values.provider_total,
                 record.service_tier().map(|tier| tier.name()),
-                record.labels().to_string(),
+                values.labels,
                 cost.input_cost.to_string(),
                 cost.cached_input_cost.to_string(),
                 cost.cache_write_cost.to_string(),
                 cost.completion_cost.to_string(),
                 cost.total_cost.to_string(),
-                counts[6],
-                source_name(cost.source),
+                values.unpriced_tokens,
+                values.source,
                 cost.priced_as.as_deref(),
             ])
             .map_err(self.failed("cannot insert a record"))?;
@@ -298,7 +153,7 @@ impl Ledger {
                 .map_err(self.failed("cannot insert a label"))?;
             for (key, value) in record.labels().iter() {
                 insert
-                    .execute(params![&id.to_bytes()[..], key, value])
+                    .execute(params![&values.id[..], key, value])
                     .map_err(self.failed("cannot insert a label"))?;
             }
             drop(insert);
@@ -306,90 +161,24 @@ impl Ledger {
         transaction
             .commit()
             .map_err(self.failed("cannot commit a record"))?;
-        Ok(if inserted == 1 {
-            Written::Inserted
-        } else {
-            Written::AlreadyThere
-        })
+        Ok(written(u64::try_from(inserted).unwrap_or_default()))
     }
 
-    /// Usage and exact cost of the records in `range`.
-    ///
-    /// # Errors
-    /// [`LedgerError::Database`] when the query fails.
-    pub fn totals(&self, range: TimeRange) -> Result<LedgerTotals, LedgerError> {
-        let grouped = self.grouped("''", "", None, range)?;
-        Ok(grouped.into_values().next().unwrap_or_default())
-    }
-
-    /// [`totals`](Self::totals) per model, as recorded.
-    ///
-    /// # Errors
-    /// As `totals`.
-    pub fn by_model(
+    /// The sums of the records in `range`, per `group`.
+    pub(crate) fn grouped(
         &self,
+        group: &Group,
         range: TimeRange,
-    ) -> Result<BTreeMap<String, LedgerTotals>, LedgerError> {
-        let grouped = self.grouped("model", "", None, range)?;
-        Ok(grouped
-            .into_iter()
-            .map(|(model, totals)| (model.unwrap_or_default(), totals))
-            .collect())
-    }
-
-    /// [`totals`](Self::totals) per tool; requests that called no tool under `None`.
-    ///
-    /// # Errors
-    /// As `totals`.
-    pub fn by_tool(
-        &self,
-        range: TimeRange,
-    ) -> Result<BTreeMap<Option<String>, LedgerTotals>, LedgerError> {
-        self.grouped("tool_name", "", None, range)
-    }
-
-    /// [`totals`](Self::totals) per UTC day (`2026-12-02`).
-    ///
-    /// # Errors
-    /// As `totals`.
-    pub fn by_day(&self, range: TimeRange) -> Result<BTreeMap<String, LedgerTotals>, LedgerError> {
-        let grouped = self.grouped("date(ts_ns / 1000000000, 'unixepoch')", "", None, range)?;
-        Ok(grouped
-            .into_iter()
-            .map(|(day, totals)| (day.unwrap_or_default(), totals))
-            .collect())
-    }
-
-    /// [`totals`](Self::totals) per value of the label `key`; records without it under `None`.
-    ///
-    /// # Errors
-    /// As `totals`.
-    pub fn by_label(
-        &self,
-        key: &str,
-        range: TimeRange,
-    ) -> Result<BTreeMap<Option<String>, LedgerTotals>, LedgerError> {
-        self.grouped(
-            "label.value",
+    ) -> Result<Vec<(Option<String>, Sums)>, LedgerError> {
+        let (key_sql, join) = group.sql(
+            "date(ts_ns / 1000000000, 'unixepoch')",
             "LEFT JOIN record_labels AS label ON label.record_id = records.id AND label.key = ?3",
-            Some(key),
-            range,
-        )
-    }
-
-    /// Sums over `range`, grouped by the SQL expression `group` (after the optional `join`,
-    /// whose `?3` is `key`).
-    fn grouped(
-        &self,
-        group: &str,
-        join: &str,
-        key: Option<&str>,
-        range: TimeRange,
-    ) -> Result<BTreeMap<Option<String>, LedgerTotals>, LedgerError> {
+        );
+        let label = group.label_key();
         let sql = format!(
-            "SELECT {group}, COUNT(*), SUM(prompt_tokens), SUM(completion_tokens), \
+            "SELECT {key_sql}, COUNT(*), SUM(prompt_tokens), SUM(completion_tokens), \
              SUM(cached_tokens), SUM(cache_write_tokens), SUM(reasoning_tokens), SUM(estimated), \
-             decimal_sum(total_cost), SUM(unpriced_tokens) \
+             SUM(unpriced_tokens), decimal_sum(total_cost) \
              FROM records {join} WHERE ts_ns >= ?1 AND ts_ns < ?2 GROUP BY 1"
         );
         let connection = self.lock();
@@ -399,105 +188,51 @@ impl Ledger {
         let (from, to) = range.bounds();
         let read = |row: &rusqlite::Row<'_>| -> rusqlite::Result<(Option<String>, [i64; 8], Option<String>)> {
             let key: Option<String> = row.get(0)?;
-            // Columns 1 to 7: the count and six sums; 8 the cost; 9 the unpriced tokens.
             let mut numbers = [0_i64; 8];
-            for (i, slot) in numbers.iter_mut().take(7).enumerate() {
+            for (i, slot) in numbers.iter_mut().enumerate() {
                 *slot = row.get::<_, Option<i64>>(i + 1)?.unwrap_or_default();
             }
-            let cost: Option<String> = row.get(8)?;
-            numbers[7] = row.get::<_, Option<i64>>(9)?.unwrap_or_default();
-            Ok((key, numbers, cost))
+            Ok((key, numbers, row.get(9)?))
         };
-        let rows = match key {
+        let rows = match label {
             Some(key) => statement.query_map(params![from, to, key], read),
             None => statement.query_map(params![from, to], read),
         }
         .map_err(self.failed("cannot run a query"))?;
-        let mut grouped = BTreeMap::new();
+        let mut grouped = Vec::new();
         for row in rows {
             let (key, numbers, cost) = row.map_err(self.failed("cannot read a query's row"))?;
-            let whole = |n: i64| u64::try_from(n).unwrap_or_default();
-            let mut usage = TokenUsage::ZERO;
-            usage.request_count = whole(numbers[0]);
-            usage.prompt_tokens = whole(numbers[1]);
-            usage.completion_tokens = whole(numbers[2]);
-            usage.total_tokens = usage.prompt_tokens.saturating_add(usage.completion_tokens);
-            usage.cached_tokens = whole(numbers[3]);
-            usage.cache_write_tokens = whole(numbers[4]);
-            usage.reasoning_tokens = whole(numbers[5]);
-            usage.estimated_request_count = whole(numbers[6]);
             let cost = match cost {
                 Some(text) => text.parse().map_err(|e| LedgerError::Corrupt {
-                    location: self.shared.path.display().to_string(),
+                    location: self.location.clone(),
                     id: "(a sum)".to_owned(),
                     problem: format!("`{text}` is not a decimal: {e}"),
                 })?,
                 None => Decimal::ZERO,
             };
-            let totals = LedgerTotals {
-                usage,
-                cost,
-                unpriced_tokens: whole(numbers[7]),
-            };
-            grouped.insert(key, totals);
+            grouped.push((key, Sums { numbers, cost }));
         }
         Ok(grouped)
     }
 
-    /// The records in `range`, oldest first, with their ids.
-    ///
-    /// # Errors
-    /// [`LedgerError::Database`] when the query fails; [`LedgerError::Corrupt`] for a row that
-    /// does not read back as a record.
-    pub fn records(&self, range: TimeRange) -> Result<Vec<(RecordId, UsageRecord)>, LedgerError> {
+    /// The records in `range`, oldest first.
+    pub(crate) fn records(&self, range: TimeRange) -> Result<Vec<Row>, LedgerError> {
         let connection = self.lock();
         let mut statement = connection
-            .prepare_cached(
-                "SELECT id, ts_ns, model, prompt_tokens, completion_tokens, cached_tokens, \
-                 cache_write_tokens, cache_write_1h_tokens, reasoning_tokens, tool_name, estimated, \
-                 cut_off, request_id, latency_ns, provider_total_tokens, service_tier, labels \
-                 FROM records WHERE ts_ns >= ?1 AND ts_ns < ?2 ORDER BY ts_ns, id",
-            )
+            .prepare_cached(&format!(
+                "SELECT {RECORD_COLUMNS} FROM records WHERE ts_ns >= ?1 AND ts_ns < ?2 \
+                 ORDER BY ts_ns, id"
+            ))
             .map_err(self.failed("cannot prepare a query"))?;
         let (from, to) = range.bounds();
         let rows = statement
-            .query_map(params![from, to], |row| {
-                Ok(Row {
-                    id: row.get(0)?,
-                    ts_ns: row.get(1)?,
-                    model: row.get(2)?,
-                    counts: [
-                        row.get(3)?,
-                        row.get(4)?,
-                        row.get(5)?,
-                        row.get(6)?,
-                        row.get(7)?,
-                        row.get(8)?,
-                    ],
-                    tool_name: row.get(9)?,
-                    estimated: row.get(10)?,
-                    cut_off: row.get(11)?,
-                    request_id: row.get(12)?,
-                    latency_ns: row.get(13)?,
-                    provider_total: row.get(14)?,
-                    service_tier: row.get(15)?,
-                    labels: row.get(16)?,
-                })
-            })
+            .query_map(params![from, to], |row| Ok(read_row!(row.get)))
             .map_err(self.failed("cannot run a query"))?;
-        let mut records = Vec::new();
-        for row in rows {
-            let row = row.map_err(self.failed("cannot read a record"))?;
-            records.push(row.into_record(&self.shared.path)?);
-        }
-        Ok(records)
+        rows.map(|row| row.map_err(self.failed("cannot read a record")))
+            .collect()
     }
 
-    /// How many records the ledger holds.
-    ///
-    /// # Errors
-    /// [`LedgerError::Database`] when the query fails.
-    pub fn len(&self) -> Result<u64, LedgerError> {
+    pub(crate) fn len(&self) -> Result<u64, LedgerError> {
         let connection = self.lock();
         let count: i64 = connection
             .query_row("SELECT COUNT(*) FROM records", [], |row| row.get(0))
@@ -505,20 +240,8 @@ impl Ledger {
         Ok(u64::try_from(count).unwrap_or_default())
     }
 
-    /// Whether the ledger holds no record.
-    ///
-    /// # Errors
-    /// As [`len`](Self::len).
-    pub fn is_empty(&self) -> Result<bool, LedgerError> {
-        Ok(self.len()? == 0)
-    }
-
-    /// SQLite's own check of the file (`PRAGMA integrity_check`): `Ok` when it says `ok`.
-    ///
-    /// # Errors
-    /// [`LedgerError::Corrupt`] with what SQLite found; [`LedgerError::Database`] when the
-    /// check cannot run.
-    pub fn check_integrity(&self) -> Result<(), LedgerError> {
+    /// SQLite's own check of the file (`PRAGMA integrity_check`).
+    pub(crate) fn check_integrity(&self) -> Result<(), LedgerError> {
         let connection = self.lock();
         let verdict: String = connection
             .query_row("PRAGMA integrity_check", [], |row| row.get(0))
@@ -529,102 +252,10 @@ impl Ledger {
             Ok(())
         } else {
             Err(LedgerError::Corrupt {
-                location: self.shared.path.display().to_string(),
+                location: self.location.clone(),
                 id: "(the file)".to_owned(),
                 problem: verdict,
             })
         }
-    }
-}
-
-/// A `records` row as read.
-struct Row {
-    id: Vec<u8>,
-    ts_ns: i64,
-    model: String,
-    counts: [i64; 6],
-    tool_name: Option<String>,
-    estimated: bool,
-    cut_off: bool,
-    request_id: Option<String>,
-    latency_ns: Option<i64>,
-    provider_total: Option<i64>,
-    service_tier: Option<String>,
-    labels: String,
-}
-
-impl Row {
-    fn into_record(self, path: &Path) -> Result<(RecordId, UsageRecord), LedgerError> {
-        // The id's text is made only for an error: reading a good row formats nothing.
-        let raw_id = &self.id;
-        let corrupt = |problem: String| LedgerError::Corrupt {
-            location: path.display().to_string(),
-            id: raw_id.iter().map(|byte| format!("{byte:02x}")).collect(),
-            problem,
-        };
-        let bytes: [u8; 16] = self
-            .id
-            .as_slice()
-            .try_into()
-            .map_err(|_| corrupt(format!("the id has {} bytes, not 16", self.id.len())))?;
-        let id = RecordId::from_bytes(bytes);
-        let whole =
-            |n: i64| u64::try_from(n).map_err(|_| corrupt(format!("count {n} is negative")));
-        let [
-            prompt,
-            completion,
-            cached,
-            cache_write,
-            cache_write_1h,
-            reasoning,
-        ] = self.counts;
-        let nanos = whole(self.ts_ns)?;
-        let mut builder = UsageRecord::builder(&self.model)
-            .timestamp(UNIX_EPOCH + Duration::from_nanos(nanos))
-            .prompt_tokens(whole(prompt)?)
-            .completion_tokens(whole(completion)?)
-            .cached_tokens(whole(cached)?)
-            .cache_write_tokens(whole(cache_write)?)
-            .cache_write_1h_tokens(whole(cache_write_1h)?)
-            .reasoning_tokens(whole(reasoning)?)
-            .estimated(self.estimated)
-            .cut_off(self.cut_off)
-            .labels(Labels::parse(&self.labels).map_err(|e| corrupt(e.to_string()))?);
-        if let Some(tool) = &self.tool_name {
-            builder = builder.tool_name(tool);
-        }
-        if let Some(request_id) = &self.request_id {
-            builder = builder.request_id(request_id);
-        }
-        if let Some(latency) = self.latency_ns {
-            builder = builder.latency(Duration::from_nanos(whole(latency)?));
-        }
-        if let Some(total) = self.provider_total {
-            builder = builder.provider_total_tokens(whole(total)?);
-        }
-        if let Some(tier) = &self.service_tier {
-            builder = builder.service_tier(tier.parse().map_err(corrupt)?);
-        }
-        let record = builder.build().map_err(|e| corrupt(e.to_string()))?;
-        Ok((id, record))
-    }
-}
-
-/// The ledger as a sink: each record is committed under a new id before `record` returns (so
-/// attach it as a required sink when the books must not diverge).
-impl UsageSink<CostBreakdown> for Ledger {
-    fn record(&self, record: &UsageRecord, cost: &CostBreakdown) -> Result<(), SinkError> {
-        Ledger::record(self, record, cost)
-            .map(drop)
-            .map_err(|error| {
-                SinkError::new(self.to_string(), "cannot write the record").with_source(error)
-            })
-    }
-}
-
-/// `sqlite://PATH`.
-impl std::fmt::Display for Ledger {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "sqlite://{}", self.shared.path.display())
     }
 }

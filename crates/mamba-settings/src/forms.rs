@@ -283,7 +283,7 @@ impl Form for Level {
     }
 }
 
-/// A ledger URL (`sqlite://usage.db`): checked by mamba-ledger's own parser; an error or a dump
+/// A ledger URL (`sqlite://usage.db`, `postgres://...`): checked by mamba-ledger's own parser; an error or a dump
 /// never shows a password.
 pub(crate) struct LedgerUrl;
 

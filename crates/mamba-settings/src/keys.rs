@@ -295,7 +295,7 @@ scalar_keys! {
         pub(crate) fn cost_limit(limit: Option<rust_decimal::Decimal>) => limit;
     ledger.url: Optional(LedgerUrl),
         unset = "no ledger",
-        doc = "the durable usage ledger every record is committed to before its request returns, `sqlite://usage.db`; empty clears it",
+        doc = "the durable usage ledger every record is committed to before its request returns, `sqlite://usage.db` or `postgres://user:password@host/db` (the password is never shown); empty clears it",
         pub fn ledger(config: mamba_ledger::LedgerConfig) => Some(config);
     ledger.durability: LedgerDurability,
         doc = "how durable each ledger commit is: `process` (survives the process being killed) or `power_loss` (an fsync per commit)",

@@ -1,0 +1,299 @@
+//! [`Ledger`]: the one public ledger type, over whichever backend its [`LedgerConfig`] names
+//! (an embedded SQLite file, or a PostgreSQL database shared by many processes).
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use mamba_pricing::CostBreakdown;
+use mamba_usage::{SinkError, UsageRecord, UsageSink};
+
+use crate::config::Location;
+#[cfg(feature = "postgres")]
+use crate::postgres::PostgresStore;
+#[cfg(feature = "sqlite")]
+use crate::sqlite::SqliteStore;
+use crate::stored::{Group, Row, Sums, Values};
+use crate::{LedgerConfig, LedgerError, LedgerTotals, RecordId, TimeRange, Written};
+
+/// A durable usage ledger: every record and its exact cost, committed before
+/// [`record`](Ledger::record) returns, written once per [`RecordId`], with totals and
+/// breakdowns computed in SQL with exact decimals.
+///
+/// It is an embedded SQLite file (feature `sqlite`, on by default; several processes may open
+/// the same file and SQLite serialises their writes) or a PostgreSQL database (feature
+/// `postgres`), for a fleet of processes on many machines. Every call blocks until the
+/// database answers: from async code, call it on a blocking thread (`spawn_blocking`), as
+/// mamba-agent does.
+///
+/// `Ledger` is `Clone + Send + Sync`; clones share one connection.
+///
+/// ```
+/// use mamba_ledger::{Ledger, RecordId, TimeRange, Written};
+/// use mamba_pricing::CostEstimator;
+/// use mamba_usage::{Labels, UsageRecord};
+///
+/// let path = std::env::temp_dir().join(format!("ledger-doc-{}.db", std::process::id()));
+/// let ledger = Ledger::open_sqlite(&path)?;
+/// let record = UsageRecord::builder("gpt-4o").prompt_tokens(1_000).completion_tokens(500)
+///     .labels(Labels::new().user("alice")).build()?;
+/// let cost = CostEstimator::new().estimate_record(&record);
+/// let id = RecordId::new();
+/// assert_eq!(ledger.record_with_id(id, &record, &cost)?, Written::Inserted);
+/// assert_eq!(ledger.record_with_id(id, &record, &cost)?, Written::AlreadyThere); // a retry
+///
+/// let totals = ledger.totals(TimeRange::ALL)?;
+/// assert_eq!((totals.usage.request_count, totals.cost.to_string()), (1, "0.0075".to_owned()));
+/// assert_eq!(ledger.by_label("user", TimeRange::ALL)?[&Some("alice".to_owned())].usage.total_tokens, 1_500);
+/// # drop(ledger);
+/// # for suffix in ["", "-wal", "-shm"] { let _ = std::fs::remove_file(format!("{}{suffix}", path.display())); }
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Clone)]
+pub struct Ledger {
+    backend: Arc<Backend>,
+}
+
+// One `Backend` per opened ledger, behind an `Arc`: the variants' sizes do not matter.
+#[allow(clippy::large_enum_variant)]
+enum Backend {
+    #[cfg(feature = "sqlite")]
+    Sqlite(SqliteStore),
+    #[cfg(feature = "postgres")]
+    Postgres(PostgresStore),
+}
+
+/// Calls `$call` on whichever store `$ledger` has.
+macro_rules! on_store {
+    ($ledger:expr, $store:ident => $call:expr) => {
+        match &*$ledger.backend {
+            #[cfg(feature = "sqlite")]
+            Backend::Sqlite($store) => $call,
+            #[cfg(feature = "postgres")]
+            Backend::Postgres($store) => $call,
+        }
+    };
+}
+
+impl std::fmt::Debug for Ledger {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Ledger")
+            .field("database", &self.to_string())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Ledger {
+    /// Opens (or creates) the ledger `config` names, applying schema migrations.
+    ///
+    /// # Errors
+    /// [`LedgerError::Database`] when the database cannot be opened or reached, is not a
+    /// ledger, or was written by a newer version; [`LedgerError::BadUrl`] for a backend this
+    /// build was compiled without.
+    pub fn open(config: &LedgerConfig) -> Result<Ledger, LedgerError> {
+        let backend = match config.location() {
+            #[cfg(feature = "sqlite")]
+            Location::Sqlite(path) => {
+                Backend::Sqlite(SqliteStore::open(path, config.commit_durability())?)
+            }
+            #[cfg(feature = "postgres")]
+            Location::Postgres(url) => Backend::Postgres(PostgresStore::open(url)?),
+            #[allow(unreachable_patterns)]
+            _ => {
+                return Err(LedgerError::BadUrl {
+                    url: config.to_string(),
+                    problem: format!(
+                        "this build of mamba-ledger has no {} backend: enable its `{}` feature",
+                        config.backend_name(),
+                        config.backend_name()
+                    ),
+                });
+            }
+        };
+        Ok(Ledger {
+            backend: Arc::new(backend),
+        })
+    }
+
+    /// [`open`](Self::open) on the SQLite file at `path`, with the default durability.
+    ///
+    /// # Errors
+    /// As `open`.
+    pub fn open_sqlite(path: impl Into<PathBuf>) -> Result<Ledger, LedgerError> {
+        Ledger::open(&LedgerConfig::sqlite(path))
+    }
+
+    /// Writes `record` and its `cost` under a new id, committed before it returns.
+    ///
+    /// # Errors
+    /// [`LedgerError::Unstorable`] for a count above `i64::MAX`; [`LedgerError::Database`]
+    /// when the commit fails (nothing is written then).
+    pub fn record(
+        &self,
+        record: &UsageRecord,
+        cost: &CostBreakdown,
+    ) -> Result<RecordId, LedgerError> {
+        let id = RecordId::new();
+        self.record_with_id(id, record, cost)?;
+        Ok(id)
+    }
+
+    /// Writes `record` and its `cost` under `id`, once: a second write of the same id (a
+    /// retry, a replay) changes nothing and says so.
+    ///
+    /// # Errors
+    /// As [`record`](Self::record).
+    pub fn record_with_id(
+        &self,
+        id: RecordId,
+        record: &UsageRecord,
+        cost: &CostBreakdown,
+    ) -> Result<Written, LedgerError> {
+        let values = Values::new(id, record, cost)?;
+        on_store!(self, store => store.insert(values))
+    }
+
+    /// Usage and exact cost of the records in `range`.
+    ///
+    /// # Errors
+    /// [`LedgerError::Database`] when the query fails.
+    pub fn totals(&self, range: TimeRange) -> Result<LedgerTotals, LedgerError> {
+        Ok(self
+            .grouped(Group::All, range)?
+            .into_values()
+            .next()
+            .unwrap_or_default())
+    }
+
+    /// [`totals`](Self::totals) per model, as recorded.
+    ///
+    /// # Errors
+    /// As `totals`.
+    pub fn by_model(
+        &self,
+        range: TimeRange,
+    ) -> Result<BTreeMap<String, LedgerTotals>, LedgerError> {
+        Ok(self
+            .grouped(Group::Model, range)?
+            .into_iter()
+            .map(|(model, totals)| (model.unwrap_or_default(), totals))
+            .collect())
+    }
+
+    /// [`totals`](Self::totals) per tool; requests that called no tool under `None`.
+    ///
+    /// # Errors
+    /// As `totals`.
+    pub fn by_tool(
+        &self,
+        range: TimeRange,
+    ) -> Result<BTreeMap<Option<String>, LedgerTotals>, LedgerError> {
+        self.grouped(Group::Tool, range)
+    }
+
+    /// [`totals`](Self::totals) per UTC day (`2026-12-02`).
+    ///
+    /// # Errors
+    /// As `totals`.
+    pub fn by_day(&self, range: TimeRange) -> Result<BTreeMap<String, LedgerTotals>, LedgerError> {
+        Ok(self
+            .grouped(Group::Day, range)?
+            .into_iter()
+            .map(|(day, totals)| (day.unwrap_or_default(), totals))
+            .collect())
+    }
+
+    /// [`totals`](Self::totals) per value of the label `key`; records without it under `None`.
+    ///
+    /// # Errors
+    /// As `totals`.
+    pub fn by_label(
+        &self,
+        key: &str,
+        range: TimeRange,
+    ) -> Result<BTreeMap<Option<String>, LedgerTotals>, LedgerError> {
+        self.grouped(Group::Label(key.to_owned()), range)
+    }
+
+    fn grouped(
+        &self,
+        group: Group,
+        range: TimeRange,
+    ) -> Result<BTreeMap<Option<String>, LedgerTotals>, LedgerError> {
+        let rows: Vec<(Option<String>, Sums)> =
+            on_store!(self, store => store.grouped(&group, range))?;
+        Ok(rows
+            .into_iter()
+            .map(|(key, sums)| (key, sums.totals()))
+            .collect())
+    }
+
+    /// The records in `range`, oldest first, with their ids.
+    ///
+    /// # Errors
+    /// [`LedgerError::Database`] when the query fails; [`LedgerError::Corrupt`] for a row that
+    /// does not read back as a record.
+    pub fn records(&self, range: TimeRange) -> Result<Vec<(RecordId, UsageRecord)>, LedgerError> {
+        let rows: Vec<Row> = on_store!(self, store => store.records(range))?;
+        let location = self.location();
+        rows.into_iter()
+            .map(|row| row.into_record(location))
+            .collect()
+    }
+
+    /// How many records the ledger holds.
+    ///
+    /// # Errors
+    /// [`LedgerError::Database`] when the query fails.
+    pub fn len(&self) -> Result<u64, LedgerError> {
+        on_store!(self, store => store.len())
+    }
+
+    /// Whether the ledger holds no record.
+    ///
+    /// # Errors
+    /// As [`len`](Self::len).
+    pub fn is_empty(&self) -> Result<bool, LedgerError> {
+        Ok(self.len()? == 0)
+    }
+
+    /// The database's own consistency check: SQLite's `PRAGMA integrity_check` on the file;
+    /// on PostgreSQL, that every stored label belongs to a stored record and every record's
+    /// label text agrees with its label rows (the server checks its own pages).
+    ///
+    /// # Errors
+    /// [`LedgerError::Corrupt`] with what the check found; [`LedgerError::Database`] when the
+    /// check cannot run.
+    pub fn check_integrity(&self) -> Result<(), LedgerError> {
+        on_store!(self, store => store.check_integrity())
+    }
+
+    /// Where the ledger is, as errors show it (a path, or a URL without its password).
+    fn location(&self) -> &str {
+        on_store!(self, store => store.location())
+    }
+}
+
+/// The ledger as a sink: each record is committed under a new id before `record` returns (so
+/// attach it as a required sink when the books must not diverge).
+impl UsageSink<CostBreakdown> for Ledger {
+    fn record(&self, record: &UsageRecord, cost: &CostBreakdown) -> Result<(), SinkError> {
+        Ledger::record(self, record, cost)
+            .map(drop)
+            .map_err(|error| {
+                SinkError::new(self.to_string(), "cannot write the record").with_source(error)
+            })
+    }
+}
+
+/// `sqlite://PATH`, or the PostgreSQL URL without its password.
+impl std::fmt::Display for Ledger {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match &*self.backend {
+            #[cfg(feature = "sqlite")]
+            Backend::Sqlite(store) => write!(f, "sqlite://{}", store.location()),
+            #[cfg(feature = "postgres")]
+            Backend::Postgres(store) => f.write_str(store.location()),
+        }
+    }
+}

@@ -1,0 +1,487 @@
+//! The PostgreSQL backend, for a fleet: one connection per [`Ledger`](crate::Ledger) (clones
+//! share it), replaced when it is lost. The tables live in their own schema, `mamba_ledger`,
+//! created with versioned migrations under an advisory lock, so many processes may open a new
+//! database at once. Money is `NUMERIC`, whose `SUM` is exact.
+//!
+//! The `postgres` crate is the synchronous client over tokio-postgres: it runs a small tokio
+//! runtime of its own, which panics if it is driven from a thread that already runs async
+//! tasks. So the connection lives on a thread of its own, and each call hands it a job and
+//! waits on a channel: a call from any thread, an async worker included, blocks (as a SQLite
+//! call does) but never panics.
+
+use std::sync::mpsc::{Sender, sync_channel};
+use std::sync::{Mutex, PoisonError};
+use std::thread::JoinHandle;
+
+use postgres::{Client, NoTls, Statement};
+use rust_decimal::Decimal;
+
+use crate::config::redact;
+use crate::error::database_error;
+use crate::stored::{
+    Group, RECORD_COLUMNS, Row, Sums, Values, pending_migrations, read_row, written,
+};
+use crate::{LedgerError, TimeRange, Written};
+
+/// Each migration, in order; never edit one that has shipped, add another. They run inside
+/// the schema `mamba_ledger` (the `search_path` of the migration's transaction).
+const MIGRATIONS: &[&str] = &[
+    // 1: records with every field of a UsageRecord and the exact cost parts as NUMERIC (never
+    // a float), and the labels one row per key for breakdowns.
+    "CREATE TABLE records (
+        id BYTEA PRIMARY KEY CHECK (octet_length(id) = 16),
+        ts_ns BIGINT NOT NULL,
+        model TEXT NOT NULL,
+        prompt_tokens BIGINT NOT NULL CHECK (prompt_tokens >= 0),
+        completion_tokens BIGINT NOT NULL CHECK (completion_tokens >= 0),
+        cached_tokens BIGINT NOT NULL CHECK (cached_tokens >= 0),
+        cache_write_tokens BIGINT NOT NULL CHECK (cache_write_tokens >= 0),
+        cache_write_1h_tokens BIGINT NOT NULL CHECK (cache_write_1h_tokens >= 0),
+        reasoning_tokens BIGINT NOT NULL CHECK (reasoning_tokens >= 0),
+        tool_name TEXT,
+        estimated BOOLEAN NOT NULL,
+        cut_off BOOLEAN NOT NULL,
+        request_id TEXT,
+        latency_ns BIGINT,
+        provider_total_tokens BIGINT,
+        service_tier TEXT,
+        labels TEXT NOT NULL,
+        input_cost NUMERIC NOT NULL,
+        cached_input_cost NUMERIC NOT NULL,
+        cache_write_cost NUMERIC NOT NULL,
+        completion_cost NUMERIC NOT NULL,
+        total_cost NUMERIC NOT NULL,
+        unpriced_tokens BIGINT NOT NULL,
+        price_source TEXT NOT NULL,
+        priced_as TEXT
+    );
+    CREATE INDEX records_by_time ON records (ts_ns);
+    CREATE TABLE record_labels (
+        record_id BYTEA NOT NULL REFERENCES records (id),
+        key TEXT NOT NULL,
+        value TEXT NOT NULL,
+        PRIMARY KEY (record_id, key)
+    );
+    CREATE INDEX record_labels_by_key ON record_labels (key, value);",
+];
+
+/// The advisory lock key that serialises migrations across processes ("mamba_le" in ASCII).
+const MIGRATION_LOCK: i64 = 0x6d61_6d62_615f_6c65;
+
+/// A ledger in a PostgreSQL database: the handle to its connection thread.
+pub(crate) struct PostgresStore {
+    /// The URL as errors and `Display` show it.
+    location: String,
+    /// Where jobs for the connection thread go; `None` once the store is dropped.
+    jobs: Mutex<Option<Sender<Job>>>,
+    thread: Option<JoinHandle<()>>,
+}
+
+/// Work for the connection thread.
+type Job = Box<dyn FnOnce(&mut Session) + Send>;
+
+/// What the connection thread owns: the URL and the connection, when there is one.
+struct Session {
+    /// The URL as given (password included): used only to connect.
+    url: String,
+    location: String,
+    connection: Option<Connection>,
+}
+
+/// A live connection and its prepared statements.
+struct Connection {
+    client: Client,
+    insert_record: Statement,
+    insert_label: Statement,
+}
+
+impl PostgresStore {
+    /// Connects to the database `url` names and applies schema migrations.
+    pub(crate) fn open(url: &str) -> Result<PostgresStore, LedgerError> {
+        let location = redact(url);
+        let mut session = Session {
+            url: url.to_owned(),
+            location: location.clone(),
+            connection: None,
+        };
+        let (jobs, queue) = std::sync::mpsc::channel::<Job>();
+        let thread = std::thread::Builder::new()
+            .name("mamba-ledger-postgres".to_owned())
+            .spawn(move || {
+                for job in queue {
+                    job(&mut session);
+                }
+            })
+            .map_err(|error| LedgerError::Database {
+                location: location.clone(),
+                action: "cannot start the connection thread".to_owned(),
+                source: Box::new(error),
+            })?;
+        let store = PostgresStore {
+            location,
+            jobs: Mutex::new(Some(jobs)),
+            thread: Some(thread),
+        };
+        // Connect (and migrate) now, so a bad URL or an unreachable server is an error of
+        // `open`, not of the first record.
+        store.run(|session| session.with_connection(|_, _| Ok(())))?;
+        Ok(store)
+    }
+
+    pub(crate) fn location(&self) -> &str {
+        &self.location
+    }
+
+    /// Runs `work` on the connection thread and waits for its result.
+    fn run<T: Send + 'static>(
+        &self,
+        work: impl FnOnce(&mut Session) -> Result<T, LedgerError> + Send + 'static,
+    ) -> Result<T, LedgerError> {
+        let (reply, answer) = sync_channel(1);
+        let job: Job = Box::new(move |session| {
+            // The caller waits for this; if it stopped waiting, nobody needs the answer.
+            let _ = reply.send(work(session));
+        });
+        let sent = self
+            .jobs
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .as_ref()
+            .is_some_and(|jobs| jobs.send(job).is_ok());
+        let stopped = || LedgerError::Database {
+            location: self.location.clone(),
+            action: "cannot reach the connection thread".to_owned(),
+            source: "the thread has stopped".into(),
+        };
+        if !sent {
+            return Err(stopped());
+        }
+        answer.recv().map_err(|_| stopped())?
+    }
+    /// Writes one record and its labels in one transaction, once per id.
+    pub(crate) fn insert(&self, values: Values) -> Result<Written, LedgerError> {
+        self.run(move |session| {
+            session.with_connection(|connection, location| {
+                let failed = |action| database_error(location, action);
+                let (record, cost) = (&values.record, &values.cost);
+                let id = &values.id[..];
+                let mut transaction = connection
+                    .client
+                    .transaction()
+                    .map_err(failed("cannot begin a transaction"))?;
+                let inserted = transaction
+                    .execute(
+                        &connection.insert_record,
+                        &[
+                            &id,
+                            &values.ts_ns,
+                            &record.model(),
+                            &values.counts.prompt,
+                            &values.counts.completion,
+                            &values.counts.cached,
+                            &values.counts.cache_write,
+                            &values.counts.cache_write_1h,
+                            &values.counts.reasoning,
+                            &record.tool_name(),
+                            &record.is_estimated(),
+                            &record.is_cut_off(),
+                            &record.request_id(),
+                            &values.latency_ns,
+                            &values.provider_total,
+                            &record.service_tier().map(|tier| tier.name()),
+                            &values.labels,
+                            &cost.input_cost,
+                            &cost.cached_input_cost,
+                            &cost.cache_write_cost,
+                            &cost.completion_cost,
+                            &cost.total_cost,
+                            &values.unpriced_tokens,
+                            &values.source,
+                            &cost.priced_as.as_deref(),
+                        ],
+                    )
+                    .map_err(failed("cannot insert a record"))?;
+                if inserted == 1 {
+                    for (key, value) in record.labels().iter() {
+                        transaction
+                            .execute(&connection.insert_label, &[&id, &key, &value])
+                            .map_err(failed("cannot insert a label"))?;
+                    }
+                }
+                transaction
+                    .commit()
+                    .map_err(failed("cannot commit a record"))?;
+                Ok(written(inserted))
+            })
+        })
+    }
+
+    /// The sums of the records in `range`, per `group`.
+    pub(crate) fn grouped(
+        &self,
+        group: &Group,
+        range: TimeRange,
+    ) -> Result<Vec<(Option<String>, Sums)>, LedgerError> {
+        let (key_sql, join) = group.sql(
+            "to_char(to_timestamp(ts_ns / 1000000000) AT TIME ZONE 'UTC', 'YYYY-MM-DD')",
+            "LEFT JOIN mamba_ledger.record_labels AS label \
+             ON label.record_id = records.id AND label.key = $3",
+        );
+        let label = group.label_key().map(str::to_owned);
+        // SUM over BIGINT is NUMERIC in PostgreSQL: each token sum is cast back, which fails
+        // loudly (never wraps) past 2^63.
+        let sql = format!(
+            "SELECT {key_sql}, COUNT(*), SUM(prompt_tokens)::BIGINT, \
+             SUM(completion_tokens)::BIGINT, SUM(cached_tokens)::BIGINT, \
+             SUM(cache_write_tokens)::BIGINT, SUM(reasoning_tokens)::BIGINT, \
+             COUNT(*) FILTER (WHERE estimated), SUM(unpriced_tokens)::BIGINT, SUM(total_cost) \
+             FROM mamba_ledger.records AS records {join} \
+             WHERE ts_ns >= $1 AND ts_ns < $2 GROUP BY 1"
+        );
+        let (from, to) = range.bounds();
+        self.run(move |session| {
+            session.with_connection(|connection, location| {
+                let failed = |action| database_error(location, action);
+                let rows = match &label {
+                    Some(key) => connection.client.query(&sql, &[&from, &to, &key]),
+                    None => connection.client.query(&sql, &[&from, &to]),
+                }
+                .map_err(failed("cannot run a query"))?;
+                rows.iter()
+                    .map(|row| {
+                        let read = || -> Result<_, postgres::Error> {
+                            let key: Option<String> = row.try_get(0)?;
+                            let mut numbers = [0_i64; 8];
+                            for (i, slot) in numbers.iter_mut().enumerate() {
+                                *slot = row.try_get::<_, Option<i64>>(i + 1)?.unwrap_or_default();
+                            }
+                            let cost: Option<Decimal> = row.try_get(9)?;
+                            Ok((
+                                key,
+                                Sums {
+                                    numbers,
+                                    cost: cost.unwrap_or_default(),
+                                },
+                            ))
+                        };
+                        read().map_err(failed("cannot read a query's row"))
+                    })
+                    .collect()
+            })
+        })
+    }
+
+    /// The records in `range`, oldest first.
+    pub(crate) fn records(&self, range: TimeRange) -> Result<Vec<Row>, LedgerError> {
+        let sql = format!(
+            "SELECT {RECORD_COLUMNS} FROM mamba_ledger.records \
+             WHERE ts_ns >= $1 AND ts_ns < $2 ORDER BY ts_ns, id"
+        );
+        let (from, to) = range.bounds();
+        self.run(move |session| {
+            session.with_connection(|connection, location| {
+                let failed = |action| database_error(location, action);
+                let rows = connection
+                    .client
+                    .query(&sql, &[&from, &to])
+                    .map_err(failed("cannot run a query"))?;
+                rows.iter()
+                    .map(|row| {
+                        let read =
+                            || -> Result<Row, postgres::Error> { Ok(read_row!(row.try_get)) };
+                        read().map_err(failed("cannot read a record"))
+                    })
+                    .collect()
+            })
+        })
+    }
+
+    pub(crate) fn len(&self) -> Result<u64, LedgerError> {
+        self.run(|session| {
+            session.with_connection(|connection, location| {
+                let failed = |action| database_error(location, action);
+                let count: i64 = connection
+                    .client
+                    .query_one("SELECT COUNT(*) FROM mamba_ledger.records", &[])
+                    .and_then(|row| row.try_get(0))
+                    .map_err(failed("cannot count the records"))?;
+                Ok(u64::try_from(count).unwrap_or_default())
+            })
+        })
+    }
+
+    /// Labels that belong to no record, or records whose label text has a different number
+    /// of label rows: either means the tables were edited outside the ledger.
+    pub(crate) fn check_integrity(&self) -> Result<(), LedgerError> {
+        self.run(|session| {
+            session.with_connection(|connection, location| {
+                let failed = |action| database_error(location, action);
+                let row = connection
+                    .client
+                    .query_one(
+                        "SELECT \
+                       (SELECT COUNT(*) FROM mamba_ledger.record_labels AS l \
+                        WHERE NOT EXISTS (SELECT 1 FROM mamba_ledger.records AS r \
+                                          WHERE r.id = l.record_id)), \
+                       (SELECT COUNT(*) FROM mamba_ledger.records AS r \
+                        WHERE (SELECT COUNT(*) FROM mamba_ledger.record_labels AS l \
+                               WHERE l.record_id = r.id) \
+                           <> CASE WHEN r.labels = '' THEN 0 \
+                              ELSE array_length(string_to_array(r.labels, ';'), 1) END)",
+                        &[],
+                    )
+                    .map_err(failed("cannot check the tables"))?;
+                let orphans: i64 = row.get(0);
+                let mismatched: i64 = row.get(1);
+                if orphans == 0 && mismatched == 0 {
+                    Ok(())
+                } else {
+                    Err(LedgerError::Corrupt {
+                        location: location.to_owned(),
+                        id: "(the tables)".to_owned(),
+                        problem: format!(
+                            "{orphans} label rows belong to no record; {mismatched} records \
+                         disagree with their label rows"
+                        ),
+                    })
+                }
+            })
+        })
+    }
+}
+
+impl Session {
+    fn failed(&self, action: &'static str) -> impl FnOnce(postgres::Error) -> LedgerError + '_ {
+        database_error(&self.location, action)
+    }
+
+    fn connect(&self) -> Result<Connection, LedgerError> {
+        let config: postgres::Config =
+            self.url
+                .parse()
+                .map_err(|error: postgres::Error| LedgerError::BadUrl {
+                    url: self.location.clone(),
+                    problem: error.to_string(),
+                })?;
+        let mut client = config
+            .connect(NoTls)
+            .map_err(self.failed("cannot connect"))?;
+        migrate(&mut client, &self.location)?;
+        let insert_record = client
+            .prepare(
+                "INSERT INTO mamba_ledger.records (id, ts_ns, model, prompt_tokens, \
+                 completion_tokens, cached_tokens, cache_write_tokens, cache_write_1h_tokens, \
+                 reasoning_tokens, tool_name, estimated, cut_off, request_id, latency_ns, \
+                 provider_total_tokens, service_tier, labels, input_cost, cached_input_cost, \
+                 cache_write_cost, completion_cost, total_cost, unpriced_tokens, price_source, \
+                 priced_as) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, \
+                 $15, $16, $17, $18, $19, $20, $21, $22, $23, $24, $25) \
+                 ON CONFLICT (id) DO NOTHING",
+            )
+            .map_err(self.failed("cannot prepare the insert"))?;
+        let insert_label = client
+            .prepare(
+                "INSERT INTO mamba_ledger.record_labels (record_id, key, value) \
+                 VALUES ($1, $2, $3)",
+            )
+            .map_err(self.failed("cannot prepare the insert"))?;
+        Ok(Connection {
+            client,
+            insert_record,
+            insert_label,
+        })
+    }
+
+    /// Runs `work` on a live connection, connecting first if there is none. When the
+    /// connection turns out to be lost (the server restarted or ended it, the network broke),
+    /// it is replaced and `work` runs once more: every write is idempotent by record id, so a
+    /// write whose commit was sent but not acknowledged is never counted twice (it then reads
+    /// as [`Written::AlreadyThere`]).
+    fn with_connection<T>(
+        &mut self,
+        mut work: impl FnMut(&mut Connection, &str) -> Result<T, LedgerError>,
+    ) -> Result<T, LedgerError> {
+        let mut retried = false;
+        loop {
+            let connection = match self.connection.take() {
+                Some(connection) if !connection.client.is_closed() => connection,
+                _ => self.connect()?,
+            };
+            let connection = self.connection.insert(connection);
+            match work(connection, &self.location) {
+                Err(error) if connection.client.is_closed() || connection_lost(&error) => {
+                    self.connection = None;
+                    if retried {
+                        return Err(error);
+                    }
+                    retried = true;
+                }
+                outcome => return outcome,
+            }
+        }
+    }
+}
+
+/// Dropping the last handle ends the connection thread after the job it is doing.
+impl Drop for PostgresStore {
+    fn drop(&mut self) {
+        self.jobs
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take();
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+/// Whether `error` came from a connection that is gone: closed, ended by the server (a
+/// `FATAL` error, such as an administrator's `pg_terminate_backend` or a shutdown), or broken
+/// (an I/O error).
+fn connection_lost(error: &LedgerError) -> bool {
+    let LedgerError::Database { source, .. } = error else {
+        return false;
+    };
+    let Some(error) = source.downcast_ref::<postgres::Error>() else {
+        return false;
+    };
+    error.is_closed()
+        || error
+            .as_db_error()
+            .is_some_and(|db| db.severity() == "FATAL" || db.severity() == "PANIC")
+        || std::error::Error::source(error).is_some_and(|cause| cause.is::<std::io::Error>())
+}
+
+/// Applies the migrations the database has not had yet, all in one transaction under an
+/// advisory lock (so two processes opening a new database at once apply them once).
+fn migrate(client: &mut Client, location: &str) -> Result<(), LedgerError> {
+    let failed = |action| database_error(location, action);
+    let mut transaction = client
+        .transaction()
+        .map_err(failed("cannot begin a migration".to_owned()))?;
+    transaction
+        .batch_execute(&format!(
+            "SELECT pg_advisory_xact_lock({MIGRATION_LOCK}); \
+             CREATE SCHEMA IF NOT EXISTS mamba_ledger; \
+             CREATE TABLE IF NOT EXISTS mamba_ledger.schema_version (version INTEGER NOT NULL); \
+             SET LOCAL search_path TO mamba_ledger;"
+        ))
+        .map_err(failed("cannot create the schema `mamba_ledger`".to_owned()))?;
+    let applied: i64 = transaction
+        .query_one(
+            "SELECT COALESCE(MAX(version), 0)::BIGINT FROM mamba_ledger.schema_version",
+            &[],
+        )
+        .and_then(|row| row.try_get(0))
+        .map_err(failed("cannot read the schema version".to_owned()))?;
+    for (version, migration) in pending_migrations(MIGRATIONS, applied, location)? {
+        transaction
+            .batch_execute(&format!(
+                "{migration}; INSERT INTO mamba_ledger.schema_version (version) VALUES ({version});"
+            ))
+            .map_err(failed(format!("cannot apply schema migration {version}")))?;
+    }
+    transaction
+        .commit()
+        .map_err(failed("cannot commit the migrations".to_owned()))
+}

@@ -1,0 +1,326 @@
+//! What both backends store and read back, in one place: a record's column values (checked
+//! against what a signed 64-bit column holds), a row read back into a [`UsageRecord`], and a
+//! group of sums turned into [`LedgerTotals`].
+
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use mamba_pricing::{CostBreakdown, PriceSource};
+use mamba_usage::{Labels, TokenUsage, UsageRecord};
+use rust_decimal::Decimal;
+
+use crate::{LedgerError, LedgerTotals, RecordId, Written};
+
+/// The text a price source is stored as.
+pub(crate) fn source_name(source: PriceSource) -> &'static str {
+    match source {
+        PriceSource::BuiltIn => "built_in",
+        PriceSource::Custom => "custom",
+        PriceSource::Default => "default",
+        PriceSource::Local => "local",
+        PriceSource::Unpriced => "unpriced",
+        _ => "mixed",
+    }
+}
+
+/// Nanoseconds since 1970, as stored (times before 1970 are stored as 0, after 2262 as the
+/// largest value).
+pub(crate) fn nanos_since_epoch(time: SystemTime) -> i64 {
+    time.duration_since(UNIX_EPOCH)
+        .ok()
+        .and_then(|since| i64::try_from(since.as_nanos()).ok())
+        .unwrap_or(i64::MAX)
+}
+
+/// One record's column values, checked to fit before any write starts. It owns its record and
+/// cost, so a write can be handed to another thread (the PostgreSQL connection's).
+pub(crate) struct Values {
+    pub(crate) id: [u8; 16],
+    pub(crate) ts_ns: i64,
+    pub(crate) record: UsageRecord,
+    pub(crate) counts: Counts,
+    pub(crate) provider_total: Option<i64>,
+    pub(crate) latency_ns: Option<i64>,
+    pub(crate) labels: String,
+    pub(crate) cost: CostBreakdown,
+    pub(crate) unpriced_tokens: i64,
+    pub(crate) source: &'static str,
+}
+
+impl Values {
+    /// # Errors
+    /// [`LedgerError::Unstorable`] naming the first count above `i64::MAX`.
+    pub(crate) fn new(
+        id: RecordId,
+        record: &UsageRecord,
+        cost: &CostBreakdown,
+    ) -> Result<Values, LedgerError> {
+        let count = |field: &str, value: u64| {
+            i64::try_from(value).map_err(|_| LedgerError::Unstorable {
+                id: id.to_string(),
+                problem: format!(
+                    "{field} {value} is above the ledger's limit of {}",
+                    i64::MAX
+                ),
+            })
+        };
+        let counts = Counts {
+            prompt: count("prompt_tokens", record.prompt_tokens())?,
+            completion: count("completion_tokens", record.completion_tokens())?,
+            cached: count("cached_tokens", record.cached_tokens())?,
+            cache_write: count("cache_write_tokens", record.cache_write_tokens())?,
+            cache_write_1h: count("cache_write_1h_tokens", record.cache_write_1h_tokens())?,
+            reasoning: count("reasoning_tokens", record.reasoning_tokens())?,
+        };
+        let unpriced_tokens = count("unpriced_tokens", cost.unpriced_tokens)?;
+        let provider_total = record
+            .provider_total_tokens()
+            .map(|total| count("provider_total_tokens", total))
+            .transpose()?;
+        let latency_ns = record
+            .latency()
+            .map(|latency| {
+                i64::try_from(latency.as_nanos()).map_err(|_| LedgerError::Unstorable {
+                    id: id.to_string(),
+                    problem: format!("latency {latency:?} is too long"),
+                })
+            })
+            .transpose()?;
+        Ok(Values {
+            id: id.to_bytes(),
+            ts_ns: nanos_since_epoch(record.timestamp()),
+            record: record.clone(),
+            counts,
+            provider_total,
+            latency_ns,
+            labels: record.labels().to_string(),
+            cost: cost.clone(),
+            unpriced_tokens,
+            source: source_name(cost.source),
+        })
+    }
+}
+
+/// A record's token counts as stored (signed 64-bit columns).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Counts {
+    pub(crate) prompt: i64,
+    pub(crate) completion: i64,
+    pub(crate) cached: i64,
+    pub(crate) cache_write: i64,
+    pub(crate) cache_write_1h: i64,
+    pub(crate) reasoning: i64,
+}
+
+/// The columns every query that reads records selects, in [`Row`]'s order.
+pub(crate) const RECORD_COLUMNS: &str = "id, ts_ns, model, prompt_tokens, completion_tokens, \
+    cached_tokens, cache_write_tokens, cache_write_1h_tokens, reasoning_tokens, tool_name, \
+    estimated, cut_off, request_id, latency_ns, provider_total_tokens, service_tier, labels";
+
+/// A `records` row as read.
+pub(crate) struct Row {
+    pub(crate) id: Vec<u8>,
+    pub(crate) ts_ns: i64,
+    pub(crate) model: String,
+    pub(crate) counts: Counts,
+    pub(crate) tool_name: Option<String>,
+    pub(crate) estimated: bool,
+    pub(crate) cut_off: bool,
+    pub(crate) request_id: Option<String>,
+    pub(crate) latency_ns: Option<i64>,
+    pub(crate) provider_total: Option<i64>,
+    pub(crate) service_tier: Option<String>,
+    pub(crate) labels: String,
+}
+
+/// A [`Row`] from a driver's row whose columns are [`RECORD_COLUMNS`]: `$row.$get(i)?` reads
+/// column `i` (`row.get` for rusqlite, `row.try_get` for postgres), in the enclosing function.
+macro_rules! read_row {
+    ($row:ident . $get:ident) => {
+        $crate::stored::Row {
+            id: $row.$get(0)?,
+            ts_ns: $row.$get(1)?,
+            model: $row.$get(2)?,
+            counts: $crate::stored::Counts {
+                prompt: $row.$get(3)?,
+                completion: $row.$get(4)?,
+                cached: $row.$get(5)?,
+                cache_write: $row.$get(6)?,
+                cache_write_1h: $row.$get(7)?,
+                reasoning: $row.$get(8)?,
+            },
+            tool_name: $row.$get(9)?,
+            estimated: $row.$get(10)?,
+            cut_off: $row.$get(11)?,
+            request_id: $row.$get(12)?,
+            latency_ns: $row.$get(13)?,
+            provider_total: $row.$get(14)?,
+            service_tier: $row.$get(15)?,
+            labels: $row.$get(16)?,
+        }
+    };
+}
+pub(crate) use read_row;
+
+impl Row {
+    /// The record this row holds, from the ledger at `location`.
+    ///
+    /// # Errors
+    /// [`LedgerError::Corrupt`] naming the row's id and what does not read back.
+    pub(crate) fn into_record(
+        self,
+        location: &str,
+    ) -> Result<(RecordId, UsageRecord), LedgerError> {
+        // The id's text is made only for an error: reading a good row formats nothing.
+        let raw_id = &self.id;
+        let corrupt = |problem: String| LedgerError::Corrupt {
+            location: location.to_owned(),
+            id: raw_id.iter().map(|byte| format!("{byte:02x}")).collect(),
+            problem,
+        };
+        let bytes: [u8; 16] = self
+            .id
+            .as_slice()
+            .try_into()
+            .map_err(|_| corrupt(format!("the id has {} bytes, not 16", self.id.len())))?;
+        let id = RecordId::from_bytes(bytes);
+        let whole =
+            |n: i64| u64::try_from(n).map_err(|_| corrupt(format!("count {n} is negative")));
+        let counts = self.counts;
+        let nanos = whole(self.ts_ns)?;
+        let mut builder = UsageRecord::builder(&self.model)
+            .timestamp(UNIX_EPOCH + Duration::from_nanos(nanos))
+            .prompt_tokens(whole(counts.prompt)?)
+            .completion_tokens(whole(counts.completion)?)
+            .cached_tokens(whole(counts.cached)?)
+            .cache_write_tokens(whole(counts.cache_write)?)
+            .cache_write_1h_tokens(whole(counts.cache_write_1h)?)
+            .reasoning_tokens(whole(counts.reasoning)?)
+            .estimated(self.estimated)
+            .cut_off(self.cut_off)
+            .labels(Labels::parse(&self.labels).map_err(|e| corrupt(e.to_string()))?);
+        if let Some(tool) = &self.tool_name {
+            builder = builder.tool_name(tool);
+        }
+        if let Some(request_id) = &self.request_id {
+            builder = builder.request_id(request_id);
+        }
+        if let Some(latency) = self.latency_ns {
+            builder = builder.latency(Duration::from_nanos(whole(latency)?));
+        }
+        if let Some(total) = self.provider_total {
+            builder = builder.provider_total_tokens(whole(total)?);
+        }
+        if let Some(tier) = &self.service_tier {
+            builder = builder.service_tier(tier.parse().map_err(corrupt)?);
+        }
+        let record = builder.build().map_err(|e| corrupt(e.to_string()))?;
+        Ok((id, record))
+    }
+}
+
+/// How a breakdown groups records.
+#[derive(Debug, Clone)]
+pub(crate) enum Group {
+    All,
+    Model,
+    Tool,
+    /// The UTC day, `2026-12-02`.
+    Day,
+    /// The value of one label key.
+    Label(String),
+}
+
+impl Group {
+    /// The SQL that groups (`day` is the backend's UTC-day expression over `ts_ns`) and the
+    /// join it needs (`label_join`, whose third parameter is the label key).
+    pub(crate) fn sql(
+        &self,
+        day: &'static str,
+        label_join: &'static str,
+    ) -> (&'static str, &'static str) {
+        match self {
+            Group::All => ("''", ""),
+            Group::Model => ("model", ""),
+            Group::Tool => ("tool_name", ""),
+            Group::Day => (day, ""),
+            Group::Label(_) => ("label.value", label_join),
+        }
+    }
+
+    /// The label key, the query's third parameter, for a label breakdown.
+    pub(crate) fn label_key(&self) -> Option<&str> {
+        match self {
+            Group::Label(key) => Some(key),
+            _ => None,
+        }
+    }
+}
+
+/// What a write did, from how many rows its insert made.
+pub(crate) fn written(inserted: u64) -> Written {
+    if inserted == 1 {
+        Written::Inserted
+    } else {
+        Written::AlreadyThere
+    }
+}
+
+/// The migrations of `migrations` a database with `applied` of them still needs, each with
+/// its version (1-based).
+///
+/// # Errors
+/// [`LedgerError::Database`] naming both versions when the database has more than this
+/// version of the crate knows.
+pub(crate) fn pending_migrations(
+    migrations: &'static [&'static str],
+    applied: i64,
+    location: &str,
+) -> Result<impl Iterator<Item = (usize, &'static str)>, LedgerError> {
+    let known = i64::try_from(migrations.len()).unwrap_or(i64::MAX);
+    if applied > known {
+        return Err(LedgerError::newer_schema(location, applied, known));
+    }
+    Ok(migrations
+        .iter()
+        .enumerate()
+        .skip(usize::try_from(applied).unwrap_or(0))
+        .map(|(index, migration)| (index + 1, *migration)))
+}
+
+/// The sums of one group as a query returns them: the request count, then the sums of
+/// prompt, completion, cached, cache write and reasoning tokens, the estimated requests and
+/// the unpriced tokens; and the exact cost.
+pub(crate) struct Sums {
+    pub(crate) numbers: [i64; 8],
+    pub(crate) cost: Decimal,
+}
+
+impl Sums {
+    pub(crate) fn totals(&self) -> LedgerTotals {
+        let whole = |n: i64| u64::try_from(n).unwrap_or_default();
+        let [
+            requests,
+            prompt,
+            completion,
+            cached,
+            cache_write,
+            reasoning,
+            estimated,
+            unpriced,
+        ] = self.numbers;
+        let mut usage = TokenUsage::ZERO;
+        usage.request_count = whole(requests);
+        usage.prompt_tokens = whole(prompt);
+        usage.completion_tokens = whole(completion);
+        usage.total_tokens = usage.prompt_tokens.saturating_add(usage.completion_tokens);
+        usage.cached_tokens = whole(cached);
+        usage.cache_write_tokens = whole(cache_write);
+        usage.reasoning_tokens = whole(reasoning);
+        usage.estimated_request_count = whole(estimated);
+        LedgerTotals {
+            usage,
+            cost: self.cost,
+            unpriced_tokens: whole(unpriced),
+        }
+    }
+}

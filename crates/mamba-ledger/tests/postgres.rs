@@ -1,0 +1,252 @@
+//! The PostgreSQL ledger against a real server: the backend contract (`tests/contract`) on a
+//! fresh database per test, migrations raced by several openers, a newer schema refused, a
+//! password never shown, and a connection killed by the server replaced without failing or
+//! losing a write.
+//!
+//! `cargo xtask ci` starts PostgreSQL on 127.0.0.1 and sets `MAMBA_TEST_POSTGRES_URL` (a
+//! superuser URL, e.g. `postgres://postgres@127.0.0.1:5432/postgres`) and
+//! `MAMBA_REQUIRE_POSTGRES=1`; elsewhere, without the URL, each test says so and passes.
+
+mod contract;
+
+use std::sync::atomic::{AtomicU32, Ordering};
+
+use mamba_ledger::{Ledger, LedgerConfig, LedgerError, TimeRange};
+use mamba_pricing::CostEstimator;
+use mamba_usage::UsageRecord;
+use proptest::prelude::*;
+
+/// The server's superuser URL, or `None` (with a message) when no server is configured.
+fn server_url() -> Option<String> {
+    match std::env::var("MAMBA_TEST_POSTGRES_URL") {
+        Ok(url) if !url.is_empty() => Some(url),
+        _ => {
+            assert!(
+                std::env::var_os("MAMBA_REQUIRE_POSTGRES").is_none(),
+                "MAMBA_REQUIRE_POSTGRES is set but MAMBA_TEST_POSTGRES_URL is not"
+            );
+            eprintln!(
+                "skipped: no PostgreSQL (set MAMBA_TEST_POSTGRES_URL, or run `cargo xtask ci`)"
+            );
+            None
+        }
+    }
+}
+
+/// `url` with its database replaced by `database`.
+fn with_database(url: &str, database: &str) -> String {
+    let (base, _) = url.rsplit_once('/').expect("a URL with a database");
+    format!("{base}/{database}")
+}
+
+/// A new, empty database on the server; its URL.
+fn fresh_database(server: &str, name: &str) -> String {
+    static NEXT: AtomicU32 = AtomicU32::new(0);
+    let database = format!(
+        "mamba_test_{name}_{}_{}",
+        std::process::id(),
+        NEXT.fetch_add(1, Ordering::Relaxed)
+    );
+    let mut admin = postgres::Client::connect(server, postgres::NoTls).unwrap();
+    // Each statement on its own: a batch runs in one implicit transaction, which these refuse.
+    admin
+        .batch_execute(&format!("DROP DATABASE IF EXISTS {database}"))
+        .unwrap();
+    admin
+        .batch_execute(&format!("CREATE DATABASE {database}"))
+        .unwrap();
+    with_database(server, &database)
+}
+
+fn open(url: &str) -> Ledger {
+    Ledger::open(&LedgerConfig::from_url(url).unwrap()).unwrap()
+}
+
+/// A ledger on a fresh database, or `None` when there is no server.
+fn fresh_ledger(name: &str) -> Option<Ledger> {
+    let server = server_url()?;
+    Some(open(&fresh_database(&server, name)))
+}
+
+#[test]
+fn money_is_summed_exactly() {
+    if let Some(ledger) = fresh_ledger("exact") {
+        contract::money_is_summed_exactly_where_a_float_sum_is_not(&ledger);
+    }
+}
+
+#[test]
+fn a_record_written_twice_under_one_id_counts_once() {
+    if let Some(ledger) = fresh_ledger("idempotent") {
+        contract::a_record_written_twice_under_one_id_counts_once(&ledger);
+    }
+}
+
+#[test]
+fn racing_writes_of_the_same_ids_store_each_once() {
+    let Some(server) = server_url() else { return };
+    let url = fresh_database(&server, "racing");
+    // One ledger shared by the threads, then four ledgers (four connections) racing.
+    contract::racing_writes_of_the_same_ids_store_each_once(&open(&url));
+    let url = fresh_database(&server, "racing_connections");
+    let ledgers: Vec<Ledger> = (0..4).map(|_| open(&url)).collect();
+    let record = UsageRecord::new("gpt-4o", 10, 10);
+    let cost = CostEstimator::new().estimate_record(&record);
+    let ids: Vec<_> = (0..40).map(|_| mamba_ledger::RecordId::new()).collect();
+    std::thread::scope(|scope| {
+        for ledger in &ledgers {
+            scope.spawn(|| {
+                for id in &ids {
+                    ledger.record_with_id(*id, &record, &cost).unwrap();
+                }
+            });
+        }
+    });
+    assert_eq!(ledgers[0].len().unwrap(), 40);
+}
+
+#[test]
+fn every_field_survives_a_reopen() {
+    let Some(server) = server_url() else { return };
+    let url = fresh_database(&server, "fields");
+    contract::every_field_survives_a_reopen(|| open(&url));
+}
+
+#[test]
+fn counts_the_ledger_cannot_store_are_refused_by_name_and_nothing_is_written() {
+    if let Some(ledger) = fresh_ledger("unstorable") {
+        contract::counts_the_ledger_cannot_store_are_refused_by_name_and_nothing_is_written(
+            &ledger,
+        );
+    }
+}
+
+#[test]
+fn processes_opening_a_new_database_at_once_migrate_it_once() {
+    let Some(server) = server_url() else { return };
+    let url = fresh_database(&server, "migrate");
+    let ledgers: Vec<Ledger> = std::thread::scope(|scope| {
+        let openers: Vec<_> = (0..6).map(|_| scope.spawn(|| open(&url))).collect();
+        openers.into_iter().map(|o| o.join().unwrap()).collect()
+    });
+    assert_eq!(ledgers.len(), 6);
+    let mut client = postgres::Client::connect(&url, postgres::NoTls).unwrap();
+    let versions: Vec<i32> = client
+        .query("SELECT version FROM mamba_ledger.schema_version", &[])
+        .unwrap()
+        .iter()
+        .map(|row| row.get(0))
+        .collect();
+    assert_eq!(versions, [1]);
+}
+
+#[test]
+fn a_database_from_a_newer_version_is_refused_with_the_versions() {
+    let Some(server) = server_url() else { return };
+    let url = fresh_database(&server, "newer");
+    drop(open(&url));
+    let mut client = postgres::Client::connect(&url, postgres::NoTls).unwrap();
+    client
+        .batch_execute("INSERT INTO mamba_ledger.schema_version (version) VALUES (99)")
+        .unwrap();
+    let error = Ledger::open(&LedgerConfig::from_url(&url).unwrap()).unwrap_err();
+    assert!(matches!(error, LedgerError::Database { .. }));
+    assert!(
+        error.to_string().ends_with(
+            ": the schema is version 99, newer than this version of mamba-ledger knows (1)"
+        ),
+        "{error}"
+    );
+}
+
+#[test]
+fn a_password_never_appears_in_errors_or_debug_output() {
+    // Port 1 on loopback: nothing listens, so connecting fails.
+    let url = "postgres://app:hunter2@127.0.0.1:1/usage";
+    let config = LedgerConfig::from_url(url).unwrap();
+    let error = Ledger::open(&config).unwrap_err();
+    let shown = [
+        error.to_string(),
+        format!("{error:?}"),
+        format!("{config}"),
+        format!("{config:?}"),
+        std::error::Error::source(&error)
+            .map(ToString::to_string)
+            .unwrap_or_default(),
+    ];
+    for text in &shown {
+        assert!(!text.contains("hunter2"), "{text}");
+    }
+    assert!(
+        shown[0].starts_with("ledger postgres://app:[redacted]@127.0.0.1:1/usage: cannot connect"),
+        "{}",
+        shown[0]
+    );
+}
+
+#[test]
+fn a_connection_the_server_kills_is_replaced_without_failing_or_losing_a_write() {
+    let Some(server) = server_url() else { return };
+    let url = fresh_database(&server, "reconnect");
+    let ledger = open(&url);
+    let estimator = CostEstimator::new();
+    let record = UsageRecord::new("gpt-4o", 1_000, 100);
+    let cost = estimator.estimate_record(&record);
+    let mut acknowledged = 0_u64;
+    let mut admin = postgres::Client::connect(&server, postgres::NoTls).unwrap();
+    for round in 0..3 {
+        for _ in 0..5 {
+            ledger.record(&record, &cost).unwrap();
+            acknowledged += 1;
+        }
+        // The server ends every connection to the ledger's database but this one.
+        let database = url.rsplit_once('/').unwrap().1;
+        admin
+            .execute(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
+                 WHERE datname = $1 AND pid <> pg_backend_pid()",
+                &[&database],
+            )
+            .unwrap();
+        // The next write finds the connection gone, connects again and is written.
+        ledger
+            .record(&record, &cost)
+            .unwrap_or_else(|error| panic!("round {round}: {error}"));
+        acknowledged += 1;
+    }
+    let totals = ledger.totals(TimeRange::ALL).unwrap();
+    assert_eq!(totals.usage.request_count, acknowledged);
+    assert_eq!(
+        totals.cost,
+        cost.total_cost * rust_decimal::Decimal::from(acknowledged)
+    );
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(12))]
+
+    #[test]
+    fn sql_breakdowns_equal_the_in_memory_books(records in prop::collection::vec(contract::record(), 0..120)) {
+        if let Some(ledger) = fresh_ledger("property") {
+            contract::sql_breakdowns_equal_the_in_memory_books(&ledger, &records)?;
+        }
+    }
+}
+
+#[test]
+fn a_url_that_requires_tls_is_refused_not_sent_in_the_clear() {
+    let Some(server) = server_url() else { return };
+    let url = format!("{server}?sslmode=require");
+    let error = Ledger::open(&LedgerConfig::from_url(&url).unwrap()).unwrap_err();
+    let source = std::error::Error::source(&error)
+        .map(ToString::to_string)
+        .unwrap_or_default();
+    // The client has no TLS: it refuses to connect rather than fall back to plain text.
+    assert!(
+        error
+            .to_string()
+            .ends_with("?sslmode=require: cannot connect"),
+        "{error}"
+    );
+    assert_eq!(source, "error performing TLS handshake");
+}
