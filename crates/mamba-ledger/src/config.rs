@@ -43,6 +43,7 @@ pub enum Durability {
 pub struct LedgerConfig {
     location: Location,
     durability: Durability,
+    spill: Option<PathBuf>,
 }
 
 #[derive(Clone, PartialEq, Eq)]
@@ -58,6 +59,7 @@ impl LedgerConfig {
         LedgerConfig {
             location: Location::Sqlite(path.into()),
             durability: Durability::default(),
+            spill: None,
         }
     }
 
@@ -84,6 +86,7 @@ impl LedgerConfig {
         Ok(LedgerConfig {
             location: Location::Postgres(url.to_owned()),
             durability: Durability::default(),
+            spill: None,
         })
     }
 
@@ -120,6 +123,28 @@ impl LedgerConfig {
     /// How durable each commit is.
     pub fn commit_durability(&self) -> Durability {
         self.durability
+    }
+
+    /// With a spill file at `path`: a record the database cannot take (PostgreSQL down or
+    /// unreachable, SQLite locked past its timeout) is appended there instead of failing, and
+    /// written to the database, once, when it is back. With a spill file, a PostgreSQL server
+    /// that is down when the ledger opens is an outage too, not an error.
+    ///
+    /// ```
+    /// let config = mamba_ledger::LedgerConfig::from_url("postgres://app@db/usage")?
+    ///     .spill_to("/var/lib/app/usage-spill.jsonl");
+    /// assert_eq!(config.spill_path().unwrap(), std::path::Path::new("/var/lib/app/usage-spill.jsonl"));
+    /// # Ok::<(), mamba_ledger::LedgerError>(())
+    /// ```
+    #[must_use]
+    pub fn spill_to(mut self, path: impl Into<PathBuf>) -> LedgerConfig {
+        self.spill = Some(path.into());
+        self
+    }
+
+    /// The spill file, when there is one.
+    pub fn spill_path(&self) -> Option<&std::path::Path> {
+        self.spill.as_deref()
     }
 
     /// The SQLite file, for a SQLite ledger.
@@ -165,6 +190,7 @@ impl fmt::Debug for LedgerConfig {
         f.debug_struct("LedgerConfig")
             .field("url", &self.to_string())
             .field("durability", &self.durability)
+            .field("spill", &self.spill)
             .finish()
     }
 }

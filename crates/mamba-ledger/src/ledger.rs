@@ -11,10 +11,11 @@ use mamba_usage::{SinkError, UsageRecord, UsageSink};
 use crate::config::Location;
 #[cfg(feature = "postgres")]
 use crate::postgres::PostgresStore;
+use crate::spill::Spill;
 #[cfg(feature = "sqlite")]
 use crate::sqlite::SqliteStore;
 use crate::stored::{Group, Row, Sums, Values};
-use crate::{LedgerConfig, LedgerError, LedgerTotals, RecordId, TimeRange, Written};
+use crate::{LedgerConfig, LedgerError, LedgerTotals, RecordId, Replayed, TimeRange, Written};
 
 /// A durable usage ledger: every record and its exact cost, committed before
 /// [`record`](Ledger::record) returns, written once per [`RecordId`], with totals and
@@ -51,7 +52,13 @@ use crate::{LedgerConfig, LedgerError, LedgerTotals, RecordId, TimeRange, Writte
 /// ```
 #[derive(Clone)]
 pub struct Ledger {
-    backend: Arc<Backend>,
+    shared: Arc<Shared>,
+}
+
+struct Shared {
+    backend: Backend,
+    /// Where records go while the database cannot take them, when configured.
+    spill: Option<Spill>,
 }
 
 // One `Backend` per opened ledger, behind an `Arc`: the variants' sizes do not matter.
@@ -66,7 +73,7 @@ enum Backend {
 /// Calls `$call` on whichever store `$ledger` has.
 macro_rules! on_store {
     ($ledger:expr, $store:ident => $call:expr) => {
-        match &*$ledger.backend {
+        match &$ledger.shared.backend {
             #[cfg(feature = "sqlite")]
             Backend::Sqlite($store) => $call,
             #[cfg(feature = "postgres")]
@@ -79,6 +86,7 @@ impl std::fmt::Debug for Ledger {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Ledger")
             .field("database", &self.to_string())
+            .field("spill", &self.shared.spill)
             .finish_non_exhaustive()
     }
 }
@@ -91,13 +99,25 @@ impl Ledger {
     /// ledger, or was written by a newer version; [`LedgerError::BadUrl`] for a backend this
     /// build was compiled without.
     pub fn open(config: &LedgerConfig) -> Result<Ledger, LedgerError> {
+        let spill = config
+            .spill_path()
+            .map(|path| Spill::new(path, config.commit_durability()));
         let backend = match config.location() {
             #[cfg(feature = "sqlite")]
             Location::Sqlite(path) => {
                 Backend::Sqlite(SqliteStore::open(path, config.commit_durability())?)
             }
             #[cfg(feature = "postgres")]
-            Location::Postgres(url) => Backend::Postgres(PostgresStore::open(url)?),
+            Location::Postgres(url) => {
+                let store = PostgresStore::start(url)?;
+                match store.connect_now() {
+                    // With a spill file, a server that is down at start is an outage like any
+                    // other: records spill until it is back.
+                    Err(LedgerError::Database { .. }) if spill.is_some() => {}
+                    outcome => outcome?,
+                }
+                Backend::Postgres(store)
+            }
             #[allow(unreachable_patterns)]
             _ => {
                 return Err(LedgerError::BadUrl {
@@ -110,9 +130,15 @@ impl Ledger {
                 });
             }
         };
-        Ok(Ledger {
-            backend: Arc::new(backend),
-        })
+        let ledger = Ledger {
+            shared: Arc::new(Shared { backend, spill }),
+        };
+        // Records spilled by an earlier run go in now if the database can take them; if not,
+        // they wait for the next write.
+        if ledger.spill_pending() {
+            let _ = ledger.replay_spill();
+        }
+        Ok(ledger)
     }
 
     /// [`open`](Self::open) on the SQLite file at `path`, with the default durability.
@@ -123,7 +149,8 @@ impl Ledger {
         Ledger::open(&LedgerConfig::sqlite(path))
     }
 
-    /// Writes `record` and its `cost` under a new id, committed before it returns.
+    /// Writes `record` and its `cost` under a new id, committed before it returns (or, when
+    /// the database cannot take it and a spill file is configured, appended to that file).
     ///
     /// # Errors
     /// [`LedgerError::Unstorable`] for a count above `i64::MAX`; [`LedgerError::Database`]
@@ -139,7 +166,10 @@ impl Ledger {
     }
 
     /// Writes `record` and its `cost` under `id`, once: a second write of the same id (a
-    /// retry, a replay) changes nothing and says so.
+    /// retry, a replay) changes nothing and says so. With a spill file
+    /// ([`LedgerConfig::spill_to`]), a record the database cannot take (it is down,
+    /// unreachable, or locked past its timeout) is appended there instead
+    /// ([`Written::Spilled`]) and written by a later call once the database is back.
     ///
     /// # Errors
     /// As [`record`](Self::record).
@@ -150,7 +180,45 @@ impl Ledger {
         cost: &CostBreakdown,
     ) -> Result<Written, LedgerError> {
         let values = Values::new(id, record, cost)?;
+        let Some(spill) = &self.shared.spill else {
+            return self.insert(&values);
+        };
+        if spill.is_pending() {
+            // Still down: this record joins the queue behind the earlier ones. Replayed, or a
+            // line that cannot be read (it stays in the file, and `replay_spill` reports it):
+            // this record goes to the database as usual.
+            if let Err(LedgerError::Database { .. }) = self.replay_spill() {
+                return spill.append(&values);
+            }
+        }
+        match self.insert(&values) {
+            Err(LedgerError::Database { .. }) => spill.append(&values),
+            written => written,
+        }
+    }
+
+    fn insert(&self, values: &Values) -> Result<Written, LedgerError> {
         on_store!(self, store => store.insert(values))
+    }
+
+    /// Writes every spilled record to the database (each under its own id, so none counts
+    /// twice however often a replay is cut short) and empties the spill file. Writes replay it
+    /// by themselves once the database is back; this is for doing it now, or seeing why not.
+    ///
+    /// # Errors
+    /// [`LedgerError::Database`] while the database is still unavailable;
+    /// [`LedgerError::Corrupt`] naming the line of the spill file that cannot be read (the
+    /// lines before it are written; the file is kept).
+    pub fn replay_spill(&self) -> Result<Replayed, LedgerError> {
+        match &self.shared.spill {
+            Some(spill) => spill.replay(|values| self.insert(values)),
+            None => Ok(Replayed::default()),
+        }
+    }
+
+    /// Whether the spill file may hold records not yet in the database.
+    pub fn spill_pending(&self) -> bool {
+        self.shared.spill.as_ref().is_some_and(Spill::is_pending)
     }
 
     /// Usage and exact cost of the records in `range`.
@@ -289,7 +357,7 @@ impl UsageSink<CostBreakdown> for Ledger {
 /// `sqlite://PATH`, or the PostgreSQL URL without its password.
 impl std::fmt::Display for Ledger {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match &*self.backend {
+        match &self.shared.backend {
             #[cfg(feature = "sqlite")]
             Backend::Sqlite(store) => write!(f, "sqlite://{}", store.location()),
             #[cfg(feature = "postgres")]

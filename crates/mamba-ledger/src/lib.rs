@@ -65,6 +65,8 @@ mod postgres;
 mod query;
 #[cfg(feature = "sqlite")]
 mod schema;
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+mod spill;
 #[cfg(feature = "sqlite")]
 mod sqlite;
 #[cfg(any(feature = "sqlite", feature = "postgres"))]
@@ -76,6 +78,8 @@ pub use id::RecordId;
 #[cfg(any(feature = "sqlite", feature = "postgres"))]
 pub use ledger::Ledger;
 pub use query::{LedgerTotals, TimeRange, Written};
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+pub use spill::Replayed;
 
 #[cfg(doctest)]
 #[doc = include_str!("../README.md")]

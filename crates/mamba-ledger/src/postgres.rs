@@ -65,6 +65,9 @@ const MIGRATIONS: &[&str] = &[
     CREATE INDEX record_labels_by_key ON record_labels (key, value);",
 ];
 
+/// How long connecting may take when the URL does not say (`connect_timeout`).
+const CONNECT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+
 /// The advisory lock key that serialises migrations across processes ("mamba_le" in ASCII).
 const MIGRATION_LOCK: i64 = 0x6d61_6d62_615f_6c65;
 
@@ -96,8 +99,9 @@ struct Connection {
 }
 
 impl PostgresStore {
-    /// Connects to the database `url` names and applies schema migrations.
-    pub(crate) fn open(url: &str) -> Result<PostgresStore, LedgerError> {
+    /// Starts the connection thread for the database `url` names (connecting on its first
+    /// job: see [`connect_now`](Self::connect_now)).
+    pub(crate) fn start(url: &str) -> Result<PostgresStore, LedgerError> {
         let location = redact(url);
         let mut session = Session {
             url: url.to_owned(),
@@ -117,15 +121,17 @@ impl PostgresStore {
                 action: "cannot start the connection thread".to_owned(),
                 source: Box::new(error),
             })?;
-        let store = PostgresStore {
+        Ok(PostgresStore {
             location,
             jobs: Mutex::new(Some(jobs)),
             thread: Some(thread),
-        };
-        // Connect (and migrate) now, so a bad URL or an unreachable server is an error of
-        // `open`, not of the first record.
-        store.run(|session| session.with_connection(|_, _| Ok(())))?;
-        Ok(store)
+        })
+    }
+
+    /// Connects (and migrates) now, so a bad URL or an unreachable server is an error of
+    /// opening the ledger, not of its first record.
+    pub(crate) fn connect_now(&self) -> Result<(), LedgerError> {
+        self.run(|session| session.with_connection(|_, _| Ok(())))
     }
 
     pub(crate) fn location(&self) -> &str {
@@ -159,12 +165,14 @@ impl PostgresStore {
         answer.recv().map_err(|_| stopped())?
     }
     /// Writes one record and its labels in one transaction, once per id.
-    pub(crate) fn insert(&self, values: Values) -> Result<Written, LedgerError> {
+    pub(crate) fn insert(&self, values: &Values) -> Result<Written, LedgerError> {
+        // The connection thread needs its own copy: the caller keeps the values for a spill.
+        let values = values.clone();
         self.run(move |session| {
             session.with_connection(|connection, location| {
                 let failed = |action| database_error(location, action);
                 let (record, cost) = (&values.record, &values.cost);
-                let id = &values.id[..];
+                let id = &values.id.to_bytes()[..];
                 let mut transaction = connection
                     .client
                     .transaction()
@@ -190,13 +198,13 @@ impl PostgresStore {
                             &values.provider_total,
                             &record.service_tier().map(|tier| tier.name()),
                             &values.labels,
-                            &cost.input_cost,
-                            &cost.cached_input_cost,
-                            &cost.cache_write_cost,
-                            &cost.completion_cost,
-                            &cost.total_cost,
+                            &cost.input,
+                            &cost.cached_input,
+                            &cost.cache_write,
+                            &cost.completion,
+                            &cost.total,
                             &values.unpriced_tokens,
-                            &values.source,
+                            &cost.source,
                             &cost.priced_as.as_deref(),
                         ],
                     )
@@ -356,13 +364,17 @@ impl Session {
     }
 
     fn connect(&self) -> Result<Connection, LedgerError> {
-        let config: postgres::Config =
+        let mut config: postgres::Config =
             self.url
                 .parse()
                 .map_err(|error: postgres::Error| LedgerError::BadUrl {
                     url: self.location.clone(),
                     problem: error.to_string(),
                 })?;
+        // An unreachable host must not hold a write (and the spill behind it) for minutes.
+        if config.get_connect_timeout().is_none() {
+            config.connect_timeout(CONNECT_TIMEOUT);
+        }
         let mut client = config
             .connect(NoTls)
             .map_err(self.failed("cannot connect"))?;

@@ -89,9 +89,13 @@ pub struct LedgerTotals {
 /// assert_ne!(mamba_ledger::Written::Inserted, mamba_ledger::Written::AlreadyThere);
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Written {
     /// The record was new and is now committed.
     Inserted,
     /// A record with this id was already there; nothing changed.
     AlreadyThere,
+    /// The database could not take the record; it is in the spill file, to be written when
+    /// the database is back.
+    Spilled,
 }

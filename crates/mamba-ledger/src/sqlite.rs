@@ -98,8 +98,9 @@ impl SqliteStore {
     }
 
     /// Writes one record and its labels in one transaction, once per id.
-    pub(crate) fn insert(&self, values: Values) -> Result<Written, LedgerError> {
+    pub(crate) fn insert(&self, values: &Values) -> Result<Written, LedgerError> {
         let (record, cost) = (&values.record, &values.cost);
+        let id = values.id.to_bytes();
         let mut connection = self.lock();
         let transaction = connection
             .transaction()
@@ -117,7 +118,7 @@ impl SqliteStore {
             .map_err(self.failed("cannot prepare the insert"))?;
         let inserted = insert
             .execute(params![
-                &values.id[..],
+                &id[..],
                 values.ts_ns,
                 record.model(),
                 values.counts.prompt,
@@ -134,13 +135,13 @@ impl SqliteStore {
                 values.provider_total,
                 record.service_tier().map(|tier| tier.name()),
                 values.labels,
-                cost.input_cost.to_string(),
-                cost.cached_input_cost.to_string(),
-                cost.cache_write_cost.to_string(),
-                cost.completion_cost.to_string(),
-                cost.total_cost.to_string(),
+                cost.input.to_string(),
+                cost.cached_input.to_string(),
+                cost.cache_write.to_string(),
+                cost.completion.to_string(),
+                cost.total.to_string(),
                 values.unpriced_tokens,
-                values.source,
+                cost.source,
                 cost.priced_as.as_deref(),
             ])
             .map_err(self.failed("cannot insert a record"))?;
@@ -153,7 +154,7 @@ impl SqliteStore {
                 .map_err(self.failed("cannot insert a label"))?;
             for (key, value) in record.labels().iter() {
                 insert
-                    .execute(params![&values.id[..], key, value])
+                    .execute(params![&id[..], key, value])
                     .map_err(self.failed("cannot insert a label"))?;
             }
             drop(insert);

@@ -31,19 +31,47 @@ pub(crate) fn nanos_since_epoch(time: SystemTime) -> i64 {
         .unwrap_or(i64::MAX)
 }
 
+/// A record's cost as stored: the parts, exact, and where the price came from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct StoredCost {
+    pub(crate) input: Decimal,
+    pub(crate) cached_input: Decimal,
+    pub(crate) cache_write: Decimal,
+    pub(crate) completion: Decimal,
+    pub(crate) total: Decimal,
+    /// [`source_name`]'s text.
+    pub(crate) source: String,
+    pub(crate) priced_as: Option<String>,
+}
+
+impl StoredCost {
+    pub(crate) fn of(cost: &CostBreakdown) -> StoredCost {
+        StoredCost {
+            input: cost.input_cost,
+            cached_input: cost.cached_input_cost,
+            cache_write: cost.cache_write_cost,
+            completion: cost.completion_cost,
+            total: cost.total_cost,
+            source: source_name(cost.source).to_owned(),
+            priced_as: cost.priced_as.clone(),
+        }
+    }
+}
+
 /// One record's column values, checked to fit before any write starts. It owns its record and
-/// cost, so a write can be handed to another thread (the PostgreSQL connection's).
+/// cost, so a write can be handed to another thread (the PostgreSQL connection's) or to the
+/// spill file.
+#[derive(Debug, Clone)]
 pub(crate) struct Values {
-    pub(crate) id: [u8; 16],
+    pub(crate) id: RecordId,
     pub(crate) ts_ns: i64,
     pub(crate) record: UsageRecord,
     pub(crate) counts: Counts,
     pub(crate) provider_total: Option<i64>,
     pub(crate) latency_ns: Option<i64>,
     pub(crate) labels: String,
-    pub(crate) cost: CostBreakdown,
+    pub(crate) cost: StoredCost,
     pub(crate) unpriced_tokens: i64,
-    pub(crate) source: &'static str,
 }
 
 impl Values {
@@ -53,6 +81,24 @@ impl Values {
         id: RecordId,
         record: &UsageRecord,
         cost: &CostBreakdown,
+    ) -> Result<Values, LedgerError> {
+        Values::stored(
+            id,
+            record.clone(),
+            StoredCost::of(cost),
+            cost.unpriced_tokens,
+        )
+    }
+
+    /// The values of `record` with a cost already in its stored form (a spilled record).
+    ///
+    /// # Errors
+    /// As [`new`](Self::new).
+    pub(crate) fn stored(
+        id: RecordId,
+        record: UsageRecord,
+        cost: StoredCost,
+        unpriced_tokens: u64,
     ) -> Result<Values, LedgerError> {
         let count = |field: &str, value: u64| {
             i64::try_from(value).map_err(|_| LedgerError::Unstorable {
@@ -71,7 +117,7 @@ impl Values {
             cache_write_1h: count("cache_write_1h_tokens", record.cache_write_1h_tokens())?,
             reasoning: count("reasoning_tokens", record.reasoning_tokens())?,
         };
-        let unpriced_tokens = count("unpriced_tokens", cost.unpriced_tokens)?;
+        let unpriced_tokens = count("unpriced_tokens", unpriced_tokens)?;
         let provider_total = record
             .provider_total_tokens()
             .map(|total| count("provider_total_tokens", total))
@@ -86,16 +132,15 @@ impl Values {
             })
             .transpose()?;
         Ok(Values {
-            id: id.to_bytes(),
+            id,
             ts_ns: nanos_since_epoch(record.timestamp()),
-            record: record.clone(),
+            labels: record.labels().to_string(),
+            record,
             counts,
             provider_total,
             latency_ns,
-            labels: record.labels().to_string(),
-            cost: cost.clone(),
+            cost,
             unpriced_tokens,
-            source: source_name(cost.source),
         })
     }
 }
@@ -256,7 +301,8 @@ impl Group {
     }
 }
 
-/// What a write did, from how many rows its insert made.
+/// What a write did, from how many rows its insert made (never [`Written::Spilled`]: that is
+/// the ledger's doing, not a backend's).
 pub(crate) fn written(inserted: u64) -> Written {
     if inserted == 1 {
         Written::Inserted

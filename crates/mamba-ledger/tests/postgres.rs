@@ -250,3 +250,159 @@ fn a_url_that_requires_tls_is_refused_not_sent_in_the_clear() {
     );
     assert_eq!(source, "error performing TLS handshake");
 }
+
+/// A TCP proxy on 127.0.0.1 in front of the server, which the test takes down (every
+/// connection cut, new ones refused) and brings back on the same port: a database outage
+/// without touching the shared server.
+struct Proxy {
+    port: u16,
+    upstream: String,
+    up: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    connections: std::sync::Arc<std::sync::Mutex<Vec<std::net::TcpStream>>>,
+    acceptor: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Proxy {
+    fn start(upstream: String) -> Proxy {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let mut proxy = Proxy {
+            port,
+            upstream,
+            up: Default::default(),
+            connections: Default::default(),
+            acceptor: None,
+        };
+        proxy.bring_up();
+        proxy
+    }
+
+    fn bring_up(&mut self) {
+        let listener = std::net::TcpListener::bind(("127.0.0.1", self.port)).unwrap();
+        listener.set_nonblocking(true).unwrap();
+        self.up.store(true, Ordering::SeqCst);
+        let (up, connections, upstream) = (
+            self.up.clone(),
+            self.connections.clone(),
+            self.upstream.clone(),
+        );
+        self.acceptor = Some(std::thread::spawn(move || {
+            while up.load(Ordering::SeqCst) {
+                let Ok((client, _)) = listener.accept() else {
+                    std::thread::sleep(std::time::Duration::from_millis(2));
+                    continue;
+                };
+                client.set_nonblocking(false).unwrap();
+                let server = std::net::TcpStream::connect(&upstream).unwrap();
+                let mut kept = connections.lock().unwrap();
+                kept.push(client.try_clone().unwrap());
+                kept.push(server.try_clone().unwrap());
+                for (mut from, mut to) in [
+                    (client.try_clone().unwrap(), server.try_clone().unwrap()),
+                    (server, client),
+                ] {
+                    std::thread::spawn(move || {
+                        let _ = std::io::copy(&mut from, &mut to);
+                        let _ = to.shutdown(std::net::Shutdown::Both);
+                    });
+                }
+            }
+        }));
+    }
+
+    fn take_down(&mut self) {
+        self.up.store(false, Ordering::SeqCst);
+        if let Some(acceptor) = self.acceptor.take() {
+            acceptor.join().unwrap();
+        }
+        for connection in self.connections.lock().unwrap().drain(..) {
+            let _ = connection.shutdown(std::net::Shutdown::Both);
+        }
+    }
+
+    /// `url` (a server URL) pointed at the proxy.
+    fn url(&self, url: &str) -> String {
+        let (scheme_user, rest) = url.split_once('@').unwrap();
+        let (_, path) = rest.split_once('/').unwrap();
+        format!("{scheme_user}@127.0.0.1:{}/{path}", self.port)
+    }
+}
+
+/// The `host:port` of a server URL.
+fn authority(url: &str) -> String {
+    let rest = url.split_once('@').unwrap().1;
+    rest.split_once('/').unwrap().0.to_owned()
+}
+
+#[test]
+fn records_spill_while_the_server_is_down_and_are_written_once_when_it_is_back() {
+    let Some(server) = server_url() else { return };
+    let direct = fresh_database(&server, "spill");
+    let mut proxy = Proxy::start(authority(&server));
+    let spill = std::env::temp_dir().join(format!("mamba-spill-{}.jsonl", std::process::id()));
+    let _ = std::fs::remove_file(&spill);
+    let config = LedgerConfig::from_url(&proxy.url(&direct))
+        .unwrap()
+        .spill_to(&spill);
+    let ledger = Ledger::open(&config).unwrap();
+    let record = UsageRecord::new("gpt-4o", 1_000, 100);
+    let cost = CostEstimator::new().estimate_record(&record);
+    let write = |expected: mamba_ledger::Written| {
+        let id = mamba_ledger::RecordId::new();
+        assert_eq!(ledger.record_with_id(id, &record, &cost).unwrap(), expected);
+    };
+    for _ in 0..3 {
+        write(mamba_ledger::Written::Inserted);
+    }
+
+    proxy.take_down();
+    for _ in 0..4 {
+        write(mamba_ledger::Written::Spilled);
+    }
+    assert!(ledger.spill_pending());
+    let spilled = std::fs::read_to_string(&spill).unwrap();
+    assert_eq!(spilled.lines().count(), 4);
+
+    proxy.bring_up();
+    // The next write replays the spill first, then goes in itself.
+    write(mamba_ledger::Written::Inserted);
+    assert!(!ledger.spill_pending());
+    assert_eq!(std::fs::read_to_string(&spill).unwrap(), "");
+    let books = open(&direct);
+    let totals = books.totals(TimeRange::ALL).unwrap();
+    assert_eq!(totals.usage.request_count, 8);
+    assert_eq!(
+        totals.cost,
+        cost.total_cost * rust_decimal::Decimal::from(8)
+    );
+
+    // A replay cut short after writing (the file came back): nothing counts twice.
+    std::fs::write(&spill, &spilled).unwrap();
+    let replayed = ledger.replay_spill().unwrap();
+    assert_eq!((replayed.inserted, replayed.already_there), (0, 4));
+    assert_eq!(books.len().unwrap(), 8);
+
+    // A ledger opened during an outage opens, spills, and catches up.
+    proxy.take_down();
+    let error = Ledger::open(&LedgerConfig::from_url(&proxy.url(&direct)).unwrap()).unwrap_err();
+    assert!(error.to_string().ends_with(": cannot connect"), "{error}");
+    let during = Ledger::open(&config).unwrap();
+    assert_eq!(
+        during
+            .record_with_id(mamba_ledger::RecordId::new(), &record, &cost)
+            .unwrap(),
+        mamba_ledger::Written::Spilled
+    );
+    assert!(matches!(
+        during.replay_spill(),
+        Err(LedgerError::Database { .. })
+    ));
+    proxy.bring_up();
+    let replayed = during.replay_spill().unwrap();
+    assert_eq!((replayed.inserted, replayed.already_there), (1, 0));
+    assert_eq!(books.len().unwrap(), 9);
+    let _ = std::fs::remove_file(&spill);
+}

@@ -101,3 +101,39 @@ proptest! {
         contract::sql_breakdowns_equal_the_in_memory_books(&db.open(), &records)?;
     }
 }
+
+#[test]
+fn a_spill_file_replays_up_to_a_line_it_cannot_read_and_names_that_line() {
+    let db = TempDb::new("spill");
+    let spill =
+        std::env::temp_dir().join(format!("mamba-ledger-spill-{}.jsonl", std::process::id()));
+    // The spill format: the record id, the record in JSON Lines form, and its exact cost.
+    let good = r#"{"id":"0190a5e3-7c1a-7d2e-9f3b-000000000001","record":{"timestamp":"2026-11-23T22:10:03Z","model":"gpt-4o","prompt_tokens":40000,"completion_tokens":0,"total_tokens":40000},"cost":{"input":"0.1","cached_input":"0","cache_write":"0","completion":"0","total":"0.1","unpriced_tokens":0,"source":"built_in","priced_as":"gpt-4o"}}"#;
+    let torn = r#"{"id":"0190a5e3-7c1a-7d2e-9f3b-000000000002","record":{"timest"#;
+    std::fs::write(&spill, format!("{good}\n{torn}\n")).unwrap();
+    let ledger = Ledger::open(&mamba_ledger::LedgerConfig::sqlite(&db.0).spill_to(&spill)).unwrap();
+    assert!(ledger.spill_pending());
+    let error = ledger.replay_spill().unwrap_err();
+    assert!(matches!(error, LedgerError::Corrupt { .. }));
+    assert!(
+        error.to_string().starts_with(&format!(
+            "ledger {}: row (line 2) is unreadable: ",
+            spill.display()
+        )),
+        "{error}"
+    );
+    // Line 1 went in (opening replayed it), exactly once, and the file is kept for a look.
+    let totals = ledger.totals(mamba_ledger::TimeRange::ALL).unwrap();
+    assert_eq!(
+        (totals.usage.request_count, totals.cost),
+        (1, rust_decimal::Decimal::new(1, 1))
+    );
+    assert_eq!(std::fs::read_to_string(&spill).unwrap().lines().count(), 2);
+    // Without the torn line, the replay finishes and empties the file.
+    std::fs::write(&spill, format!("{good}\n")).unwrap();
+    let replayed = ledger.replay_spill().unwrap();
+    assert_eq!((replayed.inserted, replayed.already_there), (0, 1));
+    assert!(!ledger.spill_pending());
+    assert_eq!(ledger.len().unwrap(), 1);
+    let _ = std::fs::remove_file(&spill);
+}

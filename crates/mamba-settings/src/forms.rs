@@ -53,6 +53,32 @@ impl Form for Text {
     }
 }
 
+/// A file path (any non-empty string).
+pub(crate) struct FilePath;
+
+impl Form for FilePath {
+    type Value = std::path::PathBuf;
+
+    fn read(&self, value: &Value) -> Parsed<std::path::PathBuf> {
+        let text = string(value)?;
+        if text.is_empty() {
+            return problem("the path is empty".to_owned(), "a file path");
+        }
+        Ok(text.into())
+    }
+
+    fn check(&self, path: &std::path::PathBuf) -> Parsed<()> {
+        if path.as_os_str().is_empty() {
+            return problem("the path is empty".to_owned(), "a file path");
+        }
+        Ok(())
+    }
+
+    fn dump(&self, value: &std::path::PathBuf) -> Option<toml::Value> {
+        Some(value.display().to_string().into())
+    }
+}
+
 /// The API key: a string that is never quoted in an error and dumps as `[redacted]`.
 pub(crate) struct Secret;
 

@@ -12,8 +12,8 @@ use std::sync::Arc;
 use config::Value;
 
 use crate::forms::{
-    EncodingName, Flag, Float32, Form, Fraction, LedgerDurability, LedgerUrl, Level, Optional,
-    Positive, Seconds, Secret, Text, Usd, plain, whole_number,
+    EncodingName, FilePath, Flag, Float32, Form, Fraction, LedgerDurability, LedgerUrl, Level,
+    Optional, Positive, Seconds, Secret, Text, Usd, plain, whole_number,
 };
 use crate::layers::{KeyPath, OPENAI_FALLBACKS, env_var_name};
 use crate::rates::COST_RATES_VAR;
@@ -300,6 +300,10 @@ scalar_keys! {
     ledger.durability: LedgerDurability,
         doc = "how durable each ledger commit is: `process` (survives the process being killed) or `power_loss` (an fsync per commit)",
         pub fn ledger_durability(durability: mamba_ledger::Durability) => durability;
+    ledger.spill: Optional(FilePath),
+        unset = "no spill file",
+        doc = "a file records are appended to while the ledger's database cannot take them (down, unreachable, locked), written to it once it is back; empty clears it",
+        pub fn ledger_spill(path: std::path::PathBuf) => Some(path);
 }
 
 /// The keys under a model name.

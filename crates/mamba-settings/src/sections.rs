@@ -220,14 +220,21 @@ pub struct LedgerSettings {
     pub url: Option<mamba_ledger::LedgerConfig>,
     /// How durable each commit is.
     pub durability: mamba_ledger::Durability,
+    /// Where records go while the database cannot take them; `None`: a failed commit fails.
+    pub spill: Option<std::path::PathBuf>,
 }
 
 impl LedgerSettings {
-    /// The ledger's own config, with the durability applied; `None` when no ledger is set.
+    /// The ledger's own config, with the durability and spill file applied; `None` when no
+    /// ledger is set.
     pub fn config(&self) -> Option<mamba_ledger::LedgerConfig> {
-        self.url
-            .clone()
-            .map(|config| config.durability(self.durability))
+        self.url.clone().map(|config| {
+            let config = config.durability(self.durability);
+            match &self.spill {
+                Some(path) => config.spill_to(path),
+                None => config,
+            }
+        })
     }
 }
 

@@ -71,6 +71,7 @@ fn everything_set_in_code() -> AgentSettings {
         .sink_queue_capacity(64)
         .ledger(mamba_ledger::LedgerConfig::sqlite("books.db"))
         .ledger_durability(mamba_ledger::Durability::PowerLoss)
+        .ledger_spill("spill.jsonl".into())
         .usage_limits(
             UsageLimits::default()
                 .with_requests(1)
@@ -119,7 +120,7 @@ fn every_declared_key_reads_from_its_variable_what_the_dump_shows() {
         );
         checked += 1;
     }
-    assert_eq!(checked, 20, "every scalar key was set in code and checked");
+    assert_eq!(checked, 21, "every scalar key was set in code and checked");
 }
 
 #[test]
