@@ -52,6 +52,22 @@ pub enum LedgerError {
         #[source]
         source: Box<dyn std::error::Error + Send + Sync>,
     },
+    /// The database cannot be reached or cannot take work right now: the server is down or
+    /// unreachable, the connection broke, it is shutting down or out of connections, a
+    /// statement timed out, or (SQLite) another writer held the file past the busy timeout.
+    /// Worth retrying later, and what a spill file takes records through
+    /// ([`LedgerConfig::spill_to`](crate::LedgerConfig::spill_to)); every other refusal is a
+    /// [`Database`](LedgerError::Database) error.
+    #[error("ledger {location}: {action} (the database is unavailable)")]
+    Unavailable {
+        /// The database (a file path, or a URL without its password).
+        location: String,
+        /// What was being done.
+        action: String,
+        /// The driver's error.
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
     /// A row that does not read back as a record (edited by hand, or a newer schema).
     #[error("ledger {location}: row {id} is unreadable: {problem}")]
     Corrupt {
@@ -65,21 +81,64 @@ pub enum LedgerError {
 }
 
 /// What turns a driver error during `action` on the database at `location` into a
-/// [`LedgerError::Database`]. Nothing is formatted unless the error happens, so the success
-/// path of every statement allocates nothing for it.
+/// [`LedgerError::Unavailable`] when it says the database cannot be reached right now, and a
+/// [`LedgerError::Database`] otherwise. Nothing is formatted unless the error happens, so the
+/// success path of every statement allocates nothing for it.
 #[cfg(any(feature = "sqlite", feature = "postgres"))]
 pub(crate) fn database_error<'a, E: std::error::Error + Send + Sync + 'static>(
     location: &'a str,
     action: impl std::fmt::Display + 'a,
 ) -> impl FnOnce(E) -> LedgerError + 'a {
-    move |source| LedgerError::Database {
-        location: location.to_owned(),
-        action: action.to_string(),
-        source: Box::new(source),
+    move |source| {
+        let (location, action) = (location.to_owned(), action.to_string());
+        if is_outage(&source) {
+            LedgerError::Unavailable {
+                location,
+                action,
+                source: Box::new(source),
+            }
+        } else {
+            LedgerError::Database {
+                location,
+                action,
+                source: Box::new(source),
+            }
+        }
     }
 }
 
+/// Whether a driver's `error` means the database is unreachable or busy for now (rather than
+/// refusing: a missing database, failed authentication, a newer schema, a bad statement).
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+fn is_outage(error: &(dyn std::any::Any + 'static)) -> bool {
+    #[cfg(feature = "sqlite")]
+    if let Some(error) = error.downcast_ref::<rusqlite::Error>() {
+        return matches!(
+            error.sqlite_error_code(),
+            Some(rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked)
+        );
+    }
+    #[cfg(feature = "postgres")]
+    if let Some(error) = error.downcast_ref::<postgres::Error>() {
+        return crate::postgres::is_outage(error);
+    }
+    false
+}
+
 impl LedgerError {
+    /// Whether this is [`LedgerError::Unavailable`]: the database may take the same work
+    /// later.
+    ///
+    /// ```
+    /// use mamba_ledger::LedgerError;
+    ///
+    /// let error = LedgerError::BadRecordId { id: "x".to_owned() };
+    /// assert!(!error.is_unavailable());
+    /// ```
+    pub fn is_unavailable(&self) -> bool {
+        matches!(self, LedgerError::Unavailable { .. })
+    }
+
     /// The database at `location` has `applied` migrations; this version knows `known`.
     #[cfg(any(feature = "sqlite", feature = "postgres"))]
     pub(crate) fn newer_schema(location: &str, applied: i64, known: i64) -> LedgerError {

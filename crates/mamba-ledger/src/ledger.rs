@@ -4,6 +4,7 @@
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use mamba_pricing::CostBreakdown;
 use mamba_usage::{SinkError, UsageRecord, UsageSink};
@@ -59,6 +60,8 @@ struct Shared {
     backend: Backend,
     /// Where records go while the database cannot take them, when configured.
     spill: Option<Spill>,
+    /// Records spilled since the database was last seen taking writes, for the log.
+    spilled: AtomicU64,
 }
 
 // One `Backend` per opened ledger, behind an `Arc`: the variants' sizes do not matter.
@@ -95,9 +98,11 @@ impl Ledger {
     /// Opens (or creates) the ledger `config` names, applying schema migrations.
     ///
     /// # Errors
-    /// [`LedgerError::Database`] when the database cannot be opened or reached, is not a
-    /// ledger, or was written by a newer version; [`LedgerError::BadUrl`] for a backend this
-    /// build was compiled without.
+    /// [`LedgerError::Unavailable`] when the server cannot be reached (with a spill file, the
+    /// ledger opens anyway and spills until it is back); [`LedgerError::Database`] when the
+    /// database cannot be opened or refuses the connection (it does not exist, the password
+    /// is wrong), is not a ledger, or was written by a newer version, spill file or not;
+    /// [`LedgerError::BadUrl`] for a backend this build was compiled without.
     pub fn open(config: &LedgerConfig) -> Result<Ledger, LedgerError> {
         let spill = config
             .spill_path()
@@ -113,7 +118,7 @@ impl Ledger {
                 match store.connect_now() {
                     // With a spill file, a server that is down at start is an outage like any
                     // other: records spill until it is back.
-                    Err(LedgerError::Database { .. }) if spill.is_some() => {}
+                    Err(LedgerError::Unavailable { .. }) if spill.is_some() => {}
                     outcome => outcome?,
                 }
                 Backend::Postgres(store)
@@ -131,7 +136,11 @@ impl Ledger {
             }
         };
         let ledger = Ledger {
-            shared: Arc::new(Shared { backend, spill }),
+            shared: Arc::new(Shared {
+                backend,
+                spill,
+                spilled: AtomicU64::new(0),
+            }),
         };
         // Records spilled by an earlier run go in now if the database can take them; if not,
         // they wait for the next write.
@@ -153,8 +162,9 @@ impl Ledger {
     /// the database cannot take it and a spill file is configured, appended to that file).
     ///
     /// # Errors
-    /// [`LedgerError::Unstorable`] for a count above `i64::MAX`; [`LedgerError::Database`]
-    /// when the commit fails (nothing is written then).
+    /// [`LedgerError::Unstorable`] for a count above `i64::MAX`; [`LedgerError::Unavailable`]
+    /// (without a spill file) or [`LedgerError::Database`] when the commit fails (nothing is
+    /// written then).
     pub fn record(
         &self,
         record: &UsageRecord,
@@ -167,9 +177,11 @@ impl Ledger {
 
     /// Writes `record` and its `cost` under `id`, once: a second write of the same id (a
     /// retry, a replay) changes nothing and says so. With a spill file
-    /// ([`LedgerConfig::spill_to`]), a record the database cannot take (it is down,
-    /// unreachable, or locked past its timeout) is appended there instead
-    /// ([`Written::Spilled`]) and written by a later call once the database is back.
+    /// ([`LedgerConfig::spill_to`]), a record the database cannot take for now
+    /// ([`LedgerError::Unavailable`]: it is down, unreachable, or locked past its timeout) is
+    /// appended there instead ([`Written::Spilled`]) and written by a later call once the
+    /// database is back. A database that refuses the record (its tables are gone, the role
+    /// may not write) fails the call, spill file or not: replaying into it would fail too.
     ///
     /// # Errors
     /// As [`record`](Self::record).
@@ -187,14 +199,31 @@ impl Ledger {
             // Still down: this record joins the queue behind the earlier ones. Replayed, or a
             // line that cannot be read (it stays in the file, and `replay_spill` reports it):
             // this record goes to the database as usual.
-            if let Err(LedgerError::Database { .. }) = self.replay_spill() {
-                return spill.append(&values);
+            if let Err(LedgerError::Unavailable { .. }) = self.replay_spill() {
+                return self.spill(spill, &values);
             }
         }
         match self.insert(&values) {
-            Err(LedgerError::Database { .. }) => spill.append(&values),
+            Err(LedgerError::Unavailable { .. }) => self.spill(spill, &values),
             written => written,
         }
+    }
+
+    /// Appends `values` to the spill file, logging the outage at its 1st, 2nd, 4th, 8th ...
+    /// spilled record (so a long one cannot flood the log).
+    fn spill(&self, spill: &Spill, values: &Values) -> Result<Written, LedgerError> {
+        let written = spill.append(values)?;
+        let spilled = self.shared.spilled.fetch_add(1, Ordering::Relaxed) + 1;
+        if spilled.is_power_of_two() {
+            tracing::warn!(
+                ledger = %self,
+                spill = %spill.path().display(),
+                spilled,
+                "the ledger's database is unavailable; records go to the spill file and are \
+                 written when it is back"
+            );
+        }
+        Ok(written)
     }
 
     fn insert(&self, values: &Values) -> Result<Written, LedgerError> {
@@ -206,14 +235,26 @@ impl Ledger {
     /// by themselves once the database is back; this is for doing it now, or seeing why not.
     ///
     /// # Errors
-    /// [`LedgerError::Database`] while the database is still unavailable;
+    /// [`LedgerError::Unavailable`] while the database is still unavailable;
     /// [`LedgerError::Corrupt`] naming the line of the spill file that cannot be read (the
     /// lines before it are written; the file is kept).
     pub fn replay_spill(&self) -> Result<Replayed, LedgerError> {
-        match &self.shared.spill {
-            Some(spill) => spill.replay(|values| self.insert(values)),
-            None => Ok(Replayed::default()),
+        let Some(spill) = &self.shared.spill else {
+            return Ok(Replayed::default());
+        };
+        let replayed = spill.replay(|values| self.insert(values))?;
+        if replayed.inserted + replayed.already_there > 0 {
+            let spilled = self.shared.spilled.swap(0, Ordering::Relaxed);
+            tracing::info!(
+                ledger = %self,
+                spill = %spill.path().display(),
+                inserted = replayed.inserted,
+                already_there = replayed.already_there,
+                spilled_by_this_process = spilled,
+                "the ledger's database is back; the spilled records are written"
+            );
         }
+        Ok(replayed)
     }
 
     /// Whether the spill file may hold records not yet in the database.

@@ -451,7 +451,8 @@ impl Drop for PostgresStore {
 /// `FATAL` error, such as an administrator's `pg_terminate_backend` or a shutdown), or broken
 /// (an I/O error).
 fn connection_lost(error: &LedgerError) -> bool {
-    let LedgerError::Database { source, .. } = error else {
+    let (LedgerError::Database { source, .. } | LedgerError::Unavailable { source, .. }) = error
+    else {
         return false;
     };
     let Some(error) = source.downcast_ref::<postgres::Error>() else {
@@ -462,6 +463,30 @@ fn connection_lost(error: &LedgerError) -> bool {
             .as_db_error()
             .is_some_and(|db| db.severity() == "FATAL" || db.severity() == "PANIC")
         || std::error::Error::source(error).is_some_and(|cause| cause.is::<std::io::Error>())
+}
+
+/// Whether `error` means the server cannot be reached or cannot take work for now: no
+/// connection (refused, reset, timed out, closed), or a server that says so itself
+/// (SQLSTATE class 08 connection exceptions, 53 insufficient resources such as too many
+/// connections, 57P01-57P03 shutting down or starting up, 57014 a statement timeout, 40001
+/// and 40P01 a serialization failure or deadlock). A missing database (3D000), failed
+/// authentication (28), or a bad statement (42) is a refusal, not an outage.
+pub(crate) fn is_outage(error: &postgres::Error) -> bool {
+    if error.is_closed()
+        || std::error::Error::source(error).is_some_and(|cause| cause.is::<std::io::Error>())
+    {
+        return true;
+    }
+    let Some(code) = error.code() else {
+        return false;
+    };
+    let code = code.code();
+    code.starts_with("08")
+        || code.starts_with("53")
+        || matches!(
+            code,
+            "57P01" | "57P02" | "57P03" | "57014" | "40001" | "40P01"
+        )
 }
 
 /// Applies the migrations the database has not had yet, all in one transaction under an

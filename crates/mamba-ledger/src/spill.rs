@@ -78,6 +78,10 @@ impl Spill {
         }
     }
 
+    pub(crate) fn path(&self) -> &Path {
+        &self.path
+    }
+
     pub(crate) fn is_pending(&self) -> bool {
         self.pending.load(Ordering::Acquire)
     }
@@ -162,7 +166,7 @@ impl Spill {
                 Written::AlreadyThere => replayed.already_there += 1,
                 // The database failed again: stop, keeping the file for the next replay.
                 Written::Spilled => {
-                    return Err(LedgerError::Database {
+                    return Err(LedgerError::Unavailable {
                         location: self.path.display().to_string(),
                         action: format!("cannot replay line {}", index + 1),
                         source: "the database is still unavailable".into(),

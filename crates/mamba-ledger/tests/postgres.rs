@@ -331,6 +331,42 @@ impl Proxy {
     }
 }
 
+/// What the ledger logs on this thread while a [`Logs::capture`] guard lives.
+#[derive(Clone, Default)]
+struct Logs(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl std::io::Write for Logs {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(bytes);
+        Ok(bytes.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl Logs {
+    fn capture(&self) -> tracing::subscriber::DefaultGuard {
+        let writer = self.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .with_writer(move || writer.clone())
+            .with_ansi(false)
+            .with_max_level(tracing::Level::INFO)
+            .finish();
+        tracing::subscriber::set_default(subscriber)
+    }
+
+    fn lines_with(&self, level: &str) -> Vec<String> {
+        String::from_utf8(self.0.lock().unwrap().clone())
+            .unwrap()
+            .lines()
+            .filter(|line| line.contains(level))
+            .map(str::to_owned)
+            .collect()
+    }
+}
+
 /// The `host:port` of a server URL.
 fn authority(url: &str) -> String {
     let rest = url.split_once('@').unwrap().1;
@@ -348,6 +384,8 @@ fn records_spill_while_the_server_is_down_and_are_written_once_when_it_is_back()
         .unwrap()
         .spill_to(&spill);
     let ledger = Ledger::open(&config).unwrap();
+    let logs = Logs::default();
+    let _logging = logs.capture();
     let record = UsageRecord::new("gpt-4o", 1_000, 100);
     let cost = CostEstimator::new().estimate_record(&record);
     let write = |expected: mamba_ledger::Written| {
@@ -365,11 +403,29 @@ fn records_spill_while_the_server_is_down_and_are_written_once_when_it_is_back()
     assert!(ledger.spill_pending());
     let spilled = std::fs::read_to_string(&spill).unwrap();
     assert_eq!(spilled.lines().count(), 4);
+    // The outage is logged at the 1st, 2nd and 4th spilled record.
+    let warnings = logs.lines_with("WARN");
+    assert_eq!(warnings.len(), 3, "{warnings:#?}");
+    for (line, spilled) in warnings.iter().zip([1, 2, 4]) {
+        assert!(
+            line.contains("the ledger's database is unavailable")
+                && line.contains(&format!("spilled={spilled}")),
+            "{line}"
+        );
+    }
 
     proxy.bring_up();
     // The next write replays the spill first, then goes in itself.
     write(mamba_ledger::Written::Inserted);
     assert!(!ledger.spill_pending());
+    let back = logs.lines_with("INFO");
+    assert_eq!(back.len(), 1, "{back:#?}");
+    assert!(
+        back[0].contains("the ledger's database is back")
+            && back[0].contains("inserted=4 already_there=0 spilled_by_this_process=4"),
+        "{}",
+        back[0]
+    );
     assert_eq!(std::fs::read_to_string(&spill).unwrap(), "");
     let books = open(&direct);
     let totals = books.totals(TimeRange::ALL).unwrap();
@@ -388,7 +444,13 @@ fn records_spill_while_the_server_is_down_and_are_written_once_when_it_is_back()
     // A ledger opened during an outage opens, spills, and catches up.
     proxy.take_down();
     let error = Ledger::open(&LedgerConfig::from_url(&proxy.url(&direct)).unwrap()).unwrap_err();
-    assert!(error.to_string().ends_with(": cannot connect"), "{error}");
+    assert!(
+        error
+            .to_string()
+            .ends_with(": cannot connect (the database is unavailable)"),
+        "{error}"
+    );
+    assert!(error.is_unavailable());
     let during = Ledger::open(&config).unwrap();
     assert_eq!(
         during
@@ -398,11 +460,59 @@ fn records_spill_while_the_server_is_down_and_are_written_once_when_it_is_back()
     );
     assert!(matches!(
         during.replay_spill(),
-        Err(LedgerError::Database { .. })
+        Err(LedgerError::Unavailable { .. })
     ));
     proxy.bring_up();
     let replayed = during.replay_spill().unwrap();
     assert_eq!((replayed.inserted, replayed.already_there), (1, 0));
     assert_eq!(books.len().unwrap(), 9);
     let _ = std::fs::remove_file(&spill);
+}
+
+/// A spill file is for outages only: a database that answers "no" (it does not exist, its
+/// schema is newer, its tables are gone) fails the open or the write, and nothing is spilled
+/// to be replayed into a database that will never take it.
+#[test]
+fn a_spill_file_takes_records_only_while_the_server_is_unreachable() {
+    let Some(server) = server_url() else { return };
+    let spill =
+        std::env::temp_dir().join(format!("mamba-spill-refused-{}.jsonl", std::process::id()));
+    let _ = std::fs::remove_file(&spill);
+    let spilling = |url: &str| LedgerConfig::from_url(url).unwrap().spill_to(&spill);
+
+    let missing = with_database(&server, "mamba_test_no_such_database");
+    let error = Ledger::open(&spilling(&missing)).unwrap_err();
+    assert!(matches!(error, LedgerError::Database { .. }), "{error:?}");
+    assert!(
+        format!("{error}").ends_with("mamba_test_no_such_database: cannot connect"),
+        "{error}"
+    );
+
+    let newer = fresh_database(&server, "spill_newer");
+    drop(open(&newer));
+    let mut admin = postgres::Client::connect(&newer, postgres::NoTls).unwrap();
+    admin
+        .batch_execute("UPDATE mamba_ledger.schema_version SET version = 99")
+        .unwrap();
+    let error = Ledger::open(&spilling(&newer)).unwrap_err();
+    assert!(
+        error.to_string().contains("the schema is version 99"),
+        "{error}"
+    );
+
+    let dropped = fresh_database(&server, "spill_dropped");
+    let ledger = Ledger::open(&spilling(&dropped)).unwrap();
+    let mut admin = postgres::Client::connect(&dropped, postgres::NoTls).unwrap();
+    admin
+        .batch_execute("DROP SCHEMA mamba_ledger CASCADE")
+        .unwrap();
+    let record = UsageRecord::new("gpt-4o", 1_000, 100);
+    let cost = CostEstimator::new().estimate_record(&record);
+    let error = ledger.record(&record, &cost).unwrap_err();
+    assert!(
+        error.to_string().contains("cannot insert a record"),
+        "{error}"
+    );
+    assert!(!ledger.spill_pending());
+    assert!(!spill.exists());
 }
