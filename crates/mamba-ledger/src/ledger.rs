@@ -15,7 +15,7 @@ use crate::postgres::PostgresStore;
 use crate::spill::Spill;
 #[cfg(feature = "sqlite")]
 use crate::sqlite::SqliteStore;
-use crate::stored::{Group, Row, Sums, Values};
+use crate::stored::{Group, Inserted, Row, Sums, Values};
 use crate::{LedgerConfig, LedgerError, LedgerTotals, RecordId, Replayed, TimeRange, Written};
 
 /// A durable usage ledger: every record and its exact cost, committed before
@@ -71,6 +71,12 @@ enum Backend {
     Sqlite(SqliteStore),
     #[cfg(feature = "postgres")]
     Postgres(PostgresStore),
+}
+
+/// Where a write went.
+enum Stored {
+    InDatabase(Inserted),
+    Spilled,
 }
 
 /// Calls `$call` on whichever store `$ledger` has.
@@ -192,29 +198,44 @@ impl Ledger {
         cost: &CostBreakdown,
     ) -> Result<Written, LedgerError> {
         let values = Values::new(id, record, cost)?;
+        Ok(match self.write(std::slice::from_ref(&values))? {
+            Stored::InDatabase(inserted) => inserted.written(),
+            Stored::Spilled => Written::Spilled,
+        })
+    }
+
+    /// Writes `batch` in one transaction; with a spill file, appends it there instead while
+    /// the database is unavailable (behind the records spilled before it, which go in first
+    /// once the database is back).
+    fn write(&self, batch: &[Values]) -> Result<Stored, LedgerError> {
         let Some(spill) = &self.shared.spill else {
-            return self.insert(&values);
+            return self.insert_all(batch).map(Stored::InDatabase);
         };
         if spill.is_pending() {
-            // Still down: this record joins the queue behind the earlier ones. Replayed, or a
+            // Still down: this batch joins the queue behind the earlier ones. Replayed, or a
             // line that cannot be read (it stays in the file, and `replay_spill` reports it):
-            // this record goes to the database as usual.
+            // this batch goes to the database as usual.
             if let Err(LedgerError::Unavailable { .. }) = self.replay_spill() {
-                return self.spill(spill, &values);
+                return self.spill(spill, batch);
             }
         }
-        match self.insert(&values) {
-            Err(LedgerError::Unavailable { .. }) => self.spill(spill, &values),
-            written => written,
+        match self.insert_all(batch) {
+            Err(LedgerError::Unavailable { .. }) => self.spill(spill, batch),
+            inserted => inserted.map(Stored::InDatabase),
         }
     }
 
-    /// Appends `values` to the spill file, logging the outage at its 1st, 2nd, 4th, 8th ...
+    /// Appends `batch` to the spill file, logging the outage at its 1st, 2nd, 4th, 8th ...
     /// spilled record (so a long one cannot flood the log).
-    fn spill(&self, spill: &Spill, values: &Values) -> Result<Written, LedgerError> {
-        let written = spill.append(values)?;
-        let spilled = self.shared.spilled.fetch_add(1, Ordering::Relaxed) + 1;
-        if spilled.is_power_of_two() {
+    fn spill(&self, spill: &Spill, batch: &[Values]) -> Result<Stored, LedgerError> {
+        if batch.is_empty() {
+            return Ok(Stored::Spilled);
+        }
+        spill.append(batch)?;
+        let count = batch.len() as u64;
+        let spilled = self.shared.spilled.fetch_add(count, Ordering::Relaxed) + count;
+        // Whether a power of two was reached in (spilled - count, spilled].
+        if spilled.ilog2() != (spilled - count).checked_ilog2().unwrap_or(u32::MAX) {
             tracing::warn!(
                 ledger = %self,
                 spill = %spill.path().display(),
@@ -223,11 +244,11 @@ impl Ledger {
                  written when it is back"
             );
         }
-        Ok(written)
+        Ok(Stored::Spilled)
     }
 
-    fn insert(&self, values: &Values) -> Result<Written, LedgerError> {
-        on_store!(self, store => store.insert(values))
+    fn insert_all(&self, batch: &[Values]) -> Result<Inserted, LedgerError> {
+        on_store!(self, store => store.insert_all(batch))
     }
 
     /// Writes every spilled record to the database (each under its own id, so none counts
@@ -242,7 +263,7 @@ impl Ledger {
         let Some(spill) = &self.shared.spill else {
             return Ok(Replayed::default());
         };
-        let replayed = spill.replay(|values| self.insert(values))?;
+        let replayed = spill.replay(|batch| self.insert_all(batch))?;
         if replayed.inserted + replayed.already_there > 0 {
             let spilled = self.shared.spilled.swap(0, Ordering::Relaxed);
             tracing::info!(

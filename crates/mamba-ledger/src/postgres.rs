@@ -19,9 +19,9 @@ use rust_decimal::Decimal;
 use crate::config::redact;
 use crate::error::database_error;
 use crate::stored::{
-    Group, RECORD_COLUMNS, Row, Sums, Values, pending_migrations, read_row, written,
+    Group, Inserted, RECORD_COLUMNS, Row, Sums, Values, pending_migrations, read_row,
 };
-use crate::{LedgerError, TimeRange, Written};
+use crate::{LedgerError, TimeRange};
 
 /// Each migration, in order; never edit one that has shipped, add another. They run inside
 /// the schema `mamba_ledger` (the `search_path` of the migration's transaction).
@@ -94,8 +94,9 @@ struct Session {
 /// A live connection and its prepared statements.
 struct Connection {
     client: Client,
-    insert_record: Statement,
-    insert_label: Statement,
+    /// Many records in one statement (see [`insert_all`]).
+    insert_records: Statement,
+    insert_labels: Statement,
 }
 
 impl PostgresStore {
@@ -164,63 +165,14 @@ impl PostgresStore {
         }
         answer.recv().map_err(|_| stopped())?
     }
-    /// Writes one record and its labels in one transaction, once per id.
-    pub(crate) fn insert(&self, values: &Values) -> Result<Written, LedgerError> {
+    /// Writes `batch` (each record with its labels) in one transaction of two statements,
+    /// each record once per id: a record whose id is already there, or repeats an earlier
+    /// one of the batch, changes nothing.
+    pub(crate) fn insert_all(&self, batch: &[Values]) -> Result<Inserted, LedgerError> {
         // The connection thread needs its own copy: the caller keeps the values for a spill.
-        let values = values.clone();
+        let batch = batch.to_vec();
         self.run(move |session| {
-            session.with_connection(|connection, location| {
-                let failed = |action| database_error(location, action);
-                let (record, cost) = (&values.record, &values.cost);
-                let id = &values.id.to_bytes()[..];
-                let mut transaction = connection
-                    .client
-                    .transaction()
-                    .map_err(failed("cannot begin a transaction"))?;
-                let inserted = transaction
-                    .execute(
-                        &connection.insert_record,
-                        &[
-                            &id,
-                            &values.ts_ns,
-                            &record.model(),
-                            &values.counts.prompt,
-                            &values.counts.completion,
-                            &values.counts.cached,
-                            &values.counts.cache_write,
-                            &values.counts.cache_write_1h,
-                            &values.counts.reasoning,
-                            &record.tool_name(),
-                            &record.is_estimated(),
-                            &record.is_cut_off(),
-                            &record.request_id(),
-                            &values.latency_ns,
-                            &values.provider_total,
-                            &record.service_tier().map(|tier| tier.name()),
-                            &values.labels,
-                            &cost.input,
-                            &cost.cached_input,
-                            &cost.cache_write,
-                            &cost.completion,
-                            &cost.total,
-                            &values.unpriced_tokens,
-                            &cost.source,
-                            &cost.priced_as.as_deref(),
-                        ],
-                    )
-                    .map_err(failed("cannot insert a record"))?;
-                if inserted == 1 {
-                    for (key, value) in record.labels().iter() {
-                        transaction
-                            .execute(&connection.insert_label, &[&id, &key, &value])
-                            .map_err(failed("cannot insert a label"))?;
-                    }
-                }
-                transaction
-                    .commit()
-                    .map_err(failed("cannot commit a record"))?;
-                Ok(written(inserted))
-            })
+            session.with_connection(|connection, location| insert_all(connection, location, &batch))
         })
     }
 
@@ -379,28 +331,33 @@ impl Session {
             .connect(NoTls)
             .map_err(self.failed("cannot connect"))?;
         migrate(&mut client, &self.location)?;
-        let insert_record = client
+        let insert_records = client
             .prepare(
                 "INSERT INTO mamba_ledger.records (id, ts_ns, model, prompt_tokens, \
                  completion_tokens, cached_tokens, cache_write_tokens, cache_write_1h_tokens, \
                  reasoning_tokens, tool_name, estimated, cut_off, request_id, latency_ns, \
                  provider_total_tokens, service_tier, labels, input_cost, cached_input_cost, \
                  cache_write_cost, completion_cost, total_cost, unpriced_tokens, price_source, \
-                 priced_as) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, \
-                 $15, $16, $17, $18, $19, $20, $21, $22, $23, $24, $25) \
-                 ON CONFLICT (id) DO NOTHING",
+                 priced_as) \
+                 SELECT * FROM unnest($1::BYTEA[], $2::BIGINT[], $3::TEXT[], $4::BIGINT[], \
+                 $5::BIGINT[], $6::BIGINT[], $7::BIGINT[], $8::BIGINT[], $9::BIGINT[], \
+                 $10::TEXT[], $11::BOOLEAN[], $12::BOOLEAN[], $13::TEXT[], $14::BIGINT[], \
+                 $15::BIGINT[], $16::TEXT[], $17::TEXT[], $18::NUMERIC[], $19::NUMERIC[], \
+                 $20::NUMERIC[], $21::NUMERIC[], $22::NUMERIC[], $23::BIGINT[], $24::TEXT[], \
+                 $25::TEXT[]) \
+                 ON CONFLICT (id) DO NOTHING RETURNING id",
             )
             .map_err(self.failed("cannot prepare the insert"))?;
-        let insert_label = client
+        let insert_labels = client
             .prepare(
                 "INSERT INTO mamba_ledger.record_labels (record_id, key, value) \
-                 VALUES ($1, $2, $3)",
+                 SELECT * FROM unnest($1::BYTEA[], $2::TEXT[], $3::TEXT[])",
             )
             .map_err(self.failed("cannot prepare the insert"))?;
         Ok(Connection {
             client,
-            insert_record,
-            insert_label,
+            insert_records,
+            insert_labels,
         })
     }
 
@@ -408,7 +365,7 @@ impl Session {
     /// connection turns out to be lost (the server restarted or ended it, the network broke),
     /// it is replaced and `work` runs once more: every write is idempotent by record id, so a
     /// write whose commit was sent but not acknowledged is never counted twice (it then reads
-    /// as [`Written::AlreadyThere`]).
+    /// as [`Written::AlreadyThere`](crate::Written::AlreadyThere)).
     fn with_connection<T>(
         &mut self,
         mut work: impl FnMut(&mut Connection, &str) -> Result<T, LedgerError>,
@@ -487,6 +444,99 @@ pub(crate) fn is_outage(error: &postgres::Error) -> bool {
             code,
             "57P01" | "57P02" | "57P03" | "57014" | "40001" | "40P01"
         )
+}
+
+/// One multi-row `INSERT ... SELECT FROM unnest(...)` of every record (one array per column),
+/// then one of the new records' labels, in one transaction: two round trips for any batch.
+fn insert_all(
+    connection: &mut Connection,
+    location: &str,
+    batch: &[Values],
+) -> Result<Inserted, LedgerError> {
+    let failed = |action| database_error(location, action);
+    let ids: Vec<[u8; 16]> = batch.iter().map(|values| values.id.to_bytes()).collect();
+    let column = |value: fn(&Values) -> i64| batch.iter().map(value).collect::<Vec<i64>>();
+    let money = |value: fn(&Values) -> Decimal| batch.iter().map(value).collect::<Vec<Decimal>>();
+    let id_column: Vec<&[u8]> = ids.iter().map(|id| &id[..]).collect();
+    let models: Vec<&str> = batch.iter().map(|v| v.record.model()).collect();
+    let tools: Vec<Option<&str>> = batch.iter().map(|v| v.record.tool_name()).collect();
+    let estimated: Vec<bool> = batch.iter().map(|v| v.record.is_estimated()).collect();
+    let cut_off: Vec<bool> = batch.iter().map(|v| v.record.is_cut_off()).collect();
+    let request_ids: Vec<Option<&str>> = batch.iter().map(|v| v.record.request_id()).collect();
+    let latencies: Vec<Option<i64>> = batch.iter().map(|v| v.latency_ns).collect();
+    let provider_totals: Vec<Option<i64>> = batch.iter().map(|v| v.provider_total).collect();
+    let tiers: Vec<Option<&str>> = batch
+        .iter()
+        .map(|v| v.record.service_tier().map(|tier| tier.name()))
+        .collect();
+    let labels: Vec<&str> = batch.iter().map(|v| v.labels.as_str()).collect();
+    let sources: Vec<&str> = batch.iter().map(|v| v.cost.source.as_str()).collect();
+    let priced_as: Vec<Option<&str>> = batch.iter().map(|v| v.cost.priced_as.as_deref()).collect();
+    let mut transaction = connection
+        .client
+        .transaction()
+        .map_err(failed("cannot begin a transaction"))?;
+    let new_ids = transaction
+        .query(
+            &connection.insert_records,
+            &[
+                &id_column,
+                &column(|v| v.ts_ns),
+                &models,
+                &column(|v| v.counts.prompt),
+                &column(|v| v.counts.completion),
+                &column(|v| v.counts.cached),
+                &column(|v| v.counts.cache_write),
+                &column(|v| v.counts.cache_write_1h),
+                &column(|v| v.counts.reasoning),
+                &tools,
+                &estimated,
+                &cut_off,
+                &request_ids,
+                &latencies,
+                &provider_totals,
+                &tiers,
+                &labels,
+                &money(|v| v.cost.input),
+                &money(|v| v.cost.cached_input),
+                &money(|v| v.cost.cache_write),
+                &money(|v| v.cost.completion),
+                &money(|v| v.cost.total),
+                &column(|v| v.unpriced_tokens),
+                &sources,
+                &priced_as,
+            ],
+        )
+        .map_err(failed("cannot insert a record"))?;
+    let mut new: std::collections::HashSet<Vec<u8>> = new_ids
+        .iter()
+        .map(|row| row.try_get::<_, Vec<u8>>(0))
+        .collect::<Result<_, _>>()
+        .map_err(failed("cannot read an inserted id"))?;
+    let outcome = Inserted {
+        inserted: new.len() as u64,
+        already_there: (batch.len() - new.len()) as u64,
+    };
+    let (mut label_ids, mut keys, mut values) = (Vec::new(), Vec::new(), Vec::new());
+    for (record, id) in batch.iter().zip(&id_column) {
+        // A new id's labels once, even when the batch repeats the record.
+        if new.remove(*id) {
+            for (key, value) in record.record.labels().iter() {
+                label_ids.push(*id);
+                keys.push(key);
+                values.push(value);
+            }
+        }
+    }
+    if !label_ids.is_empty() {
+        transaction
+            .execute(&connection.insert_labels, &[&label_ids, &keys, &values])
+            .map_err(failed("cannot insert a label"))?;
+    }
+    transaction
+        .commit()
+        .map_err(failed("cannot commit a record"))?;
+    Ok(outcome)
 }
 
 /// Applies the migrations the database has not had yet, all in one transaction under an

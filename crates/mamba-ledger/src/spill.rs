@@ -16,8 +16,9 @@ use mamba_usage::UsageRecord;
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 
+use crate::stored::Inserted;
 use crate::stored::{StoredCost, Values};
-use crate::{Durability, LedgerError, RecordId, Written};
+use crate::{Durability, LedgerError, RecordId};
 
 /// One line of the spill file.
 #[derive(Serialize, Deserialize)]
@@ -41,6 +42,9 @@ struct Cost {
     source: String,
     priced_as: Option<String>,
 }
+
+/// How many spilled records a replay writes per transaction.
+const REPLAY_BATCH: usize = 1_000;
 
 /// What a replay did.
 ///
@@ -94,38 +98,42 @@ impl Spill {
         }
     }
 
-    /// Appends `values` and flushes it to the operating system (with `PowerLoss`, to the disk)
+    /// Appends `batch` and flushes it to the operating system (with `PowerLoss`, to the disk)
     /// before returning.
-    pub(crate) fn append(&self, values: &Values) -> Result<Written, LedgerError> {
-        let cost = &values.cost;
-        let line = Line {
-            id: values.id.to_string(),
-            record: values.record.clone(),
-            cost: Cost {
-                input: cost.input.to_string(),
-                cached_input: cost.cached_input.to_string(),
-                cache_write: cost.cache_write.to_string(),
-                completion: cost.completion.to_string(),
-                total: cost.total.to_string(),
-                unpriced_tokens: u64::try_from(values.unpriced_tokens).unwrap_or_default(),
-                source: cost.source.clone(),
-                priced_as: cost.priced_as.clone(),
-            },
-        };
-        let mut text = serde_json::to_string(&line).map_err(|error| {
-            self.io_error(
-                "cannot write a spilled record",
-                std::io::Error::other(error),
-            )
-        })?;
-        text.push('\n');
+    pub(crate) fn append(&self, batch: &[Values]) -> Result<(), LedgerError> {
+        let mut text = String::new();
+        for values in batch {
+            let cost = &values.cost;
+            let line = Line {
+                id: values.id.to_string(),
+                record: values.record.clone(),
+                cost: Cost {
+                    input: cost.input.to_string(),
+                    cached_input: cost.cached_input.to_string(),
+                    cache_write: cost.cache_write.to_string(),
+                    completion: cost.completion.to_string(),
+                    total: cost.total.to_string(),
+                    unpriced_tokens: u64::try_from(values.unpriced_tokens).unwrap_or_default(),
+                    source: cost.source.clone(),
+                    priced_as: cost.priced_as.clone(),
+                },
+            };
+            let json = serde_json::to_string(&line).map_err(|error| {
+                self.io_error(
+                    "cannot write a spilled record",
+                    std::io::Error::other(error),
+                )
+            })?;
+            text.push_str(&json);
+            text.push('\n');
+        }
         let _guard = self.file.lock().unwrap_or_else(PoisonError::into_inner);
         let mut file = OpenOptions::new()
             .create(true)
             .append(true)
             .open(&self.path)
             .map_err(|e| self.io_error("cannot open the spill file", e))?;
-        // One write of the whole line: a process killed mid-write leaves at most a torn last
+        // One write of the whole lines: a process killed mid-write leaves at most a torn last
         // line, which a replay reports by number rather than guessing at.
         file.write_all(text.as_bytes())
             .map_err(|e| self.io_error("cannot append to the spill file", e))?;
@@ -134,15 +142,15 @@ impl Spill {
                 .map_err(|e| self.io_error("cannot sync the spill file", e))?;
         }
         self.pending.store(true, Ordering::Release);
-        Ok(Written::Spilled)
+        Ok(())
     }
 
-    /// Writes every spilled line with `write` (in order, each under its own id), then empties
-    /// the file. A failure stops the replay and leaves the file as it was: what was written is
-    /// written once, however often the replay runs.
+    /// Writes every spilled line with `write` (in order, [`REPLAY_BATCH`] records at a time,
+    /// each under its own id), then empties the file. A failure stops the replay and leaves
+    /// the file as it was: what was written is written once, however often the replay runs.
     pub(crate) fn replay(
         &self,
-        mut write: impl FnMut(&Values) -> Result<Written, LedgerError>,
+        mut write: impl FnMut(&[Values]) -> Result<Inserted, LedgerError>,
     ) -> Result<Replayed, LedgerError> {
         let _guard = self.file.lock().unwrap_or_else(PoisonError::into_inner);
         let mut file = match OpenOptions::new().read(true).write(true).open(&self.path) {
@@ -154,26 +162,35 @@ impl Spill {
             Err(error) => return Err(self.io_error("cannot open the spill file", error)),
         };
         let mut replayed = Replayed::default();
+        let mut batch = Vec::new();
+        let mut write_batch = |batch: &mut Vec<Values>| -> Result<(), LedgerError> {
+            if !batch.is_empty() {
+                let inserted = write(batch)?;
+                replayed.inserted += inserted.inserted;
+                replayed.already_there += inserted.already_there;
+                batch.clear();
+            }
+            Ok(())
+        };
         let reader = BufReader::new(&mut file);
         for (index, line) in reader.lines().enumerate() {
             let line = line.map_err(|e| self.io_error("cannot read the spill file", e))?;
             if line.trim().is_empty() {
                 continue;
             }
-            let values = self.parse(index + 1, &line)?;
-            match write(&values)? {
-                Written::Inserted => replayed.inserted += 1,
-                Written::AlreadyThere => replayed.already_there += 1,
-                // The database failed again: stop, keeping the file for the next replay.
-                Written::Spilled => {
-                    return Err(LedgerError::Unavailable {
-                        location: self.path.display().to_string(),
-                        action: format!("cannot replay line {}", index + 1),
-                        source: "the database is still unavailable".into(),
-                    });
+            match self.parse(index + 1, &line) {
+                Ok(values) => batch.push(values),
+                Err(corrupt) => {
+                    // The lines before it go in; the file stays for a look at that line.
+                    write_batch(&mut batch)?;
+                    return Err(corrupt);
                 }
             }
+            if batch.len() == REPLAY_BATCH {
+                write_batch(&mut batch)?;
+            }
         }
+        write_batch(&mut batch)?;
         file.set_len(0)
             .and_then(|()| file.seek(SeekFrom::Start(0)).map(drop))
             .and_then(|()| file.sync_all())

@@ -11,8 +11,8 @@ use rust_decimal::Decimal;
 
 use crate::error::database_error;
 use crate::schema;
-use crate::stored::{Group, RECORD_COLUMNS, Row, Sums, Values, read_row, written};
-use crate::{Durability, LedgerError, TimeRange, Written};
+use crate::stored::{Group, Inserted, RECORD_COLUMNS, Row, Sums, Values, read_row};
+use crate::{Durability, LedgerError, TimeRange};
 
 /// A ledger in one SQLite file.
 pub(crate) struct SqliteStore {
@@ -97,15 +97,15 @@ impl SqliteStore {
         database_error(&self.location, action)
     }
 
-    /// Writes one record and its labels in one transaction, once per id.
-    pub(crate) fn insert(&self, values: &Values) -> Result<Written, LedgerError> {
-        let (record, cost) = (&values.record, &values.cost);
-        let id = values.id.to_bytes();
+    /// Writes `batch` (each record with its labels) in one transaction, each record once per
+    /// id: a record whose id is already there, or repeats an earlier one of the batch, changes
+    /// nothing.
+    pub(crate) fn insert_all(&self, batch: &[Values]) -> Result<Inserted, LedgerError> {
         let mut connection = self.lock();
         let transaction = connection
             .transaction()
             .map_err(self.failed("cannot begin a transaction"))?;
-        let mut insert = transaction
+        let mut insert_record = transaction
             .prepare_cached(
                 "INSERT INTO records (id, ts_ns, model, prompt_tokens, completion_tokens, \
                  cached_tokens, cache_write_tokens, cache_write_1h_tokens, reasoning_tokens, \
@@ -116,53 +116,56 @@ impl SqliteStore {
                  ?17, ?18, ?19, ?20, ?21, ?22, ?23, ?24, ?25) ON CONFLICT (id) DO NOTHING",
             )
             .map_err(self.failed("cannot prepare the insert"))?;
-        let inserted = insert
-            .execute(params![
-                &id[..],
-                values.ts_ns,
-                record.model(),
-                values.counts.prompt,
-                values.counts.completion,
-                values.counts.cached,
-                values.counts.cache_write,
-                values.counts.cache_write_1h,
-                values.counts.reasoning,
-                record.tool_name(),
-                record.is_estimated(),
-                record.is_cut_off(),
-                record.request_id(),
-                values.latency_ns,
-                values.provider_total,
-                record.service_tier().map(|tier| tier.name()),
-                values.labels,
-                cost.input.to_string(),
-                cost.cached_input.to_string(),
-                cost.cache_write.to_string(),
-                cost.completion.to_string(),
-                cost.total.to_string(),
-                values.unpriced_tokens,
-                cost.source,
-                cost.priced_as.as_deref(),
-            ])
-            .map_err(self.failed("cannot insert a record"))?;
-        drop(insert);
-        if inserted == 1 {
-            let mut insert = transaction
-                .prepare_cached(
-                    "INSERT INTO record_labels (record_id, key, value) VALUES (?1, ?2, ?3)",
-                )
-                .map_err(self.failed("cannot insert a label"))?;
-            for (key, value) in record.labels().iter() {
-                insert
-                    .execute(params![&id[..], key, value])
-                    .map_err(self.failed("cannot insert a label"))?;
+        let mut insert_label = transaction
+            .prepare_cached("INSERT INTO record_labels (record_id, key, value) VALUES (?1, ?2, ?3)")
+            .map_err(self.failed("cannot prepare the insert"))?;
+        let mut outcome = Inserted::default();
+        for values in batch {
+            let (record, cost) = (&values.record, &values.cost);
+            let id = values.id.to_bytes();
+            let inserted = insert_record
+                .execute(params![
+                    &id[..],
+                    values.ts_ns,
+                    record.model(),
+                    values.counts.prompt,
+                    values.counts.completion,
+                    values.counts.cached,
+                    values.counts.cache_write,
+                    values.counts.cache_write_1h,
+                    values.counts.reasoning,
+                    record.tool_name(),
+                    record.is_estimated(),
+                    record.is_cut_off(),
+                    record.request_id(),
+                    values.latency_ns,
+                    values.provider_total,
+                    record.service_tier().map(|tier| tier.name()),
+                    values.labels,
+                    cost.input.to_string(),
+                    cost.cached_input.to_string(),
+                    cost.cache_write.to_string(),
+                    cost.completion.to_string(),
+                    cost.total.to_string(),
+                    values.unpriced_tokens,
+                    cost.source,
+                    cost.priced_as.as_deref(),
+                ])
+                .map_err(self.failed("cannot insert a record"))?;
+            if inserted == 1 {
+                for (key, value) in record.labels().iter() {
+                    insert_label
+                        .execute(params![&id[..], key, value])
+                        .map_err(self.failed("cannot insert a label"))?;
+                }
             }
-            drop(insert);
+            outcome.count(u64::try_from(inserted).unwrap_or_default());
         }
+        drop((insert_record, insert_label));
         transaction
             .commit()
             .map_err(self.failed("cannot commit a record"))?;
-        Ok(written(u64::try_from(inserted).unwrap_or_default()))
+        Ok(outcome)
     }
 
     /// The sums of the records in `range`, per `group`.

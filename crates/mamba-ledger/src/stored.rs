@@ -301,13 +301,30 @@ impl Group {
     }
 }
 
-/// What a write did, from how many rows its insert made (never [`Written::Spilled`]: that is
-/// the ledger's doing, not a backend's).
-pub(crate) fn written(inserted: u64) -> Written {
-    if inserted == 1 {
-        Written::Inserted
-    } else {
-        Written::AlreadyThere
+/// How many records of a batch a write added, and how many were there already (by id).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct Inserted {
+    pub(crate) inserted: u64,
+    pub(crate) already_there: u64,
+}
+
+impl Inserted {
+    /// Counts one record, of which the database says it changed `rows` rows (1: new).
+    pub(crate) fn count(&mut self, rows: u64) {
+        if rows == 1 {
+            self.inserted += 1;
+        } else {
+            self.already_there += 1;
+        }
+    }
+
+    /// What the write of one record did.
+    pub(crate) fn written(self) -> Written {
+        if self.inserted == 1 {
+            Written::Inserted
+        } else {
+            Written::AlreadyThere
+        }
     }
 }
 
