@@ -1,18 +1,24 @@
 //! `cargo xtask bench`: runs the criterion benchmarks of every crate (all features on, so
-//! optional engines are measured beside the default ones) and prints a table of the figures.
+//! optional engines are measured beside the default ones, and a PostgreSQL server for the
+//! ledger's) and prints a table of the figures.
 
 use std::path::Path;
 
 use anyhow::{Context, Result};
 use serde_json::Value;
 
+use crate::service::ServiceGuard;
 use crate::{cargo, run_command, workspace_root};
 
-/// Runs `cargo bench` with `criterion_args` passed through, then summarises the results.
+/// Runs `cargo bench` with `criterion_args` passed through, then summarises the results. The
+/// ledger's PostgreSQL benchmarks run against the pinned server, started (and stopped after)
+/// as for `cargo xtask ci`.
 pub(crate) fn run(criterion_args: &[String]) -> Result<()> {
+    let (_server, database_url) = ServiceGuard::start(&crate::postgres::SERVER)?;
     let mut command = cargo();
     command.args(["bench", "--workspace", "--all-features", "--locked", "--"]);
     command.args(criterion_args);
+    command.env("MAMBA_BENCH_POSTGRES_URL", &database_url);
     run_command(command)?;
     let results = collect(&workspace_root().join("target/criterion"))?;
     print!("{}", table(&results));

@@ -4,7 +4,9 @@
 //! shows the URL with the password redacted.
 
 use std::fmt;
+use std::num::NonZeroUsize;
 use std::path::PathBuf;
+use std::time::Duration;
 
 use crate::LedgerError;
 
@@ -23,6 +25,66 @@ pub enum Durability {
     /// A committed record also survives a power loss (`synchronous=FULL`: an fsync per
     /// commit, so the disk's fsync rate bounds the commit rate).
     PowerLoss,
+}
+
+/// Batched writes ([`LedgerConfig::batched`]): records are held in memory and committed
+/// together, many per transaction, for write rates far above one commit per record.
+///
+/// A batch is committed when it holds `max_records`, when its oldest record has waited
+/// `max_delay`, on [`Ledger::flush`](crate::Ledger::flush), before every query, and when the
+/// last handle to the ledger is dropped. A thread of the ledger's writes it while the next
+/// batch fills; a record that finds that one full too writes it itself, so at most two
+/// batches are ever pending. That is the window: a process killed (SIGKILL, a power cut)
+/// loses the records not yet committed, at most `2 × max_records`, none much older than
+/// `max_delay` while the database takes writes. Write-through (no batching) loses none.
+///
+/// A batch the database cannot take stays pending (retried every `max_delay`, or spilled
+/// with a spill file); while it does, a record that finds the batch full gets the error and
+/// is not taken.
+///
+/// ```
+/// use std::time::Duration;
+/// use mamba_ledger::Batching;
+///
+/// let batching = Batching::default();
+/// assert_eq!((batching.max_records().get(), batching.max_delay()), (1_000, Duration::from_millis(100)));
+/// let small = Batching::new(std::num::NonZeroUsize::new(64).unwrap(), Duration::from_millis(10));
+/// assert_eq!(small.max_records().get(), 64);
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Batching {
+    max_records: NonZeroUsize,
+    max_delay: Duration,
+}
+
+impl Batching {
+    /// Batches of at most `max_records`, none held longer than `max_delay`.
+    pub fn new(max_records: NonZeroUsize, max_delay: Duration) -> Batching {
+        Batching {
+            max_records,
+            max_delay,
+        }
+    }
+
+    /// The most records a batch holds before it is committed.
+    pub fn max_records(&self) -> NonZeroUsize {
+        self.max_records
+    }
+
+    /// The longest a record waits in a batch.
+    pub fn max_delay(&self) -> Duration {
+        self.max_delay
+    }
+}
+
+/// 1,000 records or 100 ms, whichever comes first.
+impl Default for Batching {
+    fn default() -> Batching {
+        Batching {
+            max_records: NonZeroUsize::new(1_000).unwrap_or(NonZeroUsize::MIN),
+            max_delay: Duration::from_millis(100),
+        }
+    }
 }
 
 /// Where the ledger is and how it writes.
@@ -44,6 +106,7 @@ pub struct LedgerConfig {
     location: Location,
     durability: Durability,
     spill: Option<PathBuf>,
+    batching: Option<Batching>,
 }
 
 #[derive(Clone, PartialEq, Eq)]
@@ -60,6 +123,7 @@ impl LedgerConfig {
             location: Location::Sqlite(path.into()),
             durability: Durability::default(),
             spill: None,
+            batching: None,
         }
     }
 
@@ -87,6 +151,7 @@ impl LedgerConfig {
             location: Location::Postgres(url.to_owned()),
             durability: Durability::default(),
             spill: None,
+            batching: None,
         })
     }
 
@@ -142,6 +207,26 @@ impl LedgerConfig {
         self
     }
 
+    /// With batched writes (see [`Batching`] for the window a crash may lose); without this,
+    /// every record is committed before `record` returns.
+    ///
+    /// ```
+    /// use mamba_ledger::{Batching, LedgerConfig};
+    ///
+    /// let config = LedgerConfig::sqlite("usage.db").batched(Batching::default());
+    /// assert_eq!(config.batching(), Some(Batching::default()));
+    /// ```
+    #[must_use]
+    pub fn batched(mut self, batching: Batching) -> LedgerConfig {
+        self.batching = Some(batching);
+        self
+    }
+
+    /// How writes are batched; `None`: write-through.
+    pub fn batching(&self) -> Option<Batching> {
+        self.batching
+    }
+
     /// The spill file, when there is one.
     pub fn spill_path(&self) -> Option<&std::path::Path> {
         self.spill.as_deref()
@@ -191,6 +276,7 @@ impl fmt::Debug for LedgerConfig {
             .field("url", &self.to_string())
             .field("durability", &self.durability)
             .field("spill", &self.spill)
+            .field("batching", &self.batching)
             .finish()
     }
 }

@@ -9,6 +9,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use mamba_pricing::CostBreakdown;
 use mamba_usage::{SinkError, UsageRecord, UsageSink};
 
+use crate::batch::{Batch, Pushed};
 use crate::config::Location;
 #[cfg(feature = "postgres")]
 use crate::postgres::PostgresStore;
@@ -54,10 +55,15 @@ use crate::{LedgerConfig, LedgerError, LedgerTotals, RecordId, Replayed, TimeRan
 #[derive(Clone)]
 pub struct Ledger {
     shared: Arc<Shared>,
+    /// In batched mode, the thread that writes due batches; shared by the handles a user
+    /// holds (not by the thread's own), so dropping the last of them writes the last batch.
+    flusher: Option<Arc<Flusher>>,
 }
 
 struct Shared {
     backend: Backend,
+    /// In batched mode, the records not written yet.
+    batch: Option<Batch>,
     /// Where records go while the database cannot take them, when configured.
     spill: Option<Spill>,
     /// Records spilled since the database was last seen taking writes, for the log.
@@ -141,13 +147,18 @@ impl Ledger {
                 });
             }
         };
-        let ledger = Ledger {
+        let mut ledger = Ledger {
             shared: Arc::new(Shared {
                 backend,
+                batch: config.batching().map(Batch::new),
                 spill,
                 spilled: AtomicU64::new(0),
             }),
+            flusher: None,
         };
+        if ledger.shared.batch.is_some() {
+            ledger.flusher = Some(Arc::new(Flusher::start(&ledger)?));
+        }
         // Records spilled by an earlier run go in now if the database can take them; if not,
         // they wait for the next write.
         if ledger.spill_pending() {
@@ -198,10 +209,54 @@ impl Ledger {
         cost: &CostBreakdown,
     ) -> Result<Written, LedgerError> {
         let values = Values::new(id, record, cost)?;
+        if let Some(batch) = &self.shared.batch {
+            return self.hold(batch, values);
+        }
         Ok(match self.write(std::slice::from_ref(&values))? {
             Stored::InDatabase(inserted) => inserted.written(),
             Stored::Spilled => Written::Spilled,
         })
+    }
+
+    /// Adds `values` to the pending batch; the flusher thread writes it once it is full or
+    /// due. A record that finds the batch full (the flusher is behind, or a write of the batch
+    /// failed) writes it itself first, so memory stays bounded and a failure reaches a caller:
+    /// then it gets the error, and is not taken.
+    fn hold(&self, batch: &Batch, mut values: Values) -> Result<Written, LedgerError> {
+        loop {
+            match batch.push(values) {
+                Pushed::Held | Pushed::Full => return Ok(Written::Batched),
+                Pushed::Refused(back) => {
+                    values = back;
+                    self.flush()?;
+                }
+            }
+        }
+    }
+
+    /// Writes the records batched mode holds now (a no-op in write-through mode): when it
+    /// returns `Ok`, every record recorded before the call is committed (or, with a spill
+    /// file and the database unavailable, spilled).
+    ///
+    /// # Errors
+    /// What the write of the batch failed with; its records stay pending, retried by the next
+    /// trigger.
+    pub fn flush(&self) -> Result<(), LedgerError> {
+        let Some(batch) = &self.shared.batch else {
+            return Ok(());
+        };
+        let _writing = batch.lock_writing();
+        let values = batch.take();
+        if values.is_empty() {
+            return Ok(());
+        }
+        match self.write(&values) {
+            Ok(_) => Ok(()),
+            Err(error) => {
+                batch.put_back(values);
+                Err(error)
+            }
+        }
     }
 
     /// Writes `batch` in one transaction; with a spill file, appends it there instead while
@@ -350,6 +405,7 @@ impl Ledger {
         group: Group,
         range: TimeRange,
     ) -> Result<BTreeMap<Option<String>, LedgerTotals>, LedgerError> {
+        self.flush()?;
         let rows: Vec<(Option<String>, Sums)> =
             on_store!(self, store => store.grouped(&group, range))?;
         Ok(rows
@@ -364,6 +420,7 @@ impl Ledger {
     /// [`LedgerError::Database`] when the query fails; [`LedgerError::Corrupt`] for a row that
     /// does not read back as a record.
     pub fn records(&self, range: TimeRange) -> Result<Vec<(RecordId, UsageRecord)>, LedgerError> {
+        self.flush()?;
         let rows: Vec<Row> = on_store!(self, store => store.records(range))?;
         let location = self.location();
         rows.into_iter()
@@ -376,6 +433,7 @@ impl Ledger {
     /// # Errors
     /// [`LedgerError::Database`] when the query fails.
     pub fn len(&self) -> Result<u64, LedgerError> {
+        self.flush()?;
         on_store!(self, store => store.len())
     }
 
@@ -395,6 +453,7 @@ impl Ledger {
     /// [`LedgerError::Corrupt`] with what the check found; [`LedgerError::Database`] when the
     /// check cannot run.
     pub fn check_integrity(&self) -> Result<(), LedgerError> {
+        self.flush()?;
         on_store!(self, store => store.check_integrity())
     }
 
@@ -413,6 +472,71 @@ impl UsageSink<CostBreakdown> for Ledger {
             .map_err(|error| {
                 SinkError::new(self.to_string(), "cannot write the record").with_source(error)
             })
+    }
+
+    fn flush(&self) -> Result<(), SinkError> {
+        Ledger::flush(self).map_err(|error| {
+            SinkError::new(self.to_string(), "cannot write the batched records").with_source(error)
+        })
+    }
+}
+
+/// Batched mode's thread: it writes each batch that has waited `max_delay`, and the last one
+/// when the ledger's last handle is dropped.
+struct Flusher {
+    /// A handle without a flusher (so it keeps no flusher alive), to close the batch.
+    ledger: Ledger,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Flusher {
+    fn start(ledger: &Ledger) -> Result<Flusher, LedgerError> {
+        let own = Ledger {
+            shared: Arc::clone(&ledger.shared),
+            flusher: None,
+        };
+        let worker = own.clone();
+        let thread = std::thread::Builder::new()
+            .name("mamba-ledger-batch".to_owned())
+            .spawn(move || {
+                let Some(batch) = &worker.shared.batch else {
+                    return;
+                };
+                let write = || {
+                    if let Err(error) = worker.flush() {
+                        tracing::warn!(
+                            ledger = %worker,
+                            %error,
+                            "a batch of records cannot be written; it is kept and retried"
+                        );
+                    }
+                };
+                while batch.wait_until_due() {
+                    write();
+                }
+                write();
+            })
+            .map_err(|error| LedgerError::Database {
+                location: ledger.to_string(),
+                action: "cannot start the batch thread".to_owned(),
+                source: Box::new(error),
+            })?;
+        Ok(Flusher {
+            ledger: own,
+            thread: Some(thread),
+        })
+    }
+}
+
+/// Dropping the last handle writes the last batch before it returns.
+impl Drop for Flusher {
+    fn drop(&mut self) {
+        if let Some(batch) = &self.ledger.shared.batch {
+            batch.close();
+        }
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
     }
 }
 

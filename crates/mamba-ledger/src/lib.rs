@@ -55,6 +55,8 @@
     )
 )]
 
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+mod batch;
 mod config;
 mod error;
 mod id;
@@ -72,7 +74,7 @@ mod sqlite;
 #[cfg(any(feature = "sqlite", feature = "postgres"))]
 mod stored;
 
-pub use config::{Durability, LedgerConfig};
+pub use config::{Batching, Durability, LedgerConfig};
 pub use error::LedgerError;
 pub use id::RecordId;
 #[cfg(any(feature = "sqlite", feature = "postgres"))]

@@ -94,9 +94,8 @@ struct Session {
 /// A live connection and its prepared statements.
 struct Connection {
     client: Client,
-    /// Many records in one statement (see [`insert_all`]).
+    /// Many records and their labels in one statement (see [`insert_all`]).
     insert_records: Statement,
-    insert_labels: Statement,
 }
 
 impl PostgresStore {
@@ -333,7 +332,7 @@ impl Session {
         migrate(&mut client, &self.location)?;
         let insert_records = client
             .prepare(
-                "INSERT INTO mamba_ledger.records (id, ts_ns, model, prompt_tokens, \
+                "WITH new AS (INSERT INTO mamba_ledger.records (id, ts_ns, model, prompt_tokens, \
                  completion_tokens, cached_tokens, cache_write_tokens, cache_write_1h_tokens, \
                  reasoning_tokens, tool_name, estimated, cut_off, request_id, latency_ns, \
                  provider_total_tokens, service_tier, labels, input_cost, cached_input_cost, \
@@ -345,19 +344,18 @@ impl Session {
                  $15::BIGINT[], $16::TEXT[], $17::TEXT[], $18::NUMERIC[], $19::NUMERIC[], \
                  $20::NUMERIC[], $21::NUMERIC[], $22::NUMERIC[], $23::BIGINT[], $24::TEXT[], \
                  $25::TEXT[]) \
-                 ON CONFLICT (id) DO NOTHING RETURNING id",
-            )
-            .map_err(self.failed("cannot prepare the insert"))?;
-        let insert_labels = client
-            .prepare(
-                "INSERT INTO mamba_ledger.record_labels (record_id, key, value) \
-                 SELECT * FROM unnest($1::BYTEA[], $2::TEXT[], $3::TEXT[])",
+                 ON CONFLICT (id) DO NOTHING RETURNING id), \
+                 labels AS (INSERT INTO mamba_ledger.record_labels (record_id, key, value) \
+                 SELECT label.record_id, label.key, label.value \
+                 FROM unnest($26::BYTEA[], $27::TEXT[], $28::TEXT[]) \
+                 AS label (record_id, key, value) \
+                 WHERE label.record_id IN (SELECT id FROM new)) \
+                 SELECT id FROM new",
             )
             .map_err(self.failed("cannot prepare the insert"))?;
         Ok(Connection {
             client,
             insert_records,
-            insert_labels,
         })
     }
 
@@ -446,8 +444,9 @@ pub(crate) fn is_outage(error: &postgres::Error) -> bool {
         )
 }
 
-/// One multi-row `INSERT ... SELECT FROM unnest(...)` of every record (one array per column),
-/// then one of the new records' labels, in one transaction: two round trips for any batch.
+/// One statement (so one round trip, atomic without a transaction of its own) for any batch:
+/// a multi-row `INSERT ... SELECT FROM unnest(...)` of every record (one array per column), and
+/// in the same statement the labels of the records it inserted.
 fn insert_all(
     connection: &mut Connection,
     location: &str,
@@ -472,11 +471,21 @@ fn insert_all(
     let labels: Vec<&str> = batch.iter().map(|v| v.labels.as_str()).collect();
     let sources: Vec<&str> = batch.iter().map(|v| v.cost.source.as_str()).collect();
     let priced_as: Vec<Option<&str>> = batch.iter().map(|v| v.cost.priced_as.as_deref()).collect();
-    let mut transaction = connection
+    // Each id's labels once, even when the batch repeats a record; the statement keeps those
+    // of the records it inserted.
+    let mut seen = std::collections::HashSet::with_capacity(batch.len());
+    let (mut label_ids, mut keys, mut values) = (Vec::new(), Vec::new(), Vec::new());
+    for (record, id) in batch.iter().zip(&id_column) {
+        if seen.insert(*id) {
+            for (key, value) in record.record.labels().iter() {
+                label_ids.push(*id);
+                keys.push(key);
+                values.push(value);
+            }
+        }
+    }
+    let inserted = connection
         .client
-        .transaction()
-        .map_err(failed("cannot begin a transaction"))?;
-    let new_ids = transaction
         .query(
             &connection.insert_records,
             &[
@@ -505,38 +514,17 @@ fn insert_all(
                 &column(|v| v.unpriced_tokens),
                 &sources,
                 &priced_as,
+                &label_ids,
+                &keys,
+                &values,
             ],
         )
-        .map_err(failed("cannot insert a record"))?;
-    let mut new: std::collections::HashSet<Vec<u8>> = new_ids
-        .iter()
-        .map(|row| row.try_get::<_, Vec<u8>>(0))
-        .collect::<Result<_, _>>()
-        .map_err(failed("cannot read an inserted id"))?;
-    let outcome = Inserted {
-        inserted: new.len() as u64,
-        already_there: (batch.len() - new.len()) as u64,
-    };
-    let (mut label_ids, mut keys, mut values) = (Vec::new(), Vec::new(), Vec::new());
-    for (record, id) in batch.iter().zip(&id_column) {
-        // A new id's labels once, even when the batch repeats the record.
-        if new.remove(*id) {
-            for (key, value) in record.record.labels().iter() {
-                label_ids.push(*id);
-                keys.push(key);
-                values.push(value);
-            }
-        }
-    }
-    if !label_ids.is_empty() {
-        transaction
-            .execute(&connection.insert_labels, &[&label_ids, &keys, &values])
-            .map_err(failed("cannot insert a label"))?;
-    }
-    transaction
-        .commit()
-        .map_err(failed("cannot commit a record"))?;
-    Ok(outcome)
+        .map_err(failed("cannot insert a record"))?
+        .len();
+    Ok(Inserted {
+        inserted: inserted as u64,
+        already_there: (batch.len() - inserted) as u64,
+    })
 }
 
 /// Applies the migrations the database has not had yet, all in one transaction under an

@@ -98,4 +98,8 @@ pub enum Written {
     /// The database could not take the record; it is in the spill file, to be written when
     /// the database is back.
     Spilled,
+    /// Batched mode ([`LedgerConfig::batched`](crate::LedgerConfig::batched)): the record
+    /// waits in the pending batch, to be committed within the batch's window (or spilled);
+    /// an id already written is not counted again then.
+    Batched,
 }

@@ -2,6 +2,7 @@
 //! `decimal_sum` aggregate registered from Rust so money is summed exactly in SQL (SQLite's own
 //! `SUM` over text or reals is a float sum: 0.1 + 0.2 = 0.30000000000000004).
 
+use std::fmt::Write as _;
 use std::path::Path;
 use std::sync::{Mutex, MutexGuard, PoisonError};
 
@@ -120,8 +121,22 @@ impl SqliteStore {
             .prepare_cached("INSERT INTO record_labels (record_id, key, value) VALUES (?1, ?2, ?3)")
             .map_err(self.failed("cannot prepare the insert"))?;
         let mut outcome = Inserted::default();
+        // The money columns as decimal text, formatted into buffers reused across the batch
+        // (SQLite copies bound text, so one set serves every row).
+        let mut money: [String; 5] = Default::default();
         for values in batch {
             let (record, cost) = (&values.record, &values.cost);
+            for (text, amount) in money.iter_mut().zip([
+                cost.input,
+                cost.cached_input,
+                cost.cache_write,
+                cost.completion,
+                cost.total,
+            ]) {
+                text.clear();
+                // Writing to a String cannot fail.
+                let _ = write!(text, "{amount}");
+            }
             let id = values.id.to_bytes();
             let inserted = insert_record
                 .execute(params![
@@ -142,11 +157,11 @@ impl SqliteStore {
                     values.provider_total,
                     record.service_tier().map(|tier| tier.name()),
                     values.labels,
-                    cost.input.to_string(),
-                    cost.cached_input.to_string(),
-                    cost.cache_write.to_string(),
-                    cost.completion.to_string(),
-                    cost.total.to_string(),
+                    money[0],
+                    money[1],
+                    money[2],
+                    money[3],
+                    money[4],
                     values.unpriced_tokens,
                     cost.source,
                     cost.priced_as.as_deref(),

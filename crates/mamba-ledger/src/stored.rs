@@ -310,6 +310,7 @@ pub(crate) struct Inserted {
 
 impl Inserted {
     /// Counts one record, of which the database says it changed `rows` rows (1: new).
+    #[cfg(feature = "sqlite")]
     pub(crate) fn count(&mut self, rows: u64) {
         if rows == 1 {
             self.inserted += 1;

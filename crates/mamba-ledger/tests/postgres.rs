@@ -76,6 +76,16 @@ fn money_is_summed_exactly() {
 }
 
 #[test]
+fn batched_records_are_committed_by_size_delay_flush_query_and_drop() {
+    let Some(server) = server_url() else { return };
+    let url = fresh_database(&server, "batched");
+    contract::batched_records_are_committed_by_size_delay_flush_query_and_drop(
+        |batching| Ledger::open(&LedgerConfig::from_url(&url).unwrap().batched(batching)).unwrap(),
+        &open(&url),
+    );
+}
+
+#[test]
 fn a_record_written_twice_under_one_id_counts_once() {
     if let Some(ledger) = fresh_ledger("idempotent") {
         contract::a_record_written_twice_under_one_id_counts_once(&ledger);
@@ -515,4 +525,55 @@ fn a_spill_file_takes_records_only_while_the_server_is_unreachable() {
     );
     assert!(!ledger.spill_pending());
     assert!(!spill.exists());
+}
+
+/// A batch whose write fails (the server is away, no spill file) is kept, not dropped: a
+/// record that finds the batch full gets the error and is not taken, and every acknowledged
+/// record goes in once the server is back.
+#[test]
+fn a_batch_that_cannot_be_written_is_kept_until_the_server_is_back() {
+    let Some(server) = server_url() else { return };
+    let direct = fresh_database(&server, "batch_outage");
+    let mut proxy = Proxy::start(authority(&server));
+    let batching = mamba_ledger::Batching::new(
+        std::num::NonZeroUsize::new(3).unwrap(),
+        std::time::Duration::from_secs(3_600),
+    );
+    let ledger = Ledger::open(
+        &LedgerConfig::from_url(&proxy.url(&direct))
+            .unwrap()
+            .batched(batching),
+    )
+    .unwrap();
+    let record = UsageRecord::new("gpt-4o", 1_000, 100);
+    let cost = CostEstimator::new().estimate_record(&record);
+    proxy.take_down();
+    // The third record fills the batch, whose write fails: its records stay pending, and
+    // while the flusher tries, the next batch fills. A record that then finds the batch full
+    // writes it itself, fails, and is refused: pending records stay within two batches.
+    let mut acknowledged = 0;
+    let error = loop {
+        match ledger.record(&record, &cost) {
+            Ok(_) => acknowledged += 1,
+            Err(error) => break error,
+        }
+        assert!(acknowledged <= 6, "the batch grew past two batches");
+    };
+    assert!(error.is_unavailable(), "{error}");
+    assert!(acknowledged >= 3, "{acknowledged}");
+    assert!(ledger.flush().unwrap_err().is_unavailable());
+    let books = open(&direct);
+    assert_eq!(books.len().unwrap(), 0);
+
+    proxy.bring_up();
+    ledger.flush().unwrap();
+    let totals = books.totals(TimeRange::ALL).unwrap();
+    assert_eq!(
+        totals.usage.request_count, 3,
+        "the refused fourth record was not taken"
+    );
+    assert_eq!(
+        totals.cost,
+        cost.total_cost * rust_decimal::Decimal::from(3)
+    );
 }

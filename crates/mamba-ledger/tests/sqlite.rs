@@ -61,6 +61,17 @@ fn every_field_survives_a_reopen() {
 }
 
 #[test]
+fn batched_records_are_committed_by_size_delay_flush_query_and_drop() {
+    let db = TempDb::new("batched");
+    contract::batched_records_are_committed_by_size_delay_flush_query_and_drop(
+        |batching| {
+            Ledger::open(&mamba_ledger::LedgerConfig::sqlite(&db.0).batched(batching)).unwrap()
+        },
+        &db.open(),
+    );
+}
+
+#[test]
 fn counts_the_ledger_cannot_store_are_refused_by_name_and_nothing_is_written() {
     contract::counts_the_ledger_cannot_store_are_refused_by_name_and_nothing_is_written(
         &TempDb::new("unstorable").open(),

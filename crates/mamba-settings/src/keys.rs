@@ -304,6 +304,13 @@ scalar_keys! {
         unset = "no spill file",
         doc = "a file records are appended to while the ledger's database cannot take them (down, unreachable, locked), written to it once it is back; empty clears it",
         pub fn ledger_spill(path: std::path::PathBuf) => Some(path);
+    ledger.batch_records: Optional(Positive { expected: "a positive whole number of records, e.g. 1000" }),
+        unset = "write-through",
+        doc = "batched writes: records wait in memory and are committed this many at a time (or after `batch_delay`, on flush and on shutdown), so a crash can lose the last two batches; unset, each record is committed before its request returns",
+        pub fn ledger_batch_records(records: u32) => Some(records);
+    ledger.batch_delay: Seconds,
+        doc = "with `batch_records`, the longest a record waits in a batch before it is committed: seconds (`0.1`) or a duration (`\"100ms\"`)",
+        pub fn ledger_batch_delay(delay: std::time::Duration) => delay;
 }
 
 /// The keys under a model name.

@@ -213,7 +213,7 @@ impl TrackingSettings {
 /// assert_eq!(config.to_string(), "sqlite://usage.db");
 /// # Ok::<(), mamba_settings::SettingsError>(())
 /// ```
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct LedgerSettings {
     /// The ledger (`sqlite://usage.db`); `None`: no ledger.
@@ -222,18 +222,60 @@ pub struct LedgerSettings {
     pub durability: mamba_ledger::Durability,
     /// Where records go while the database cannot take them; `None`: a failed commit fails.
     pub spill: Option<std::path::PathBuf>,
+    /// Batched writes, this many records per commit; `None`: write-through.
+    pub batch_records: Option<u32>,
+    /// With `batch_records`, the longest a record waits in a batch.
+    pub batch_delay: std::time::Duration,
+}
+
+/// No ledger; write-through, durable past the process, no spill file, and batches (when
+/// `batch_records` is set) of at most 100 ms.
+impl Default for LedgerSettings {
+    fn default() -> LedgerSettings {
+        LedgerSettings {
+            url: None,
+            durability: mamba_ledger::Durability::default(),
+            spill: None,
+            batch_records: None,
+            batch_delay: mamba_ledger::Batching::default().max_delay(),
+        }
+    }
 }
 
 impl LedgerSettings {
-    /// The ledger's own config, with the durability and spill file applied; `None` when no
-    /// ledger is set.
+    /// The ledger's own config, with the durability, spill file and batching applied; `None`
+    /// when no ledger is set.
+    ///
+    /// ```
+    /// use mamba_settings::AgentSettings;
+    ///
+    /// let settings = AgentSettings::builder()
+    ///     .defaults_only()
+    ///     .environment([
+    ///         ("MAMBA_LEDGER__URL", "sqlite://usage.db"),
+    ///         ("MAMBA_LEDGER__BATCH_RECORDS", "500"),
+    ///         ("MAMBA_LEDGER__BATCH_DELAY", "50ms"),
+    ///     ])
+    ///     .build()?;
+    /// let batching = settings.ledger.config().unwrap().batching().unwrap();
+    /// assert_eq!(batching.max_records().get(), 500);
+    /// assert_eq!(batching.max_delay(), std::time::Duration::from_millis(50));
+    /// # Ok::<(), mamba_settings::SettingsError>(())
+    /// ```
     pub fn config(&self) -> Option<mamba_ledger::LedgerConfig> {
         self.url.clone().map(|config| {
-            let config = config.durability(self.durability);
-            match &self.spill {
-                Some(path) => config.spill_to(path),
-                None => config,
+            let mut config = config.durability(self.durability);
+            if let Some(path) = &self.spill {
+                config = config.spill_to(path);
             }
+            let records = self
+                .batch_records
+                .and_then(|records| usize::try_from(records).ok())
+                .and_then(std::num::NonZeroUsize::new);
+            if let Some(records) = records {
+                config = config.batched(mamba_ledger::Batching::new(records, self.batch_delay));
+            }
+            config
         })
     }
 }

@@ -72,6 +72,8 @@ fn everything_set_in_code() -> AgentSettings {
         .ledger(mamba_ledger::LedgerConfig::sqlite("books.db"))
         .ledger_durability(mamba_ledger::Durability::PowerLoss)
         .ledger_spill("spill.jsonl".into())
+        .ledger_batch_records(250)
+        .ledger_batch_delay(Duration::from_millis(20))
         .usage_limits(
             UsageLimits::default()
                 .with_requests(1)
@@ -120,7 +122,7 @@ fn every_declared_key_reads_from_its_variable_what_the_dump_shows() {
         );
         checked += 1;
     }
-    assert_eq!(checked, 21, "every scalar key was set in code and checked");
+    assert_eq!(checked, 23, "every scalar key was set in code and checked");
 }
 
 #[test]

@@ -273,3 +273,101 @@ pub(crate) fn sql_breakdowns_equal_the_in_memory_books(
     prop_assert_eq!(totals_of(back.iter()), totals_of(records.iter()));
     Ok(())
 }
+
+/// Waits (up to 30 s: this is about whether, not how fast) until `books` holds `count`
+/// records, and checks it holds no more.
+fn eventually(books: &Ledger, count: u64, never: &str) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while books.len().unwrap() < count {
+        assert!(std::time::Instant::now() < deadline, "{never}");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    assert_eq!(books.len().unwrap(), count);
+}
+
+/// Batched mode: records wait until the batch is full, has waited its delay, is flushed, is
+/// queried, or its ledger is dropped; then every one is there once, whatever the batch
+/// repeated. `open` opens the ledger under test with the batching given; `books` is a plain
+/// (write-through) ledger on the same database, which sees only what was committed.
+pub(crate) fn batched_records_are_committed_by_size_delay_flush_query_and_drop(
+    open: impl Fn(mamba_ledger::Batching) -> Ledger,
+    books: &Ledger,
+) {
+    use mamba_ledger::Batching;
+    use std::num::NonZeroUsize;
+    let size = |n| NonZeroUsize::new(n).unwrap();
+    let record = UsageRecord::new("gpt-4o", 1_000, 100);
+    let cost = CostEstimator::new().estimate_record(&record);
+    let hold = |ledger: &Ledger, id: RecordId| {
+        assert_eq!(
+            ledger.record_with_id(id, &record, &cost).unwrap(),
+            Written::Batched
+        );
+    };
+
+    let batched = open(Batching::new(size(5), Duration::from_secs(3_600)));
+    let repeated = RecordId::new();
+    hold(&batched, repeated);
+    hold(&batched, repeated);
+    for _ in 0..2 {
+        hold(&batched, RecordId::new());
+    }
+    assert_eq!(
+        books.len().unwrap(),
+        0,
+        "nothing is committed before a trigger"
+    );
+    hold(&batched, RecordId::new());
+    eventually(books, 4, "a full batch was never written");
+
+    hold(&batched, repeated);
+    hold(&batched, RecordId::new());
+    batched.flush().unwrap();
+    assert_eq!(
+        books.len().unwrap(),
+        5,
+        "flush writes; the repeated id counts once"
+    );
+
+    hold(&batched, RecordId::new());
+    assert_eq!(
+        batched.len().unwrap(),
+        6,
+        "a query sees every record recorded before it"
+    );
+
+    for _ in 0..3 {
+        hold(&batched, RecordId::new());
+    }
+    drop(batched);
+    assert_eq!(
+        books.len().unwrap(),
+        9,
+        "dropping the last handle writes the last batch"
+    );
+
+    let prompt = open(Batching::new(size(1_000), Duration::from_millis(20)));
+    hold(&prompt, RecordId::new());
+    hold(&prompt, RecordId::new());
+    eventually(books, 11, "a batch past its delay was never written");
+    drop(prompt);
+
+    // Many writers through one batched ledger: every record once, token sums exact.
+    let shared = open(Batching::new(size(64), Duration::from_millis(5)));
+    std::thread::scope(|scope| {
+        for _ in 0..8 {
+            let shared = shared.clone();
+            let (record, cost) = (&record, &cost);
+            scope.spawn(move || {
+                for _ in 0..250 {
+                    shared.record(record, cost).unwrap();
+                }
+            });
+        }
+    });
+    drop(shared);
+    let totals = books.totals(TimeRange::ALL).unwrap();
+    assert_eq!(totals.usage.request_count, 2_011);
+    assert_eq!(totals.usage.total_tokens, 2_011 * 1_100);
+    assert_eq!(totals.cost, cost.total_cost * Decimal::from(2_011));
+}
