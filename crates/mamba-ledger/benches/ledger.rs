@@ -7,13 +7,14 @@
 //! is linear). Run with `cargo xtask bench`.
 #![allow(missing_docs)]
 
+mod common;
+
 use std::hint::black_box;
 use std::time::Duration;
 
 use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_main};
 use mamba_ledger::{Batching, Durability, Ledger, LedgerConfig, TimeRange};
 use mamba_pricing::CostEstimator;
-use mamba_usage::{Labels, UsageRecord};
 
 fn path(name: &str) -> std::path::PathBuf {
     let path = std::env::temp_dir().join(format!(
@@ -26,21 +27,9 @@ fn path(name: &str) -> std::path::PathBuf {
     path
 }
 
-fn record(i: u64) -> UsageRecord {
-    let models = ["gpt-4o", "gpt-4o-mini", "claude-sonnet-4-6"];
-    UsageRecord::builder(models[(i % 3) as usize])
-        .prompt_tokens(1_000 + i % 100)
-        .cached_tokens(512)
-        .completion_tokens(200)
-        .request_id(&format!("chatcmpl-{i:029}"))
-        .labels(Labels::new().user(["alice", "bob"][(i % 2) as usize]))
-        .build()
-        .unwrap_or_else(|_| UsageRecord::new("gpt-4o", 1, 1))
-}
-
 fn write_through(c: &mut Criterion) {
     let estimator = CostEstimator::new();
-    let records: Vec<_> = (0..1_000).map(record).collect();
+    let records: Vec<_> = (0..1_000).map(common::record).collect();
     let costs: Vec<_> = records
         .iter()
         .map(|r| estimator.estimate_record(r))
@@ -75,7 +64,6 @@ fn write_through(c: &mut Criterion) {
 }
 
 fn batched(c: &mut Criterion) {
-    let estimator = CostEstimator::new();
     let mut group = c.benchmark_group("ledger batched");
     group.throughput(Throughput::Elements(10_000));
     group.sample_size(10);
@@ -85,24 +73,8 @@ fn batched(c: &mut Criterion) {
     };
     group.bench_function("10000 records, batches of 1000, until committed", |b| {
         b.iter_batched_ref(
-            // Fresh records each time, stamped now as a service's are: the ledger's time index
-            // then grows at its end, as it does in use.
-            || {
-                (0..10_000)
-                    .map(|i| {
-                        let record = record(i);
-                        let cost = estimator.estimate_record(&record);
-                        (record, cost)
-                    })
-                    .collect::<Vec<_>>()
-            },
-            |records| {
-                for (record, cost) in records.iter() {
-                    let _ = black_box(ledger.record(record, cost));
-                }
-                // Every record recorded is committed when `flush` returns.
-                black_box(ledger.flush())
-            },
+            || common::records(10_000),
+            |records| common::write_all(&ledger, records),
             BatchSize::PerIteration,
         )
     });
@@ -115,7 +87,7 @@ fn queries(c: &mut Criterion) {
         return;
     };
     for i in 0..100_000 {
-        let record = record(i);
+        let record = common::record(i);
         let _ = ledger.record(&record, &estimator.estimate_record(&record));
     }
     let mut group = c.benchmark_group("ledger over 100k records");

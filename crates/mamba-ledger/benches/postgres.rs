@@ -6,12 +6,12 @@
 //! benchmarks say so and do nothing.
 #![allow(missing_docs)]
 
+mod common;
+
 use std::hint::black_box;
 
 use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_main};
 use mamba_ledger::{Batching, Ledger, LedgerConfig};
-use mamba_pricing::CostEstimator;
-use mamba_usage::{Labels, UsageRecord};
 
 /// A fresh database on the benchmark server; its URL.
 fn fresh_database() -> Option<String> {
@@ -31,24 +31,6 @@ fn fresh_database() -> Option<String> {
     Some(format!("{base}/{database}"))
 }
 
-fn records(n: u64) -> Vec<(UsageRecord, mamba_pricing::CostBreakdown)> {
-    let estimator = CostEstimator::new();
-    (0..n)
-        .map(|i| {
-            let record = UsageRecord::builder(["gpt-4o", "gpt-4o-mini"][(i % 2) as usize])
-                .prompt_tokens(1_000 + i % 100)
-                .cached_tokens(512)
-                .completion_tokens(200)
-                .request_id(&format!("chatcmpl-{i:029}"))
-                .labels(Labels::new().user(["alice", "bob"][(i % 2) as usize]))
-                .build()
-                .unwrap_or_else(|_| UsageRecord::new("gpt-4o", 1, 1));
-            let cost = estimator.estimate_record(&record);
-            (record, cost)
-        })
-        .collect()
-}
-
 fn writes(c: &mut Criterion) {
     let Some(url) = fresh_database() else {
         return;
@@ -63,7 +45,7 @@ fn writes(c: &mut Criterion) {
         group.throughput(Throughput::Elements(200));
         group.bench_function("write-through, 200 records", |b| {
             b.iter_batched_ref(
-                || records(200),
+                || common::records(200),
                 |records| {
                     for (record, cost) in records.iter() {
                         let _ = black_box(ledger.record(record, cost));
@@ -78,13 +60,8 @@ fn writes(c: &mut Criterion) {
         group.throughput(Throughput::Elements(10_000));
         group.bench_function("batched, 10000 records, until committed", |b| {
             b.iter_batched_ref(
-                || records(10_000),
-                |records| {
-                    for (record, cost) in records.iter() {
-                        let _ = black_box(ledger.record(record, cost));
-                    }
-                    black_box(ledger.flush())
-                },
+                || common::records(10_000),
+                |records| common::write_all(&ledger, records),
                 BatchSize::PerIteration,
             )
         });

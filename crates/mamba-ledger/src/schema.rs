@@ -48,6 +48,9 @@ const MIGRATIONS: &[&str] = &[
         PRIMARY KEY (record_id, key)
     ) STRICT, WITHOUT ROWID;
     CREATE INDEX record_labels_by_key ON record_labels (key, value);",
+    // 2: breakdowns by label join each record to its label row by the primary key, so this
+    // index served no query, and keeping it up cost 13% of batched write speed.
+    "DROP INDEX record_labels_by_key;",
 ];
 
 /// Applies the migrations `connection` has not had yet, each in its own transaction.

@@ -87,7 +87,7 @@ fn a_ledger_from_a_newer_version_is_refused_with_the_versions() {
     assert!(matches!(error, LedgerError::Database { .. }));
     assert!(
         error.to_string().ends_with(
-            ": the schema is version 99, newer than this version of mamba-ledger knows (1)"
+            ": the schema is version 99, newer than this version of mamba-ledger knows (2)"
         ),
         "{error}"
     );
