@@ -68,6 +68,33 @@ pub enum LedgerError {
         #[source]
         source: Box<dyn std::error::Error + Send + Sync>,
     },
+    /// A fleet budget that cannot be used as given.
+    #[error("fleet budget `{budget}`: {problem}")]
+    BadBudget {
+        /// The budget's name.
+        budget: String,
+        /// What is wrong.
+        problem: String,
+    },
+    /// A fleet budget refused a reservation: the request must not be sent.
+    #[error("fleet budget `{budget}`: {exceeded}")]
+    BudgetExceeded {
+        /// The budget's name.
+        budget: String,
+        /// Which limit, and by how much.
+        exceeded: mamba_pricing::BudgetExceeded,
+    },
+    /// A fleet budget that limits cost refused a request it cannot price
+    /// ([`UnpricedPolicy::Refuse`](crate::UnpricedPolicy::Refuse)).
+    #[error(
+        "fleet budget `{budget}` limits cost and refuses requests it cannot price: `{model}` has no price"
+    )]
+    BudgetUnpriced {
+        /// The budget's name.
+        budget: String,
+        /// The model without a price.
+        model: String,
+    },
     /// A row that does not read back as a record (edited by hand, or a newer schema).
     #[error("ledger {location}: row {id} is unreadable: {problem}")]
     Corrupt {

@@ -10,6 +10,7 @@ use mamba_pricing::CostBreakdown;
 use mamba_usage::{SinkError, UsageRecord, UsageSink};
 
 use crate::batch::{Batch, Pushed};
+use crate::budget::{BudgetUsage, Definition, HoldRequest};
 use crate::config::Location;
 #[cfg(feature = "postgres")]
 use crate::postgres::PostgresStore;
@@ -208,9 +209,13 @@ impl Ledger {
         record: &UsageRecord,
         cost: &CostBreakdown,
     ) -> Result<Written, LedgerError> {
-        let values = Values::new(id, record, cost)?;
+        self.write_values(Values::new(id, record, cost)?)
+    }
+
+    /// Writes one record's values: into the pending batch in batched mode, else now.
+    pub(crate) fn write_values(&self, values: Values) -> Result<Written, LedgerError> {
         if let Some(batch) = &self.shared.batch {
-            return self.hold(batch, values);
+            return self.hold_in_batch(batch, values);
         }
         Ok(match self.write(std::slice::from_ref(&values))? {
             Stored::InDatabase(inserted) => inserted.written(),
@@ -222,7 +227,7 @@ impl Ledger {
     /// due. A record that finds the batch full (the flusher is behind, or a write of the batch
     /// failed) writes it itself first, so memory stays bounded and a failure reaches a caller:
     /// then it gets the error, and is not taken.
-    fn hold(&self, batch: &Batch, mut values: Values) -> Result<Written, LedgerError> {
+    fn hold_in_batch(&self, batch: &Batch, mut values: Values) -> Result<Written, LedgerError> {
         loop {
             match batch.push(values) {
                 Pushed::Held | Pushed::Full => return Ok(Written::Batched),
@@ -331,6 +336,35 @@ impl Ledger {
             );
         }
         Ok(replayed)
+    }
+
+    /// Stores a fleet budget's definition unless one of its name is there; the stored one.
+    pub(crate) fn define_budget(&self, definition: &Definition) -> Result<Definition, LedgerError> {
+        on_store!(self, store => store.define_budget(definition))
+    }
+
+    /// Holds `request`'s amount if it fits; else what the window has used and holds.
+    pub(crate) fn hold(
+        &self,
+        request: &HoldRequest<'_>,
+    ) -> Result<Option<BudgetUsage>, LedgerError> {
+        on_store!(self, store => store.hold(request))
+    }
+
+    /// Gives a hold back (nothing if it was settled or expired).
+    pub(crate) fn release_hold(&self, id: [u8; 16]) -> Result<(), LedgerError> {
+        on_store!(self, store => store.release_hold(id))
+    }
+
+    /// What a budget's window has used and holds. Batched records are flushed first, so the
+    /// usage includes every record recorded before the call.
+    pub(crate) fn budget_usage(
+        &self,
+        budget: &str,
+        window: &str,
+    ) -> Result<BudgetUsage, LedgerError> {
+        self.flush()?;
+        on_store!(self, store => store.budget_usage(budget, window))
     }
 
     /// Whether the spill file may hold records not yet in the database.

@@ -57,6 +57,8 @@
 
 #[cfg(any(feature = "sqlite", feature = "postgres"))]
 mod batch;
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+mod budget;
 mod config;
 mod error;
 mod id;
@@ -64,6 +66,8 @@ mod id;
 mod ledger;
 #[cfg(feature = "postgres")]
 mod postgres;
+#[cfg(feature = "postgres")]
+mod postgres_budget;
 mod query;
 #[cfg(feature = "sqlite")]
 mod schema;
@@ -71,9 +75,15 @@ mod schema;
 mod spill;
 #[cfg(feature = "sqlite")]
 mod sqlite;
+#[cfg(feature = "sqlite")]
+mod sqlite_budget;
 #[cfg(any(feature = "sqlite", feature = "postgres"))]
 mod stored;
 
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+pub use budget::{
+    BudgetPeriod, BudgetScope, BudgetUsage, FleetBudget, FleetBudgetSpec, FleetHold, UnpricedPolicy,
+};
 pub use config::{Batching, Durability, LedgerConfig};
 pub use error::LedgerError;
 pub use id::RecordId;

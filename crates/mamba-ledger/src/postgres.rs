@@ -66,7 +66,52 @@ const MIGRATIONS: &[&str] = &[
     // 2: breakdowns by label join each record to its label row by the primary key, so this
     // index served no query; keeping it up only slowed every write.
     "DROP INDEX record_labels_by_key;",
+    // 3: fleet budgets, as on SQLite (see its migration 3), money as NUMERIC.
+    "CREATE TABLE budgets (
+        name TEXT PRIMARY KEY,
+        model TEXT,
+        label_key TEXT,
+        label_value TEXT,
+        period TEXT NOT NULL CHECK (period IN ('total', 'day', 'month'))
+    );
+    CREATE TABLE budget_usage (
+        budget TEXT NOT NULL,
+        window_key TEXT NOT NULL,
+        used_requests BIGINT NOT NULL DEFAULT 0,
+        used_input BIGINT NOT NULL DEFAULT 0,
+        used_output BIGINT NOT NULL DEFAULT 0,
+        used_cost NUMERIC NOT NULL DEFAULT 0,
+        reserved_requests BIGINT NOT NULL DEFAULT 0,
+        reserved_input BIGINT NOT NULL DEFAULT 0,
+        reserved_output BIGINT NOT NULL DEFAULT 0,
+        reserved_cost NUMERIC NOT NULL DEFAULT 0,
+        PRIMARY KEY (budget, window_key)
+    );
+    CREATE TABLE budget_holds (
+        id BYTEA PRIMARY KEY CHECK (octet_length(id) = 16),
+        budget TEXT NOT NULL,
+        window_key TEXT NOT NULL,
+        requests BIGINT NOT NULL,
+        input BIGINT NOT NULL,
+        output BIGINT NOT NULL,
+        cost NUMERIC NOT NULL,
+        expires_ns BIGINT NOT NULL
+    );
+    CREATE INDEX budget_holds_by_expiry ON budget_holds (budget, window_key, expires_ns);",
 ];
+
+/// Gives back the holds whose ids are `$1` (settled or released; a hold already gone, expired
+/// or settled before, gives back nothing).
+pub(crate) const RELEASE_HOLDS: &str = "WITH released AS (DELETE FROM mamba_ledger.budget_holds \
+     WHERE id = ANY($1::BYTEA[]) RETURNING budget, window_key, requests, input, output, cost), \
+     sums AS (SELECT budget, window_key, SUM(requests) AS requests, SUM(input) AS input, \
+     SUM(output) AS output, SUM(cost) AS cost FROM released GROUP BY 1, 2) \
+     UPDATE mamba_ledger.budget_usage AS usage SET \
+     reserved_requests = usage.reserved_requests - sums.requests, \
+     reserved_input = usage.reserved_input - sums.input, \
+     reserved_output = usage.reserved_output - sums.output, \
+     reserved_cost = usage.reserved_cost - sums.cost \
+     FROM sums WHERE usage.budget = sums.budget AND usage.window_key = sums.window_key";
 
 /// How long connecting may take when the URL does not say (`connect_timeout`).
 const CONNECT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
@@ -87,7 +132,7 @@ pub(crate) struct PostgresStore {
 type Job = Box<dyn FnOnce(&mut Session) + Send>;
 
 /// What the connection thread owns: the URL and the connection, when there is one.
-struct Session {
+pub(crate) struct Session {
     /// The URL as given (password included): used only to connect.
     url: String,
     location: String,
@@ -95,8 +140,8 @@ struct Session {
 }
 
 /// A live connection and its prepared statements.
-struct Connection {
-    client: Client,
+pub(crate) struct Connection {
+    pub(crate) client: Client,
     /// Many records and their labels in one statement (see [`insert_all`]).
     insert_records: Statement,
 }
@@ -142,7 +187,7 @@ impl PostgresStore {
     }
 
     /// Runs `work` on the connection thread and waits for its result.
-    fn run<T: Send + 'static>(
+    pub(crate) fn run<T: Send + 'static>(
         &self,
         work: impl FnOnce(&mut Session) -> Result<T, LedgerError> + Send + 'static,
     ) -> Result<T, LedgerError> {
@@ -347,12 +392,32 @@ impl Session {
                  $15::BIGINT[], $16::TEXT[], $17::TEXT[], $18::NUMERIC[], $19::NUMERIC[], \
                  $20::NUMERIC[], $21::NUMERIC[], $22::NUMERIC[], $23::BIGINT[], $24::TEXT[], \
                  $25::TEXT[]) \
-                 ON CONFLICT (id) DO NOTHING RETURNING id), \
+                 ON CONFLICT (id) DO NOTHING \
+                 RETURNING id, ts_ns, model, prompt_tokens, completion_tokens, total_cost), \
                  labels AS (INSERT INTO mamba_ledger.record_labels (record_id, key, value) \
                  SELECT label.record_id, label.key, label.value \
                  FROM unnest($26::BYTEA[], $27::TEXT[], $28::TEXT[]) \
                  AS label (record_id, key, value) \
-                 WHERE label.record_id IN (SELECT id FROM new)) \
+                 WHERE label.record_id IN (SELECT id FROM new)), \
+                 counted AS (INSERT INTO mamba_ledger.budget_usage AS usage (budget, \
+                 window_key, used_requests, used_input, used_output, used_cost) \
+                 SELECT b.name, CASE b.period WHEN 'total' THEN 'total' \
+                 ELSE to_char(to_timestamp(new.ts_ns / 1000000000) AT TIME ZONE 'UTC', \
+                 CASE b.period WHEN 'day' THEN 'YYYY-MM-DD' ELSE 'YYYY-MM' END) END, \
+                 COUNT(*), SUM(new.prompt_tokens), SUM(new.completion_tokens), \
+                 SUM(new.total_cost) \
+                 FROM new JOIN mamba_ledger.budgets AS b \
+                 ON (b.model IS NULL OR b.model = new.model) \
+                 AND (b.label_key IS NULL OR EXISTS (SELECT 1 \
+                 FROM unnest($26::BYTEA[], $27::TEXT[], $28::TEXT[]) AS l (record_id, key, value) \
+                 WHERE l.record_id = new.id AND l.key = b.label_key \
+                 AND l.value = b.label_value)) \
+                 GROUP BY 1, 2 \
+                 ON CONFLICT (budget, window_key) DO UPDATE SET \
+                 used_requests = usage.used_requests + EXCLUDED.used_requests, \
+                 used_input = usage.used_input + EXCLUDED.used_input, \
+                 used_output = usage.used_output + EXCLUDED.used_output, \
+                 used_cost = usage.used_cost + EXCLUDED.used_cost) \
                  SELECT id FROM new",
             )
             .map_err(self.failed("cannot prepare the insert"))?;
@@ -367,7 +432,7 @@ impl Session {
     /// it is replaced and `work` runs once more: every write is idempotent by record id, so a
     /// write whose commit was sent but not acknowledged is never counted twice (it then reads
     /// as [`Written::AlreadyThere`](crate::Written::AlreadyThere)).
-    fn with_connection<T>(
+    pub(crate) fn with_connection<T>(
         &mut self,
         mut work: impl FnMut(&mut Connection, &str) -> Result<T, LedgerError>,
     ) -> Result<T, LedgerError> {
@@ -487,43 +552,83 @@ fn insert_all(
             }
         }
     }
-    let inserted = connection
-        .client
-        .query(
-            &connection.insert_records,
-            &[
-                &id_column,
-                &column(|v| v.ts_ns),
-                &models,
-                &column(|v| v.counts.prompt),
-                &column(|v| v.counts.completion),
-                &column(|v| v.counts.cached),
-                &column(|v| v.counts.cache_write),
-                &column(|v| v.counts.cache_write_1h),
-                &column(|v| v.counts.reasoning),
-                &tools,
-                &estimated,
-                &cut_off,
-                &request_ids,
-                &latencies,
-                &provider_totals,
-                &tiers,
-                &labels,
-                &money(|v| v.cost.input),
-                &money(|v| v.cost.cached_input),
-                &money(|v| v.cost.cache_write),
-                &money(|v| v.cost.completion),
-                &money(|v| v.cost.total),
-                &column(|v| v.unpriced_tokens),
-                &sources,
-                &priced_as,
-                &label_ids,
-                &keys,
-                &values,
-            ],
-        )
-        .map_err(failed("cannot insert a record"))?
-        .len();
+    let ts = column(|v| v.ts_ns);
+    let counts = [
+        column(|v| v.counts.prompt),
+        column(|v| v.counts.completion),
+        column(|v| v.counts.cached),
+        column(|v| v.counts.cache_write),
+        column(|v| v.counts.cache_write_1h),
+        column(|v| v.counts.reasoning),
+    ];
+    let costs = [
+        money(|v| v.cost.input),
+        money(|v| v.cost.cached_input),
+        money(|v| v.cost.cache_write),
+        money(|v| v.cost.completion),
+        money(|v| v.cost.total),
+    ];
+    let unpriced = column(|v| v.unpriced_tokens);
+    let params: [&(dyn postgres::types::ToSql + Sync); 28] = [
+        &id_column,
+        &ts,
+        &models,
+        &counts[0],
+        &counts[1],
+        &counts[2],
+        &counts[3],
+        &counts[4],
+        &counts[5],
+        &tools,
+        &estimated,
+        &cut_off,
+        &request_ids,
+        &latencies,
+        &provider_totals,
+        &tiers,
+        &labels,
+        &costs[0],
+        &costs[1],
+        &costs[2],
+        &costs[3],
+        &costs[4],
+        &unpriced,
+        &sources,
+        &priced_as,
+        &label_ids,
+        &keys,
+        &values,
+    ];
+    let releases: Vec<&[u8]> = batch
+        .iter()
+        .flat_map(|v| v.releases.iter().map(|id| &id[..]))
+        .collect();
+    let inserted = if releases.is_empty() {
+        // One statement: atomic on its own.
+        connection
+            .client
+            .query(&connection.insert_records, &params)
+            .map_err(failed("cannot insert a record"))?
+            .len()
+    } else {
+        // The holds these records settle are given back in the same transaction (a second
+        // statement: one statement may not update a budget's row twice).
+        let mut transaction = connection
+            .client
+            .transaction()
+            .map_err(failed("cannot begin a transaction"))?;
+        let inserted = transaction
+            .query(&connection.insert_records, &params)
+            .map_err(failed("cannot insert a record"))?
+            .len();
+        transaction
+            .execute(RELEASE_HOLDS, &[&releases])
+            .map_err(failed("cannot settle a fleet-budget hold"))?;
+        transaction
+            .commit()
+            .map_err(failed("cannot commit a record"))?;
+        inserted
+    };
     Ok(Inserted {
         inserted: inserted as u64,
         already_there: (batch.len() - inserted) as u64,

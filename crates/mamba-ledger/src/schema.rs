@@ -51,9 +51,46 @@ const MIGRATIONS: &[&str] = &[
     // 2: breakdowns by label join each record to its label row by the primary key, so this
     // index served no query, and keeping it up cost 13% of batched write speed.
     "DROP INDEX record_labels_by_key;",
+    // 3: fleet budgets. `budgets` holds each budget's definition (what the insert of a record
+    // needs to count it); `budget_usage` what each window used (counted by the inserts) and
+    // holds (reservations in flight), money as decimal text; `budget_holds` each reservation,
+    // to settle, release or expire it.
+    "CREATE TABLE budgets (
+        name TEXT PRIMARY KEY,
+        model TEXT,
+        label_key TEXT,
+        label_value TEXT,
+        period TEXT NOT NULL CHECK (period IN ('total', 'day', 'month'))
+    ) STRICT, WITHOUT ROWID;
+    CREATE TABLE budget_usage (
+        budget TEXT NOT NULL,
+        window_key TEXT NOT NULL,
+        used_requests INTEGER NOT NULL DEFAULT 0,
+        used_input INTEGER NOT NULL DEFAULT 0,
+        used_output INTEGER NOT NULL DEFAULT 0,
+        used_cost TEXT NOT NULL DEFAULT '0',
+        reserved_requests INTEGER NOT NULL DEFAULT 0,
+        reserved_input INTEGER NOT NULL DEFAULT 0,
+        reserved_output INTEGER NOT NULL DEFAULT 0,
+        reserved_cost TEXT NOT NULL DEFAULT '0',
+        PRIMARY KEY (budget, window_key)
+    ) STRICT, WITHOUT ROWID;
+    CREATE TABLE budget_holds (
+        id BLOB PRIMARY KEY CHECK (length(id) = 16),
+        budget TEXT NOT NULL,
+        window_key TEXT NOT NULL,
+        requests INTEGER NOT NULL,
+        input INTEGER NOT NULL,
+        output INTEGER NOT NULL,
+        cost TEXT NOT NULL,
+        expires_ns INTEGER NOT NULL
+    ) STRICT, WITHOUT ROWID;
+    CREATE INDEX budget_holds_by_expiry ON budget_holds (budget, window_key, expires_ns);",
 ];
 
-/// Applies the migrations `connection` has not had yet, each in its own transaction.
+/// Applies the migrations `connection` has not had yet, in one immediate transaction: the
+/// write lock is taken before the version is read, so processes and threads opening a new
+/// file at once apply each migration once (the others wait, then find nothing to do).
 ///
 /// # Errors
 /// [`LedgerError::Database`] when a migration fails, or the file has more migrations than
@@ -63,12 +100,32 @@ pub(crate) fn migrate(connection: &Connection, location: &str) -> Result<(), Led
     let applied: i64 = connection
         .query_row("PRAGMA user_version", [], |row| row.get(0))
         .map_err(failed("cannot read the schema version".to_owned()))?;
-    for (version, migration) in pending_migrations(MIGRATIONS, applied, location)? {
-        connection
-            .execute_batch(&format!(
-                "BEGIN IMMEDIATE; {migration}; PRAGMA user_version = {version}; COMMIT;"
-            ))
-            .map_err(failed(format!("cannot apply schema migration {version}")))?;
+    // Up to date (the common case) needs no write lock.
+    if pending_migrations(MIGRATIONS, applied, location)?
+        .next()
+        .is_none()
+    {
+        return Ok(());
     }
-    Ok(())
+    connection
+        .execute_batch("BEGIN IMMEDIATE")
+        .map_err(failed("cannot begin a migration".to_owned()))?;
+    let outcome = (|| {
+        let applied: i64 = connection
+            .query_row("PRAGMA user_version", [], |row| row.get(0))
+            .map_err(failed("cannot read the schema version".to_owned()))?;
+        for (version, migration) in pending_migrations(MIGRATIONS, applied, location)? {
+            connection
+                .execute_batch(&format!("{migration}; PRAGMA user_version = {version};"))
+                .map_err(failed(format!("cannot apply schema migration {version}")))?;
+        }
+        connection
+            .execute_batch("COMMIT")
+            .map_err(failed("cannot commit the migrations".to_owned()))
+    })();
+    if outcome.is_err() {
+        // Nothing of a failed migration stays.
+        let _ = connection.execute_batch("ROLLBACK");
+    }
+    outcome
 }

@@ -15,6 +15,29 @@ use crate::schema;
 use crate::stored::{Group, Inserted, RECORD_COLUMNS, Row, Sums, Values, read_row};
 use crate::{Durability, LedgerError, TimeRange};
 
+/// How long a statement waits for another connection's lock before it is `Unavailable`.
+const BUSY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// Switches the file to WAL. A new file's switch needs an exclusive lock, and SQLite answers
+/// `SQLITE_BUSY` at once (without its busy handler) to a connection that asks while another
+/// opener holds the file, so the switch is retried for up to the busy timeout.
+fn set_wal(connection: &Connection) -> rusqlite::Result<()> {
+    let deadline = std::time::Instant::now() + BUSY_TIMEOUT;
+    loop {
+        match connection.query_row("PRAGMA journal_mode = WAL", [], |row| {
+            row.get::<_, String>(0)
+        }) {
+            Err(error)
+                if error.sqlite_error_code() == Some(rusqlite::ErrorCode::DatabaseBusy)
+                    && std::time::Instant::now() < deadline =>
+            {
+                std::thread::sleep(std::time::Duration::from_millis(5));
+            }
+            outcome => return outcome.map(drop),
+        }
+    }
+}
+
 /// A ledger in one SQLite file.
 pub(crate) struct SqliteStore {
     connection: Mutex<Connection>,
@@ -63,9 +86,12 @@ impl SqliteStore {
             _ => "NORMAL",
         };
         connection
+            .busy_timeout(BUSY_TIMEOUT)
+            .map_err(failed("cannot set the busy timeout"))?;
+        set_wal(&connection).map_err(failed("cannot set the journal mode"))?;
+        connection
             .execute_batch(&format!(
-                "PRAGMA journal_mode = WAL; PRAGMA synchronous = {synchronous}; \
-                 PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 10000;"
+                "PRAGMA synchronous = {synchronous}; PRAGMA foreign_keys = ON;"
             ))
             .map_err(failed("cannot set the journal mode"))?;
         connection
@@ -76,6 +102,8 @@ impl SqliteStore {
                 DecimalSum,
             )
             .map_err(failed("cannot register decimal_sum"))?;
+        crate::sqlite_budget::register_decimal_functions(&connection)
+            .map_err(failed("cannot register the decimal functions"))?;
         schema::migrate(&connection, &location)?;
         Ok(SqliteStore {
             connection: Mutex::new(connection),
@@ -87,14 +115,17 @@ impl SqliteStore {
         &self.location
     }
 
-    fn lock(&self) -> MutexGuard<'_, Connection> {
+    pub(crate) fn lock(&self) -> MutexGuard<'_, Connection> {
         // A panic under the lock leaves the connection usable: transactions roll back.
         self.connection
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
     }
 
-    fn failed(&self, action: &'static str) -> impl FnOnce(rusqlite::Error) -> LedgerError + '_ {
+    pub(crate) fn failed(
+        &self,
+        action: &'static str,
+    ) -> impl FnOnce(rusqlite::Error) -> LedgerError + '_ {
         database_error(&self.location, action)
     }
 
@@ -103,8 +134,10 @@ impl SqliteStore {
     /// nothing.
     pub(crate) fn insert_all(&self, batch: &[Values]) -> Result<Inserted, LedgerError> {
         let mut connection = self.lock();
+        // Immediate: the write lock is taken first, so the reads below (are there budgets?)
+        // cannot meet a writer that committed in between (SQLite would refuse the upgrade).
         let transaction = connection
-            .transaction()
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
             .map_err(self.failed("cannot begin a transaction"))?;
         let mut insert_record = transaction
             .prepare_cached(
@@ -121,6 +154,8 @@ impl SqliteStore {
             .prepare_cached("INSERT INTO record_labels (record_id, key, value) VALUES (?1, ?2, ?3)")
             .map_err(self.failed("cannot prepare the insert"))?;
         let mut outcome = Inserted::default();
+        let budgets = crate::sqlite_budget::any_budget(&transaction)
+            .map_err(self.failed("cannot read the fleet budgets"))?;
         // The money columns as decimal text, formatted into buffers reused across the batch
         // (SQLite copies bound text, so one set serves every row).
         let mut money: [String; 5] = Default::default();
@@ -173,6 +208,14 @@ impl SqliteStore {
                         .execute(params![&id[..], key, value])
                         .map_err(self.failed("cannot insert a label"))?;
                 }
+                if budgets {
+                    crate::sqlite_budget::count_in_budgets(&transaction, values, &money[4])
+                        .map_err(self.failed("cannot count a record in its fleet budgets"))?;
+                }
+            }
+            for hold in &values.releases {
+                crate::sqlite_budget::release(&transaction, hold)
+                    .map_err(self.failed("cannot settle a fleet-budget hold"))?;
             }
             outcome.count(u64::try_from(inserted).unwrap_or_default());
         }

@@ -72,6 +72,9 @@ pub(crate) struct Values {
     pub(crate) labels: String,
     pub(crate) cost: StoredCost,
     pub(crate) unpriced_tokens: i64,
+    /// The ids of the fleet-budget holds this record settles (given back in its insert's
+    /// transaction).
+    pub(crate) releases: Vec<[u8; 16]>,
 }
 
 impl Values {
@@ -141,6 +144,7 @@ impl Values {
             latency_ns,
             cost,
             unpriced_tokens,
+            releases: Vec::new(),
         })
     }
 }

@@ -86,6 +86,20 @@ fn batched_records_are_committed_by_size_delay_flush_query_and_drop() {
 }
 
 #[test]
+fn fleet_budgets_hold_settle_release_expire_and_count_by_scope() {
+    if let Some(ledger) = fresh_ledger("fleet") {
+        contract::fleet_budgets_hold_settle_release_expire_and_count_by_scope(&ledger);
+    }
+}
+
+#[test]
+fn racing_holds_never_pass_the_limit() {
+    let Some(server) = server_url() else { return };
+    let url = fresh_database(&server, "race");
+    contract::racing_holds_never_pass_the_limit(|| open(&url));
+}
+
+#[test]
 fn a_record_written_twice_under_one_id_counts_once() {
     if let Some(ledger) = fresh_ledger("idempotent") {
         contract::a_record_written_twice_under_one_id_counts_once(&ledger);
@@ -147,7 +161,7 @@ fn processes_opening_a_new_database_at_once_migrate_it_once() {
         .iter()
         .map(|row| row.get(0))
         .collect();
-    assert_eq!(versions, [1, 2], "each migration applied once");
+    assert_eq!(versions, [1, 2, 3], "each migration applied once");
 }
 
 #[test]
@@ -163,7 +177,7 @@ fn a_database_from_a_newer_version_is_refused_with_the_versions() {
     assert!(matches!(error, LedgerError::Database { .. }));
     assert!(
         error.to_string().ends_with(
-            ": the schema is version 99, newer than this version of mamba-ledger knows (2)"
+            ": the schema is version 99, newer than this version of mamba-ledger knows (3)"
         ),
         "{error}"
     );

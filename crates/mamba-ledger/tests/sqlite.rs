@@ -72,6 +72,45 @@ fn batched_records_are_committed_by_size_delay_flush_query_and_drop() {
 }
 
 #[test]
+fn fleet_budgets_hold_settle_release_expire_and_count_by_scope() {
+    contract::fleet_budgets_hold_settle_release_expire_and_count_by_scope(
+        &TempDb::new("fleet").open(),
+    );
+}
+
+/// Openers racing on a new file apply each migration once (before, two could both read
+/// version 0 and the second failed on `table ... already exists`).
+#[test]
+fn threads_opening_a_new_file_at_once_migrate_it_once() {
+    for round in 0..10 {
+        let db = TempDb::new(&format!("migrate-{round}"));
+        let start = std::sync::Barrier::new(8);
+        std::thread::scope(|scope| {
+            let openers: Vec<_> = (0..8)
+                .map(|_| {
+                    scope.spawn(|| {
+                        start.wait();
+                        Ledger::open_sqlite(&db.0)
+                    })
+                })
+                .collect();
+            for opener in openers {
+                if let Err(error) = opener.join().unwrap() {
+                    panic!("round {round}: {error}");
+                }
+            }
+        });
+        assert!(db.open().is_empty().unwrap());
+    }
+}
+
+#[test]
+fn racing_holds_never_pass_the_limit() {
+    let db = TempDb::new("race");
+    contract::racing_holds_never_pass_the_limit(|| db.open());
+}
+
+#[test]
 fn counts_the_ledger_cannot_store_are_refused_by_name_and_nothing_is_written() {
     contract::counts_the_ledger_cannot_store_are_refused_by_name_and_nothing_is_written(
         &TempDb::new("unstorable").open(),
@@ -87,7 +126,7 @@ fn a_ledger_from_a_newer_version_is_refused_with_the_versions() {
     assert!(matches!(error, LedgerError::Database { .. }));
     assert!(
         error.to_string().ends_with(
-            ": the schema is version 99, newer than this version of mamba-ledger knows (2)"
+            ": the schema is version 99, newer than this version of mamba-ledger knows (3)"
         ),
         "{error}"
     );

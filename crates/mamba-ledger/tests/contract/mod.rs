@@ -371,3 +371,209 @@ pub(crate) fn batched_records_are_committed_by_size_delay_flush_query_and_drop(
     assert_eq!(totals.usage.total_tokens, 2_011 * 1_100);
     assert_eq!(totals.cost, cost.total_cost * Decimal::from(2_011));
 }
+
+/// Fleet budgets: holds checked against what the window used and holds, settled by the
+/// record's insert, released, expired; records counted by scope whether or not they
+/// reserved; definitions shared by name; the unpriced policy explicit.
+pub(crate) fn fleet_budgets_hold_settle_release_expire_and_count_by_scope(ledger: &Ledger) {
+    use mamba_ledger::{BudgetPeriod, BudgetScope, FleetBudgetSpec, LedgerError, UnpricedPolicy};
+    use mamba_pricing::{LimitKind, Spend, UsageLimits};
+    let spend = |input: u64, output: u64| Spend {
+        requests: 1,
+        input_tokens: input,
+        output_tokens: output,
+        cost: Decimal::ZERO,
+    };
+    let estimator = CostEstimator::new();
+    let alice = Labels::new().user("alice");
+    let record_of = |model: &str, input: u64, output: u64, labels: &Labels| {
+        UsageRecord::builder(model)
+            .prompt_tokens(input)
+            .completion_tokens(output)
+            .labels(labels.clone())
+            .build()
+            .unwrap()
+    };
+
+    let tokens = ledger
+        .fleet_budget(FleetBudgetSpec::new(
+            "tokens",
+            UsageLimits::default().with_total_tokens(10_000),
+        ))
+        .unwrap();
+    let alice_daily = ledger
+        .fleet_budget(
+            FleetBudgetSpec::new("alice", UsageLimits::default().with_requests(3))
+                .scope(BudgetScope::label("user", "alice"))
+                .period(BudgetPeriod::Day),
+        )
+        .unwrap();
+
+    // Hold, then settle with the record: used is the record's, nothing stays held.
+    let hold = tokens.reserve(spend(4_000, 2_000)).unwrap();
+    assert_eq!(tokens.usage().unwrap().reserved.input_tokens, 4_000);
+    let refused = tokens.reserve(spend(3_000, 1_500)).unwrap_err();
+    let LedgerError::BudgetExceeded { budget, exceeded } = &refused else {
+        panic!("{refused:?}");
+    };
+    assert_eq!(budget, "tokens");
+    assert_eq!(
+        (
+            exceeded.kind,
+            exceeded.limit,
+            exceeded.used,
+            exceeded.reserved,
+            exceeded.requested
+        ),
+        (
+            LimitKind::TotalTokens,
+            Decimal::from(10_000),
+            Decimal::ZERO,
+            Decimal::from(6_000),
+            Decimal::from(4_500)
+        )
+    );
+    let record = record_of("gpt-4o", 3_500, 700, &alice);
+    let id = RecordId::new();
+    let cost = estimator.estimate_record(&record);
+    assert_eq!(
+        ledger
+            .record_settling(id, &record, &cost, vec![hold.clone()])
+            .unwrap(),
+        Written::Inserted
+    );
+    let usage = tokens.usage().unwrap();
+    assert_eq!(
+        (usage.used.input_tokens, usage.used.output_tokens),
+        (3_500, 700)
+    );
+    assert_eq!(usage.used.cost, cost.total_cost);
+    assert_eq!(usage.reserved, Spend::default());
+    // A retried settle neither counts the record again nor gives the hold back twice.
+    let other = tokens.reserve(spend(100, 100)).unwrap();
+    assert_eq!(
+        ledger
+            .record_settling(id, &record, &cost, vec![hold])
+            .unwrap(),
+        Written::AlreadyThere
+    );
+    let usage = tokens.usage().unwrap();
+    assert_eq!((usage.used.requests, usage.reserved.requests), (1, 1));
+    tokens.release(other).unwrap();
+    assert_eq!(tokens.usage().unwrap().reserved, Spend::default());
+
+    // Records that reserved nothing count too, by scope: alice's budget saw both of hers.
+    ledger
+        .record(&record_of("gpt-4o", 10, 10, &alice), &cost)
+        .unwrap();
+    ledger
+        .record(
+            &record_of("gpt-4o", 10, 10, &Labels::new().user("bob")),
+            &cost,
+        )
+        .unwrap();
+    assert_eq!(alice_daily.usage().unwrap().used.requests, 2);
+    assert_eq!(tokens.usage().unwrap().used.requests, 3);
+    let left = alice_daily.remaining().unwrap();
+    assert_eq!(left.get(LimitKind::Requests), Some(Decimal::ONE));
+    let last = alice_daily.reserve(spend(1, 1)).unwrap();
+    assert!(alice_daily.reserve(spend(1, 1)).is_err());
+    alice_daily.release(last).unwrap();
+    // A record stamped on another day counts in that day's window, not today's.
+    let yesterday = UsageRecord::builder("gpt-4o")
+        .prompt_tokens(1)
+        .labels(alice.clone())
+        .timestamp(std::time::SystemTime::now() - Duration::from_secs(86_400))
+        .build()
+        .unwrap();
+    ledger.record(&yesterday, &cost).unwrap();
+    assert_eq!(alice_daily.usage().unwrap().used.requests, 2);
+
+    // One name, one definition, for every process.
+    let error = ledger
+        .fleet_budget(
+            FleetBudgetSpec::new("alice", UsageLimits::default())
+                .scope(BudgetScope::label("user", "bob")),
+        )
+        .unwrap_err();
+    assert_eq!(
+        error.to_string(),
+        "fleet budget `alice`: the ledger already defines it as label user=alice, per day, not label user=bob, per total"
+    );
+
+    // The unpriced policy: refuse under a cost limit unless told to allow (cost held as 0).
+    let money = UsageLimits::default().with_cost(Decimal::ONE);
+    let strict = ledger
+        .fleet_budget(FleetBudgetSpec::new("money", money))
+        .unwrap();
+    let error = strict
+        .reserve_unpriced("my-model", spend(10, 10))
+        .unwrap_err();
+    assert_eq!(
+        error.to_string(),
+        "fleet budget `money` limits cost and refuses requests it cannot price: `my-model` has no price"
+    );
+    let lenient = ledger
+        .fleet_budget(FleetBudgetSpec::new("money-lenient", money).unpriced(UnpricedPolicy::Allow))
+        .unwrap();
+    let held = lenient
+        .reserve_unpriced(
+            "my-model",
+            Spend {
+                cost: Decimal::TEN,
+                ..spend(10, 10)
+            },
+        )
+        .unwrap();
+    assert_eq!(held.amount().cost, Decimal::ZERO);
+    lenient.release(held).unwrap();
+
+    // A hold whose process never came back expires, and its amount is given back.
+    let short = ledger
+        .fleet_budget(
+            FleetBudgetSpec::new("short", UsageLimits::default().with_requests(1))
+                .hold_expiry(Duration::from_millis(1)),
+        )
+        .unwrap();
+    let abandoned = short.reserve(spend(1, 1)).unwrap();
+    std::mem::forget(abandoned);
+    std::thread::sleep(Duration::from_millis(20));
+    let taken_over = short.reserve(spend(1, 1)).unwrap();
+    assert_eq!(short.usage().unwrap().reserved.requests, 1);
+    short.release(taken_over).unwrap();
+}
+
+/// Threads racing, each with its own connection (`open`), for a budget of `limit` requests:
+/// exactly `limit` holds succeed, whatever the interleaving.
+pub(crate) fn racing_holds_never_pass_the_limit(open: impl Fn() -> Ledger + Sync) {
+    use mamba_ledger::FleetBudgetSpec;
+    use mamba_pricing::{Spend, UsageLimits};
+    let limit = 37;
+    let spec = FleetBudgetSpec::new("race", UsageLimits::default().with_requests(limit));
+    let held: u64 = std::thread::scope(|scope| {
+        let racers: Vec<_> = (0..8)
+            .map(|_| {
+                let spec = spec.clone();
+                let open = &open;
+                scope.spawn(move || {
+                    let budget = open().fleet_budget(spec).unwrap();
+                    let mut held = 0;
+                    for _ in 0..20 {
+                        let request = Spend {
+                            requests: 1,
+                            ..Spend::default()
+                        };
+                        if budget.reserve(request).is_ok() {
+                            held += 1;
+                        }
+                    }
+                    held
+                })
+            })
+            .collect();
+        racers.into_iter().map(|racer| racer.join().unwrap()).sum()
+    });
+    assert_eq!(held, limit);
+    let budget = open().fleet_budget(spec).unwrap();
+    assert_eq!(budget.usage().unwrap().reserved.requests, limit);
+}
