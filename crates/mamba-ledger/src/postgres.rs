@@ -144,6 +144,9 @@ pub(crate) struct Connection {
     pub(crate) client: Client,
     /// Many records and their labels in one statement (see [`insert_all`]).
     insert_records: Statement,
+    /// The fleet-budget statements (see `postgres_budget`), prepared once per connection so
+    /// each is one round trip.
+    pub(crate) budget: crate::postgres_budget::Statements,
 }
 
 impl PostgresStore {
@@ -399,31 +402,48 @@ impl Session {
                  FROM unnest($26::BYTEA[], $27::TEXT[], $28::TEXT[]) \
                  AS label (record_id, key, value) \
                  WHERE label.record_id IN (SELECT id FROM new)), \
-                 counted AS (INSERT INTO mamba_ledger.budget_usage AS usage (budget, \
-                 window_key, used_requests, used_input, used_output, used_cost) \
-                 SELECT b.name, CASE b.period WHEN 'total' THEN 'total' \
+                 released AS (DELETE FROM mamba_ledger.budget_holds \
+                 WHERE id = ANY($29::BYTEA[]) \
+                 RETURNING budget, window_key, requests, input, output, cost), \
+                 deltas AS (SELECT b.name AS budget, CASE b.period WHEN 'total' THEN 'total' \
                  ELSE to_char(to_timestamp(new.ts_ns / 1000000000) AT TIME ZONE 'UTC', \
-                 CASE b.period WHEN 'day' THEN 'YYYY-MM-DD' ELSE 'YYYY-MM' END) END, \
-                 COUNT(*), SUM(new.prompt_tokens), SUM(new.completion_tokens), \
-                 SUM(new.total_cost) \
+                 CASE b.period WHEN 'day' THEN 'YYYY-MM-DD' ELSE 'YYYY-MM' END) END \
+                 AS window_key, 1::BIGINT AS used_requests, new.prompt_tokens AS used_input, \
+                 new.completion_tokens AS used_output, new.total_cost AS used_cost, \
+                 0::BIGINT AS reserved_requests, 0::BIGINT AS reserved_input, \
+                 0::BIGINT AS reserved_output, 0::NUMERIC AS reserved_cost \
                  FROM new JOIN mamba_ledger.budgets AS b \
                  ON (b.model IS NULL OR b.model = new.model) \
                  AND (b.label_key IS NULL OR EXISTS (SELECT 1 \
                  FROM unnest($26::BYTEA[], $27::TEXT[], $28::TEXT[]) AS l (record_id, key, value) \
                  WHERE l.record_id = new.id AND l.key = b.label_key \
                  AND l.value = b.label_value)) \
-                 GROUP BY 1, 2 \
+                 UNION ALL SELECT budget, window_key, 0, 0, 0, 0, -requests, -input, -output, \
+                 -cost FROM released), \
+                 counted AS (INSERT INTO mamba_ledger.budget_usage AS usage (budget, \
+                 window_key, used_requests, used_input, used_output, used_cost, \
+                 reserved_requests, reserved_input, reserved_output, reserved_cost) \
+                 SELECT budget, window_key, SUM(used_requests), SUM(used_input), \
+                 SUM(used_output), SUM(used_cost), SUM(reserved_requests), SUM(reserved_input), \
+                 SUM(reserved_output), SUM(reserved_cost) FROM deltas GROUP BY 1, 2 \
                  ON CONFLICT (budget, window_key) DO UPDATE SET \
                  used_requests = usage.used_requests + EXCLUDED.used_requests, \
                  used_input = usage.used_input + EXCLUDED.used_input, \
                  used_output = usage.used_output + EXCLUDED.used_output, \
-                 used_cost = usage.used_cost + EXCLUDED.used_cost) \
+                 used_cost = usage.used_cost + EXCLUDED.used_cost, \
+                 reserved_requests = usage.reserved_requests + EXCLUDED.reserved_requests, \
+                 reserved_input = usage.reserved_input + EXCLUDED.reserved_input, \
+                 reserved_output = usage.reserved_output + EXCLUDED.reserved_output, \
+                 reserved_cost = usage.reserved_cost + EXCLUDED.reserved_cost) \
                  SELECT id FROM new",
             )
             .map_err(self.failed("cannot prepare the insert"))?;
+        let budget = crate::postgres_budget::Statements::prepare(&mut client)
+            .map_err(self.failed("cannot prepare the budget statements"))?;
         Ok(Connection {
             client,
             insert_records,
+            budget,
         })
     }
 
@@ -569,7 +589,11 @@ fn insert_all(
         money(|v| v.cost.total),
     ];
     let unpriced = column(|v| v.unpriced_tokens);
-    let params: [&(dyn postgres::types::ToSql + Sync); 28] = [
+    let releases: Vec<&[u8]> = batch
+        .iter()
+        .flat_map(|v| v.releases.iter().map(|id| &id[..]))
+        .collect();
+    let params: [&(dyn postgres::types::ToSql + Sync); 29] = [
         &id_column,
         &ts,
         &models,
@@ -598,37 +622,15 @@ fn insert_all(
         &label_ids,
         &keys,
         &values,
+        &releases,
     ];
-    let releases: Vec<&[u8]> = batch
-        .iter()
-        .flat_map(|v| v.releases.iter().map(|id| &id[..]))
-        .collect();
-    let inserted = if releases.is_empty() {
-        // One statement: atomic on its own.
-        connection
-            .client
-            .query(&connection.insert_records, &params)
-            .map_err(failed("cannot insert a record"))?
-            .len()
-    } else {
-        // The holds these records settle are given back in the same transaction (a second
-        // statement: one statement may not update a budget's row twice).
-        let mut transaction = connection
-            .client
-            .transaction()
-            .map_err(failed("cannot begin a transaction"))?;
-        let inserted = transaction
-            .query(&connection.insert_records, &params)
-            .map_err(failed("cannot insert a record"))?
-            .len();
-        transaction
-            .execute(RELEASE_HOLDS, &[&releases])
-            .map_err(failed("cannot settle a fleet-budget hold"))?;
-        transaction
-            .commit()
-            .map_err(failed("cannot commit a record"))?;
-        inserted
-    };
+    // One statement, atomic on its own: the records, their labels, their counts in the fleet
+    // budgets and the holds they settle.
+    let inserted = connection
+        .client
+        .query(&connection.insert_records, &params)
+        .map_err(failed("cannot insert a record"))?
+        .len();
     Ok(Inserted {
         inserted: inserted as u64,
         already_there: (batch.len() - inserted) as u64,

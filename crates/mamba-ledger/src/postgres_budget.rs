@@ -4,13 +4,13 @@
 //! of processes are checked one after another against the latest sums), and, in the same
 //! statement, the hold's own row.
 
-use postgres::Client;
+use postgres::{Client, Statement};
 use rust_decimal::Decimal;
 
 use crate::LedgerError;
 use crate::budget::{Amounts, BudgetUsage, Definition, HoldRequest};
 use crate::error::database_error;
-use crate::postgres::{PostgresStore, RELEASE_HOLDS};
+use crate::postgres::{Connection, PostgresStore, RELEASE_HOLDS};
 
 const HOLD: &str = "WITH held AS (INSERT INTO mamba_ledger.budget_usage AS usage (budget, \
      window_key, reserved_requests, reserved_input, reserved_output, reserved_cost) \
@@ -51,6 +51,25 @@ const USAGE: &str = "SELECT used_requests, used_input, used_output, used_cost, \
      reserved_requests, reserved_input, reserved_output, reserved_cost \
      FROM mamba_ledger.budget_usage WHERE budget = $1 AND window_key = $2";
 
+/// The budget statements, prepared.
+pub(crate) struct Statements {
+    hold: Statement,
+    expire: Statement,
+    usage: Statement,
+    release: Statement,
+}
+
+impl Statements {
+    pub(crate) fn prepare(client: &mut Client) -> Result<Statements, postgres::Error> {
+        Ok(Statements {
+            hold: client.prepare(HOLD)?,
+            expire: client.prepare(EXPIRE)?,
+            usage: client.prepare(USAGE)?,
+            release: client.prepare(RELEASE_HOLDS)?,
+        })
+    }
+}
+
 /// The request as owned values, for the connection thread.
 struct OwnedHold {
     budget: String,
@@ -62,10 +81,10 @@ struct OwnedHold {
     expires_ns: i64,
 }
 
-fn try_hold(client: &mut Client, hold: &OwnedHold) -> Result<bool, postgres::Error> {
+fn try_hold(connection: &mut Connection, hold: &OwnedHold) -> Result<bool, postgres::Error> {
     let (amount, limits) = (&hold.amount, &hold.limits);
-    let rows = client.query(
-        HOLD,
+    let rows = connection.client.query(
+        &connection.budget.hold,
         &[
             &hold.budget,
             &hold.window,
@@ -85,8 +104,15 @@ fn try_hold(client: &mut Client, hold: &OwnedHold) -> Result<bool, postgres::Err
     Ok(!rows.is_empty())
 }
 
-fn usage(client: &mut Client, budget: &str, window: &str) -> Result<BudgetUsage, postgres::Error> {
-    let Some(row) = client.query_opt(USAGE, &[&budget, &window])? else {
+fn usage(
+    connection: &mut Connection,
+    budget: &str,
+    window: &str,
+) -> Result<BudgetUsage, postgres::Error> {
+    let Some(row) = connection
+        .client
+        .query_opt(&connection.budget.usage, &[&budget, &window])?
+    else {
         return Ok(BudgetUsage::default());
     };
     let amounts = |first: usize| -> Result<Amounts, postgres::Error> {
@@ -169,17 +195,20 @@ impl PostgresStore {
         self.run(move |session| {
             session.with_connection(|connection, location| {
                 let failed = |action| database_error(location, action);
-                let client = &mut connection.client;
-                if try_hold(client, &hold).map_err(failed("cannot hold"))? {
+                if try_hold(connection, &hold).map_err(failed("cannot hold"))? {
                     return Ok(None);
                 }
-                let expired = client
-                    .execute(EXPIRE, &[&hold.budget, &hold.window, &hold.now_ns])
+                let expired = connection
+                    .client
+                    .execute(
+                        &connection.budget.expire,
+                        &[&hold.budget, &hold.window, &hold.now_ns],
+                    )
                     .map_err(failed("cannot expire stale holds"))?;
-                if expired > 0 && try_hold(client, &hold).map_err(failed("cannot hold"))? {
+                if expired > 0 && try_hold(connection, &hold).map_err(failed("cannot hold"))? {
                     return Ok(None);
                 }
-                usage(client, &hold.budget, &hold.window)
+                usage(connection, &hold.budget, &hold.window)
                     .map(Some)
                     .map_err(failed("cannot read a fleet budget's usage"))
             })
@@ -192,7 +221,7 @@ impl PostgresStore {
                 let ids: Vec<&[u8]> = vec![&id[..]];
                 connection
                     .client
-                    .execute(RELEASE_HOLDS, &[&ids])
+                    .execute(&connection.budget.release, &[&ids])
                     .map(drop)
                     .map_err(database_error(location, "cannot release a hold"))
             })
@@ -207,7 +236,7 @@ impl PostgresStore {
         let (budget, window) = (budget.to_owned(), window.to_owned());
         self.run(move |session| {
             session.with_connection(|connection, location| {
-                usage(&mut connection.client, &budget, &window).map_err(database_error(
+                usage(connection, &budget, &window).map_err(database_error(
                     location,
                     "cannot read a fleet budget's usage",
                 ))
