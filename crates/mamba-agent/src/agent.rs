@@ -324,8 +324,13 @@ impl Agent {
         deadline: Option<Deadline>,
     ) -> Result<Completion, AgentError> {
         let inner = &*self.inner;
-        let reserved =
-            inner.reserve(|| inner.count_prompt(messages, extra_tools), &books.budget)?;
+        let reserved = inner
+            .reserve_all(
+                || inner.count_prompt(messages, extra_tools),
+                &books.budget,
+                &books.labels,
+            )
+            .await?;
         let prompt = match reserved.prompt {
             Some(count) => Prompt::Counted(count),
             None => Prompt::Uncounted {

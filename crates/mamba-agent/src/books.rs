@@ -13,6 +13,7 @@ use crate::AgentError;
 use mamba_settings::LogLevel;
 use mamba_usage::{QueueStats, ServiceTier, SinkError, TokenUsage, UsageRecord, UsageTracker};
 
+use crate::inner::FleetHolds;
 use crate::result::tally;
 use crate::sinks::{Delivery, Outlets};
 
@@ -210,6 +211,7 @@ impl AgentBooks {
         &self,
         record: &UsageRecord,
         request_model: &str,
+        fleet: FleetHolds,
     ) -> (CostBreakdown, Delivery) {
         let cost = self.with_estimator(record.model(), |estimator| {
             estimator.estimate_record(record)
@@ -230,7 +232,7 @@ impl AgentBooks {
         }
         // After the books' lock is released: a sink never holds up a reader of the totals. (A
         // reset racing this request may clear the books before the tracker gets the record.)
-        let delivery = self.outlets.deliver(record, &cost);
+        let delivery = self.outlets.deliver(record, &cost, fleet);
         self.log(record, request_model, &cost);
         (cost, delivery)
     }

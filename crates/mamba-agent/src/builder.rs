@@ -33,23 +33,50 @@ impl fmt::Debug for GivenSink {
     }
 }
 
-/// The ledger `config` names, as a sink (a backend this build lacks is mamba-ledger's error).
+/// Opens the ledger `config` names as the agent's own (a backend this build lacks is
+/// mamba-ledger's error).
 #[cfg(any(feature = "sqlite", feature = "postgres"))]
-fn open_ledger(config: &mamba_ledger::LedgerConfig) -> Result<Arc<AgentSink>, AgentError> {
+fn open_ledger(
+    config: &mamba_ledger::LedgerConfig,
+    outlets: &mut Outlets,
+) -> Result<(), AgentError> {
     let ledger = mamba_ledger::Ledger::open(config).map_err(AgentError::Ledger)?;
-    Ok(Arc::new(ledger))
+    outlets.set_ledger(ledger);
+    Ok(())
 }
 
 /// Without the `sqlite` and `postgres` features there is no ledger to open: a configured one
 /// is an error rather than books silently not kept.
 #[cfg(not(any(feature = "sqlite", feature = "postgres")))]
-fn open_ledger(config: &mamba_ledger::LedgerConfig) -> Result<Arc<AgentSink>, AgentError> {
+fn open_ledger(config: &mamba_ledger::LedgerConfig, _: &mut Outlets) -> Result<(), AgentError> {
     Err(AgentError::Ledger(mamba_ledger::LedgerError::BadUrl {
         url: config.to_string(),
         problem: "this build of mamba-agent has no ledger backend: enable its `sqlite` or \
                   `postgres` feature"
             .to_owned(),
     }))
+}
+
+/// Opens each fleet budget `specs` defines on the agent's `ledger`.
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+fn open_fleet_budgets(
+    specs: Vec<mamba_ledger::FleetBudgetSpec>,
+    ledger: Option<&mamba_ledger::Ledger>,
+) -> Result<Vec<mamba_ledger::FleetBudget>, AgentError> {
+    specs
+        .into_iter()
+        .map(|spec| match ledger {
+            Some(ledger) => ledger.fleet_budget(spec).map_err(AgentError::FleetBudget),
+            None => Err(AgentError::FleetBudget(
+                mamba_ledger::LedgerError::BadBudget {
+                    budget: spec.name().to_owned(),
+                    problem: "it lives in the agent's ledger, and the agent has none: set \
+                          `[ledger] url` or call `AgentBuilder::ledger`"
+                        .to_owned(),
+                },
+            )),
+        })
+        .collect()
 }
 
 impl Agent {
@@ -116,6 +143,10 @@ pub struct AgentBuilder {
     sinks: Vec<GivenSink>,
     sink_queue: Option<usize>,
     labels: Labels,
+    #[cfg(any(feature = "sqlite", feature = "postgres"))]
+    ledgers: Vec<mamba_ledger::Ledger>,
+    #[cfg(any(feature = "sqlite", feature = "postgres"))]
+    fleet_budgets: Vec<mamba_ledger::FleetBudgetSpec>,
     #[cfg(feature = "otel")]
     meter: Option<opentelemetry::metrics::Meter>,
 }
@@ -143,6 +174,10 @@ impl AgentBuilder {
             sinks: Vec::new(),
             sink_queue: None,
             labels: Labels::new(),
+            #[cfg(any(feature = "sqlite", feature = "postgres"))]
+            ledgers: Vec::new(),
+            #[cfg(any(feature = "sqlite", feature = "postgres"))]
+            fleet_budgets: Vec::new(),
             #[cfg(feature = "otel")]
             meter: None,
         }
@@ -273,8 +308,44 @@ impl AgentBuilder {
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     #[cfg(any(feature = "sqlite", feature = "postgres"))]
-    pub fn ledger(self, ledger: mamba_ledger::Ledger) -> Self {
-        self.required_sink(ledger)
+    pub fn ledger(mut self, ledger: mamba_ledger::Ledger) -> Self {
+        self.ledgers.push(ledger);
+        self
+    }
+
+    /// Holds every request's worst case in the fleet budget `spec` defines, on the agent's
+    /// ledger (the settings' `[ledger] url`, else the first [`ledger`](Self::ledger)), when
+    /// the budget covers the request (its model, its labels), before the request is sent; a
+    /// refusal fails the run with [`AgentError::FleetBudget`] and nothing is sent. The
+    /// request's record settles the hold in its own ledger insert. Every process of a fleet
+    /// that opens the same budget name on the same database shares the budget.
+    ///
+    /// The worst case is the counted prompt (with the counter's margin) and the most output
+    /// the request may produce: `max_tokens` when set, else the bound the local limits allow,
+    /// else the model's output limit from its price data.
+    ///
+    /// ```
+    /// use mamba_agent::Agent;
+    /// use mamba_agent::ledger::{FleetBudgetSpec, Ledger};
+    /// use mamba_agent::pricing::UsageLimits;
+    /// use mamba_agent::settings::AgentSettings;
+    ///
+    /// let path = std::env::temp_dir().join(format!("agent-fleet-{}.db", std::process::id()));
+    /// let settings = AgentSettings::builder().defaults_only().max_tokens(256).build()?;
+    /// let agent = Agent::builder("gpt-4o")
+    ///     .settings(settings)
+    ///     .ledger(Ledger::open_sqlite(&path)?)
+    ///     .fleet_budget(FleetBudgetSpec::new("all-agents", UsageLimits::default().with_total_tokens(1_000_000)))
+    ///     .build()?;
+    /// assert_eq!(agent.model(), "gpt-4o");
+    /// # drop(agent);
+    /// # for suffix in ["", "-wal", "-shm"] { let _ = std::fs::remove_file(format!("{}{suffix}", path.display())); }
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    #[cfg(any(feature = "sqlite", feature = "postgres"))]
+    pub fn fleet_budget(mut self, spec: mamba_ledger::FleetBudgetSpec) -> Self {
+        self.fleet_budgets.push(spec);
+        self
     }
 
     /// How many records may wait in each optional sink's queue; default: the settings'
@@ -385,8 +456,22 @@ impl AgentBuilder {
             usize::try_from(settings.tracking.sink_queue_capacity).unwrap_or(usize::MAX)
         });
         if let Some(config) = settings.ledger.config() {
-            outlets.add_required(open_ledger(&config)?);
+            open_ledger(&config, &mut outlets)?;
         }
+        #[cfg(any(feature = "sqlite", feature = "postgres"))]
+        let fleet_budgets = {
+            for ledger in self.ledgers {
+                // The first ledger is the agent's own unless the settings named one.
+                if outlets.ledger().is_none() {
+                    outlets.set_ledger(ledger);
+                } else {
+                    outlets.add_required(Arc::new(ledger));
+                }
+            }
+            open_fleet_budgets(self.fleet_budgets, outlets.ledger())?
+        };
+        #[cfg(not(any(feature = "sqlite", feature = "postgres")))]
+        let fleet_budgets = Vec::new();
         for sink in self.sinks {
             match sink {
                 GivenSink::Optional(sink) => outlets.add_queued(sink, capacity)?,
@@ -415,6 +500,7 @@ impl AgentBuilder {
             conversation: self.conversation,
             stream_usage: self.stream_usage,
             labels: self.labels,
+            fleet_budgets,
             settings,
         })))
     }

@@ -174,6 +174,11 @@ pub enum AgentError {
     /// The ledger the settings name (`[ledger] url`) could not be opened.
     #[error("cannot open the usage ledger")]
     Ledger(#[source] mamba_ledger::LedgerError),
+    /// A fleet budget ([`AgentBuilder::fleet_budget`](crate::AgentBuilder::fleet_budget))
+    /// refused the request, or could not answer (its database is unavailable): the request
+    /// was not sent. Also a fleet budget that cannot be opened when the agent is built.
+    #[error("fleet budget: {0}")]
+    FleetBudget(#[source] mamba_ledger::LedgerError),
     /// A tool could not be registered.
     #[error("invalid tool `{name}`: {reason}")]
     InvalidTool {

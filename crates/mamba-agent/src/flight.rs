@@ -16,8 +16,8 @@ use mamba_usage::{Labels, UsageRecord};
 
 use crate::agent::Agent;
 use crate::attempt::AttemptLog;
-use crate::inner::Holds;
 use crate::inner::Reply;
+use crate::inner::{FleetHolds, Holds};
 use crate::result::RunBooks;
 use crate::sinks::Delivery;
 
@@ -135,7 +135,9 @@ impl<'a> Flight<'a> {
         let record = agent
             .inner()
             .build_record(reply, &labels, &mut || self.prompt_count());
-        let cost = self.book(&record, books);
+        // The last record of the request settles its fleet holds in its own ledger insert.
+        let fleet = self.take_fleet();
+        let cost = self.book(&record, books, fleet);
         self.settle();
         Booked {
             record,
@@ -162,36 +164,57 @@ impl<'a> Flight<'a> {
         }
         // With `in_flight`, an attempt written but not yet answered is billed too.
         let billed = self.log.billed(in_flight);
-        for _ in 0..billed.cut_off {
-            self.record_estimate(true, books.as_deref_mut());
-        }
+        let mut estimates: Vec<bool> = vec![true; usize::try_from(billed.cut_off).unwrap_or(0)];
         if billed.answered {
             // Answered 2xx, but no usable response: abandoned while its body arrived, a body
             // that broke off (both cut off), or a body that is not a chat completion.
-            let cut_off = in_flight || self.log.body_failure().is_some();
-            self.record_estimate(cut_off, books);
+            estimates.push(in_flight || self.log.body_failure().is_some());
+        }
+        let last = estimates.len().checked_sub(1);
+        for (index, cut_off) in estimates.into_iter().enumerate() {
+            // The last record settles the request's fleet holds.
+            let fleet = if Some(index) == last {
+                self.take_fleet()
+            } else {
+                FleetHolds::default()
+            };
+            self.record_estimate(cut_off, books.as_deref_mut(), fleet);
         }
         self.settle();
     }
 
     fn record_billed_failures(&mut self, mut books: Option<&mut RunBooks>) {
         for _ in 0..self.log.billed(false).cut_off {
-            self.record_estimate(true, books.as_deref_mut());
+            self.record_estimate(true, books.as_deref_mut(), FleetHolds::default());
         }
     }
 
-    fn record_estimate(&mut self, cut_off: bool, books: Option<&mut RunBooks>) {
+    fn record_estimate(&mut self, cut_off: bool, books: Option<&mut RunBooks>, fleet: FleetHolds) {
         let prompt = self.prompt_count();
         let reply = Reply::estimate(self.started.elapsed(), cut_off);
         let record = self
             .agent
             .inner()
             .build_record(reply, &self.labels, &mut || prompt);
-        self.book(&record, books);
+        self.book(&record, books, fleet);
     }
 
-    /// Records one request into the agent's books and the run's, and counts it for settling.
-    fn book(&mut self, record: &UsageRecord, books: Option<&mut RunBooks>) -> CostBreakdown {
+    /// The request's fleet holds, for the record that settles them.
+    fn take_fleet(&mut self) -> FleetHolds {
+        self.holds
+            .as_mut()
+            .map(|holds| std::mem::take(&mut holds.fleet))
+            .unwrap_or_default()
+    }
+
+    /// Records one request into the agent's books and the run's, and counts it for settling;
+    /// its ledger insert settles `fleet`.
+    fn book(
+        &mut self,
+        record: &UsageRecord,
+        books: Option<&mut RunBooks>,
+        fleet: FleetHolds,
+    ) -> CostBreakdown {
         let _inside = self.span.enter();
         self.span.record("gen_ai.response.model", record.model());
         if let Some(id) = record.request_id() {
@@ -201,11 +224,11 @@ impl<'a> Flight<'a> {
             .record("gen_ai.usage.input_tokens", record.prompt_tokens());
         self.span
             .record("gen_ai.usage.output_tokens", record.completion_tokens());
-        let (cost, delivery) = self
-            .agent
-            .inner()
-            .ledger()
-            .record(record, self.agent.model());
+        let (cost, delivery) =
+            self.agent
+                .inner()
+                .ledger()
+                .record(record, self.agent.model(), fleet);
         self.delivery.extend(delivery);
         if let Some(holds) = &mut self.holds {
             holds.used = holds.used.saturating_add(&Spend {
@@ -221,10 +244,12 @@ impl<'a> Flight<'a> {
         cost
     }
 
-    /// Settles the reservations to what was recorded, or releases them if nothing was.
+    /// Settles the reservations to what was recorded, or releases them if nothing was (the
+    /// fleet holds still here were settled by no record: they are given back).
     fn settle(&mut self) {
-        if let Some(holds) = self.holds.take() {
+        if let Some(mut holds) = self.holds.take() {
             let inner = self.agent.inner();
+            inner.release_fleet(std::mem::take(&mut holds.fleet));
             holds.close(inner.agent_budget(), &self.run_budget);
         }
     }

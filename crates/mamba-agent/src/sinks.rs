@@ -10,6 +10,7 @@ use mamba_usage::{QueueStats, QueuedSink, SinkError, UsageRecord, UsageSink, Usa
 use tokio::task::JoinHandle;
 
 use crate::AgentError;
+use crate::inner::FleetHolds;
 
 /// A sink the agent records to: it receives each record with its [`CostBreakdown`].
 pub type AgentSink = dyn UsageSink<CostBreakdown>;
@@ -22,6 +23,10 @@ pub(crate) struct Outlets {
     inline: Vec<Arc<AgentSink>>,
     queued: Vec<QueuedSink<CostBreakdown>>,
     required: Vec<Arc<AgentSink>>,
+    /// The agent's own ledger (its fleet budgets live there): required like the sinks above,
+    /// and written with the fleet holds each record settles, in the record's insert.
+    #[cfg(any(feature = "sqlite", feature = "postgres"))]
+    ledger: Option<mamba_ledger::Ledger>,
 }
 
 impl fmt::Debug for Outlets {
@@ -40,7 +45,24 @@ impl Outlets {
             inline: Vec::new(),
             queued: Vec::new(),
             required: Vec::new(),
+            #[cfg(any(feature = "sqlite", feature = "postgres"))]
+            ledger: None,
         }
+    }
+
+    /// Makes `ledger` the agent's own (see the field); the one already there, if any, stays
+    /// as a plain required sink.
+    #[cfg(any(feature = "sqlite", feature = "postgres"))]
+    pub(crate) fn set_ledger(&mut self, ledger: mamba_ledger::Ledger) {
+        if let Some(earlier) = self.ledger.replace(ledger) {
+            self.required.push(Arc::new(earlier));
+        }
+    }
+
+    /// The agent's own ledger.
+    #[cfg(any(feature = "sqlite", feature = "postgres"))]
+    pub(crate) fn ledger(&self) -> Option<&mamba_ledger::Ledger> {
+        self.ledger.as_ref()
     }
 
     /// Adds an optional sink behind a queue of `capacity` records.
@@ -79,8 +101,14 @@ impl Outlets {
     }
 
     /// Hands `record` to every sink: the tracker and the queues at once, the required sinks
-    /// on blocking threads, returned as a [`Delivery`] to await.
-    pub(crate) fn deliver(&self, record: &UsageRecord, cost: &CostBreakdown) -> Delivery {
+    /// (the agent's ledger, settling `fleet` in the record's insert, among them) on blocking
+    /// threads, returned as a [`Delivery`] to await.
+    pub(crate) fn deliver(
+        &self,
+        record: &UsageRecord,
+        cost: &CostBreakdown,
+        fleet: FleetHolds,
+    ) -> Delivery {
         self.tracker.record(record);
         for sink in &self.inline {
             // These sinks update memory only and never fail.
@@ -100,11 +128,25 @@ impl Outlets {
                 );
             }
         }
-        if self.required.is_empty() {
+        #[cfg(not(any(feature = "sqlite", feature = "postgres")))]
+        let (no_ledger, _) = (true, fleet);
+        #[cfg(any(feature = "sqlite", feature = "postgres"))]
+        let no_ledger = self.ledger.is_none();
+        if self.required.is_empty() && no_ledger {
             return Delivery::default();
         }
         let mut delivery = Delivery::default();
         let runtime = tokio::runtime::Handle::try_current().ok();
+        #[cfg(any(feature = "sqlite", feature = "postgres"))]
+        if let Some(ledger) = &self.ledger {
+            delivery.extend(deliver_to_ledger(
+                ledger,
+                runtime.as_ref(),
+                record,
+                cost,
+                fleet,
+            ));
+        }
         for sink in &self.required {
             let sink = Arc::clone(sink);
             match &runtime {
@@ -142,6 +184,8 @@ impl Outlets {
         let mut first_error = None;
         let queued = self.queued.iter().map(|queued| queued.flush());
         let required = self.required.iter().map(|sink| sink.flush());
+        #[cfg(any(feature = "sqlite", feature = "postgres"))]
+        let required = required.chain(self.ledger.iter().map(UsageSink::flush));
         for outcome in queued.chain(required) {
             if let Err(error) = outcome {
                 first_error.get_or_insert(error);
@@ -149,6 +193,45 @@ impl Outlets {
         }
         first_error.map_or(Ok(()), Err)
     }
+}
+
+/// Writes `record` to the agent's own ledger under a new id, settling `fleet` in its insert:
+/// on a blocking thread of `runtime` (a task of the delivery), or here outside a runtime.
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+fn deliver_to_ledger(
+    ledger: &mamba_ledger::Ledger,
+    runtime: Option<&tokio::runtime::Handle>,
+    record: &UsageRecord,
+    cost: &CostBreakdown,
+    fleet: FleetHolds,
+) -> Delivery {
+    let write = {
+        let ledger = ledger.clone();
+        move |record: &UsageRecord, cost: &CostBreakdown| {
+            ledger
+                .record_settling(mamba_ledger::RecordId::new(), record, cost, fleet)
+                .map(drop)
+                .map_err(|error| {
+                    tracing::error!(%error, "the agent's ledger cannot write a record");
+                    SinkError::new(ledger.to_string(), "cannot write the record").with_source(error)
+                })
+        }
+    };
+    let mut delivery = Delivery::default();
+    match runtime {
+        Some(runtime) => {
+            let (record, cost) = (record.clone(), cost.clone());
+            delivery
+                .tasks
+                .push(runtime.spawn_blocking(move || write(&record, &cost)));
+        }
+        None => {
+            if let Err(error) = write(record, cost) {
+                delivery.failed = Some(error);
+            }
+        }
+    }
+    delivery
 }
 
 /// The required sinks' work for one or more records. Awaiting it ([`finish`](Self::finish))

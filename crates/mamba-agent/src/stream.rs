@@ -168,7 +168,9 @@ impl State {
             return Err(AgentError::MaxTurns(inner.max_turns()));
         }
         let count = || inner.count_prompt(&self.messages, &[]);
-        let reserved = inner.reserve(count, &self.books.budget)?;
+        let reserved = inner
+            .reserve_all(count, &self.books.budget, &self.books.labels)
+            .await?;
         // A stream may be dropped mid-response, when no time is left to count: count now.
         let prompt = reserved.prompt.unwrap_or_else(count);
         let request = inner.request(&self.messages, &[], reserved.max_tokens, Answer::Streamed);

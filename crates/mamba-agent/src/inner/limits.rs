@@ -12,7 +12,9 @@ use mamba_pricing::{BudgetError, LimitKind, LocalBudget, Reservation, Spend};
 use rust_decimal::Decimal;
 use rust_decimal::prelude::ToPrimitive;
 
-use super::Inner;
+use mamba_usage::Labels;
+
+use super::{FleetHolds, Inner};
 use crate::{AgentError, LimitExceeded, LimitScope};
 
 /// The reservations of one request, and what its records used so far.
@@ -20,12 +22,15 @@ use crate::{AgentError, LimitExceeded, LimitScope};
 pub(crate) struct Holds {
     run: Option<Reservation>,
     agent: Option<Reservation>,
+    /// Its holds in fleet budgets: settled by its last record's ledger insert, or given back.
+    pub(crate) fleet: FleetHolds,
     pub(crate) used: Spend,
 }
 
 impl Holds {
-    /// Settles both reservations to what was recorded, or releases them when nothing was
-    /// (the request was never sent, or the server refused it).
+    /// Settles both local reservations to what was recorded, or releases them when nothing
+    /// was (the request was never sent, or the server refused it). The fleet holds are the
+    /// flight's to settle with its last record, or give back, before this.
     pub(crate) fn close(self, agent_budget: &LocalBudget, run_budget: &LocalBudget) {
         let recorded = self.used != Spend::default();
         for (budget, held) in [(run_budget, self.run), (agent_budget, self.agent)] {
@@ -48,12 +53,48 @@ pub(crate) struct Reserved {
     pub(crate) max_tokens: Option<u32>,
     /// The counted prompt, when counting was needed.
     pub(crate) prompt: Option<u64>,
+    /// The worst case held, and whether its cost is priced (a model without a price is not).
+    worst_case: Spend,
+    priced: bool,
 }
 
 impl Inner {
     /// Whether any limit applies to this agent's requests.
     pub(crate) fn limited(&self) -> bool {
-        !self.run_limits.is_unlimited() || !self.agent_budget.limits().is_unlimited()
+        !self.run_limits.is_unlimited()
+            || !self.agent_budget.limits().is_unlimited()
+            || !self.fleet_budgets().is_empty()
+    }
+
+    /// [`reserve`](Self::reserve), then the same worst case in every fleet budget covering a
+    /// request with `labels`; a fleet refusal gives the local reservations back.
+    ///
+    /// # Errors
+    /// As `reserve`; [`AgentError::FleetBudget`] when a fleet budget refuses or cannot answer.
+    pub(crate) async fn reserve_all(
+        &self,
+        count: impl FnOnce() -> u64,
+        run_budget: &LocalBudget,
+        labels: &Labels,
+    ) -> Result<Reserved, AgentError> {
+        let mut reserved = self.reserve(count, run_budget)?;
+        if self.fleet_budgets().is_empty() {
+            return Ok(reserved);
+        }
+        match self
+            .hold_in_fleet(reserved.worst_case, reserved.priced, labels)
+            .await
+        {
+            Ok(fleet) => {
+                reserved.holds.fleet = fleet;
+                Ok(reserved)
+            }
+            Err(error) => {
+                // Nothing was recorded: the local reservations are given back.
+                reserved.holds.close(&self.agent_budget, run_budget);
+                Err(error)
+            }
+        }
     }
 
     /// Reserves the worst case of a request whose prompt counts `prompt` tokens (counted only
@@ -69,6 +110,8 @@ impl Inner {
                 holds: Holds::default(),
                 max_tokens: configured,
                 prompt: None,
+                worst_case: Spend::default(),
+                priced: true,
             });
         }
         let prompt = count();
@@ -78,14 +121,22 @@ impl Inner {
             (LimitScope::Agent, &self.agent_budget),
         ];
         let cost_limited = budgets.iter().any(|(_, b)| b.limits().cost.is_some());
-        let quote = |output: u64| -> Result<Decimal, AgentError> {
-            if cost_limited {
-                self.ledger.quote(input, output, &self.model)
-            } else {
-                Ok(Decimal::ZERO)
+        let fleet_limits = self.fleet_limits();
+        let fleet_cost_limited = fleet_limits.iter().any(|limits| limits.cost.is_some());
+        // The worst case's price: `None` for a model without one, which only fleet budgets
+        // (by their unpriced policy) may let through; a local cost limit refuses it.
+        let quote = |output: u64| -> Result<Option<Decimal>, AgentError> {
+            if !cost_limited && !fleet_cost_limited {
+                return Ok(Some(Decimal::ZERO));
+            }
+            match self.ledger.quote(input, output, &self.model) {
+                Ok(cost) => Ok(Some(cost)),
+                Err(AgentError::Unpriced { .. }) if !cost_limited => Ok(None),
+                Err(error) => Err(error),
             }
         };
-        let bounded = budgets.iter().any(|(_, b)| b.limits().bounds_output());
+        let bounded = budgets.iter().any(|(_, b)| b.limits().bounds_output())
+            || fleet_limits.iter().any(|limits| limits.bounds_output());
         let (output, max_tokens) = match configured {
             Some(max) => (u64::from(max), Some(max)),
             None if bounded => {
@@ -98,11 +149,12 @@ impl Inner {
             }
             None => (0, None),
         };
+        let priced_cost = quote(output)?;
         let worst_case = Spend {
             requests: 1,
             input_tokens: input,
             output_tokens: output,
-            cost: quote(output)?,
+            cost: priced_cost.unwrap_or_default(),
         };
         let mut holds = Holds::default();
         for (scope, budget) in budgets {
@@ -122,6 +174,8 @@ impl Inner {
             holds,
             max_tokens,
             prompt: Some(prompt),
+            worst_case,
+            priced: priced_cost.is_some(),
         })
     }
 
@@ -133,7 +187,7 @@ impl Inner {
         &self,
         input: u64,
         budgets: &[(LimitScope, &LocalBudget); 2],
-        quote: &impl Fn(u64) -> Result<Decimal, AgentError>,
+        quote: &impl Fn(u64) -> Result<Option<Decimal>, AgentError>,
     ) -> Result<u64, AgentError> {
         let mut cap = Decimal::from(u32::MAX);
         if let Some(model_limit) = self.ledger.max_output_tokens(&self.model) {
@@ -147,9 +201,10 @@ impl Inner {
             if let Some(total) = left.get(LimitKind::TotalTokens) {
                 cap = cap.min(total - Decimal::from(input));
             }
-            if let Some(cost) = left.get(LimitKind::Cost) {
-                let prompt_cost = quote(0)?;
-                let per_token = quote(1)? - prompt_cost;
+            if let (Some(cost), Some(prompt_cost), Some(one_more)) =
+                (left.get(LimitKind::Cost), quote(0)?, quote(1)?)
+            {
+                let per_token = one_more - prompt_cost;
                 if per_token > Decimal::ZERO {
                     cap = cap.min(((cost - prompt_cost) / per_token).floor());
                 }

@@ -5,6 +5,7 @@
 //! Its child modules hold the rest of its behaviour: `limits` reserves a request's worst case,
 //! `record` turns a response into a `UsageRecord`.
 
+mod fleet;
 mod limits;
 mod record;
 
@@ -22,6 +23,7 @@ use crate::transport::Transport;
 use crate::wire::{self, ChatRequest, StreamOptions};
 use crate::{RunResult, Tool, ToolCallRecord};
 
+pub(crate) use fleet::{FleetBudgets, FleetHolds};
 pub(crate) use limits::Holds;
 pub(crate) use record::Reply;
 
@@ -49,6 +51,8 @@ pub(crate) struct Parts {
     pub(crate) conversation: Vec<ChatMessage>,
     pub(crate) stream_usage: bool,
     pub(crate) labels: Labels,
+    /// The fleet budgets (on the agent's ledger) every request reserves in when it is covered.
+    pub(crate) fleet_budgets: FleetBudgets,
 }
 
 /// The shared state of an agent and its clones.
@@ -70,6 +74,7 @@ pub(crate) struct Inner {
     stream_usage: bool,
     /// The labels of every record of this agent (a run's labels go over them).
     labels: Labels,
+    fleet_budgets: FleetBudgets,
 }
 
 impl Inner {
@@ -90,6 +95,7 @@ impl Inner {
             conversation: Mutex::new(parts.conversation),
             stream_usage: parts.stream_usage,
             labels: parts.labels,
+            fleet_budgets: parts.fleet_budgets,
         }
     }
 
@@ -117,6 +123,10 @@ impl Inner {
     /// The most model requests in one run.
     pub(crate) fn max_turns(&self) -> u32 {
         self.max_turns
+    }
+
+    pub(crate) fn fleet_budgets(&self) -> &FleetBudgets {
+        &self.fleet_budgets
     }
 
     pub(crate) fn agent_budget(&self) -> &LocalBudget {
