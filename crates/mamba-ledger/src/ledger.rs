@@ -17,7 +17,7 @@ use crate::postgres::PostgresStore;
 use crate::spill::Spill;
 #[cfg(feature = "sqlite")]
 use crate::sqlite::SqliteStore;
-use crate::stored::{Group, Inserted, Row, Sums, Values};
+use crate::stored::{Group, Inserted, Row, Split, Sums, Values};
 use crate::{LedgerConfig, LedgerError, LedgerTotals, RecordId, Replayed, TimeRange, Written};
 
 /// A durable usage ledger: every record and its exact cost, committed before
@@ -440,9 +440,26 @@ impl Ledger {
         range: TimeRange,
     ) -> Result<BTreeMap<Option<String>, LedgerTotals>, LedgerError> {
         self.flush()?;
-        let rows: Vec<(Option<String>, Sums)> =
-            on_store!(self, store => store.grouped(&group, range))?;
-        Ok(rows
+        let bounds = range.bounds();
+        let mut sums: BTreeMap<Option<String>, Sums> = BTreeMap::new();
+        let mut add = |rows: Vec<(Option<String>, Sums)>| {
+            for (key, more) in rows {
+                sums.entry(key).or_default().add(&more);
+            }
+        };
+        if group.rollup_key().is_none() {
+            add(on_store!(self, store => store.grouped(&group, bounds))?);
+        } else {
+            // Whole days from the daily totals, the partial days at the ends from the records.
+            let split = Split::of(bounds.0, bounds.1);
+            for raw in split.raw {
+                add(on_store!(self, store => store.grouped(&group, raw))?);
+            }
+            if let Some((first, last)) = &split.days {
+                add(on_store!(self, store => store.grouped_days(&group, (first, last)))?);
+            }
+        }
+        Ok(sums
             .into_iter()
             .map(|(key, sums)| (key, sums.totals()))
             .collect())

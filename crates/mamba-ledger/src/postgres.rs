@@ -98,6 +98,31 @@ const MIGRATIONS: &[&str] = &[
         expires_ns BIGINT NOT NULL
     );
     CREATE INDEX budget_holds_by_expiry ON budget_holds (budget, window_key, expires_ns);",
+    // 4: the daily totals per UTC day, model and tool, as on SQLite (see its migration 4),
+    // filled from the records already there.
+    "CREATE TABLE daily_totals (
+        day TEXT NOT NULL,
+        model TEXT NOT NULL,
+        has_tool INTEGER NOT NULL CHECK (has_tool IN (0, 1)),
+        tool_name TEXT NOT NULL,
+        requests BIGINT NOT NULL,
+        prompt_tokens BIGINT NOT NULL,
+        completion_tokens BIGINT NOT NULL,
+        cached_tokens BIGINT NOT NULL,
+        cache_write_tokens BIGINT NOT NULL,
+        reasoning_tokens BIGINT NOT NULL,
+        estimated BIGINT NOT NULL,
+        unpriced_tokens BIGINT NOT NULL,
+        total_cost NUMERIC NOT NULL,
+        PRIMARY KEY (day, model, has_tool, tool_name)
+    );
+    INSERT INTO daily_totals SELECT
+        to_char(to_timestamp(ts_ns / 1000000000) AT TIME ZONE 'UTC', 'YYYY-MM-DD'), model,
+        (tool_name IS NOT NULL)::INTEGER, COALESCE(tool_name, ''), COUNT(*), SUM(prompt_tokens),
+        SUM(completion_tokens), SUM(cached_tokens), SUM(cache_write_tokens),
+        SUM(reasoning_tokens), COUNT(*) FILTER (WHERE estimated), SUM(unpriced_tokens),
+        SUM(total_cost)
+        FROM records GROUP BY 1, 2, 3, 4;",
 ];
 
 /// Gives back the holds whose ids are `$1` (settled or released; a hold already gone, expired
@@ -230,7 +255,7 @@ impl PostgresStore {
     pub(crate) fn grouped(
         &self,
         group: &Group,
-        range: TimeRange,
+        (from, to): (i64, i64),
     ) -> Result<Vec<(Option<String>, Sums)>, LedgerError> {
         let (key_sql, join) = group.sql(
             "to_char(to_timestamp(ts_ns / 1000000000) AT TIME ZONE 'UTC', 'YYYY-MM-DD')",
@@ -248,35 +273,41 @@ impl PostgresStore {
              FROM mamba_ledger.records AS records {join} \
              WHERE ts_ns >= $1 AND ts_ns < $2 GROUP BY 1"
         );
-        let (from, to) = range.bounds();
         self.run(move |session| {
             session.with_connection(|connection, location| {
-                let failed = |action| database_error(location, action);
                 let rows = match &label {
                     Some(key) => connection.client.query(&sql, &[&from, &to, &key]),
                     None => connection.client.query(&sql, &[&from, &to]),
                 }
-                .map_err(failed("cannot run a query"))?;
-                rows.iter()
-                    .map(|row| {
-                        let read = || -> Result<_, postgres::Error> {
-                            let key: Option<String> = row.try_get(0)?;
-                            let mut numbers = [0_i64; 8];
-                            for (i, slot) in numbers.iter_mut().enumerate() {
-                                *slot = row.try_get::<_, Option<i64>>(i + 1)?.unwrap_or_default();
-                            }
-                            let cost: Option<Decimal> = row.try_get(9)?;
-                            Ok((
-                                key,
-                                Sums {
-                                    numbers,
-                                    cost: cost.unwrap_or_default(),
-                                },
-                            ))
-                        };
-                        read().map_err(failed("cannot read a query's row"))
-                    })
-                    .collect()
+                .map_err(database_error(location, "cannot run a query"))?;
+                read_sums(&rows, location)
+            })
+        })
+    }
+
+    /// The sums per `group` (not a label) of the whole UTC days from `first` to `last`
+    /// (excluded), from the daily totals.
+    pub(crate) fn grouped_days(
+        &self,
+        group: &Group,
+        (first, last): (&str, &str),
+    ) -> Result<Vec<(Option<String>, Sums)>, LedgerError> {
+        let key_sql = group.rollup_key().unwrap_or("''");
+        let sql = format!(
+            "SELECT {key_sql}, SUM(requests)::BIGINT, SUM(prompt_tokens)::BIGINT, \
+             SUM(completion_tokens)::BIGINT, SUM(cached_tokens)::BIGINT, \
+             SUM(cache_write_tokens)::BIGINT, SUM(reasoning_tokens)::BIGINT, \
+             SUM(estimated)::BIGINT, SUM(unpriced_tokens)::BIGINT, SUM(total_cost) \
+             FROM mamba_ledger.daily_totals WHERE day >= $1 AND day < $2 GROUP BY 1"
+        );
+        let (first, last) = (first.to_owned(), last.to_owned());
+        self.run(move |session| {
+            session.with_connection(|connection, location| {
+                let rows = connection
+                    .client
+                    .query(&sql, &[&first, &last])
+                    .map_err(database_error(location, "cannot run a query"))?;
+                read_sums(&rows, location)
             })
         })
     }
@@ -381,6 +412,13 @@ impl Session {
             .connect(NoTls)
             .map_err(self.failed("cannot connect"))?;
         migrate(&mut client, &self.location)?;
+        // The ledger's statements are prepared once and their parameters are arrays of any
+        // length, so a generic plan serves every call; left to choose, PostgreSQL re-plans
+        // the insert (a statement of several CTEs) on every execution, which cost more than
+        // running it.
+        client
+            .batch_execute("SET plan_cache_mode = force_generic_plan")
+            .map_err(self.failed("cannot set the plan cache mode"))?;
         let insert_records = client
             .prepare(
                 "WITH new AS (INSERT INTO mamba_ledger.records (id, ts_ns, model, prompt_tokens, \
@@ -396,7 +434,26 @@ impl Session {
                  $20::NUMERIC[], $21::NUMERIC[], $22::NUMERIC[], $23::BIGINT[], $24::TEXT[], \
                  $25::TEXT[]) \
                  ON CONFLICT (id) DO NOTHING \
-                 RETURNING id, ts_ns, model, prompt_tokens, completion_tokens, total_cost), \
+                 RETURNING id, ts_ns, model, prompt_tokens, completion_tokens, cached_tokens, \
+                 cache_write_tokens, reasoning_tokens, estimated, unpriced_tokens, tool_name, \
+                 total_cost), \
+                 rolled AS (INSERT INTO mamba_ledger.daily_totals AS daily \
+                 SELECT to_char(to_timestamp(ts_ns / 1000000000) AT TIME ZONE 'UTC', \
+                 'YYYY-MM-DD'), model, (tool_name IS NOT NULL)::INTEGER, \
+                 COALESCE(tool_name, ''), COUNT(*), SUM(prompt_tokens), SUM(completion_tokens), \
+                 SUM(cached_tokens), SUM(cache_write_tokens), SUM(reasoning_tokens), \
+                 COUNT(*) FILTER (WHERE estimated), SUM(unpriced_tokens), SUM(total_cost) \
+                 FROM new GROUP BY 1, 2, 3, 4 \
+                 ON CONFLICT (day, model, has_tool, tool_name) DO UPDATE SET \
+                 requests = daily.requests + EXCLUDED.requests, \
+                 prompt_tokens = daily.prompt_tokens + EXCLUDED.prompt_tokens, \
+                 completion_tokens = daily.completion_tokens + EXCLUDED.completion_tokens, \
+                 cached_tokens = daily.cached_tokens + EXCLUDED.cached_tokens, \
+                 cache_write_tokens = daily.cache_write_tokens + EXCLUDED.cache_write_tokens, \
+                 reasoning_tokens = daily.reasoning_tokens + EXCLUDED.reasoning_tokens, \
+                 estimated = daily.estimated + EXCLUDED.estimated, \
+                 unpriced_tokens = daily.unpriced_tokens + EXCLUDED.unpriced_tokens, \
+                 total_cost = daily.total_cost + EXCLUDED.total_cost), \
                  labels AS (INSERT INTO mamba_ledger.record_labels (record_id, key, value) \
                  SELECT label.record_id, label.key, label.value \
                  FROM unnest($26::BYTEA[], $27::TEXT[], $28::TEXT[]) \
@@ -635,6 +692,33 @@ fn insert_all(
         inserted: inserted as u64,
         already_there: (batch.len() - inserted) as u64,
     })
+}
+
+/// The rows of a sums query: the group's key, the eight sums, the cost sum.
+fn read_sums(
+    rows: &[postgres::Row],
+    location: &str,
+) -> Result<Vec<(Option<String>, Sums)>, LedgerError> {
+    rows.iter()
+        .map(|row| {
+            let read = || -> Result<_, postgres::Error> {
+                let key: Option<String> = row.try_get(0)?;
+                let mut numbers = [0_i64; 8];
+                for (i, slot) in numbers.iter_mut().enumerate() {
+                    *slot = row.try_get::<_, Option<i64>>(i + 1)?.unwrap_or_default();
+                }
+                let cost: Option<Decimal> = row.try_get(9)?;
+                Ok((
+                    key,
+                    Sums {
+                        numbers,
+                        cost: cost.unwrap_or_default(),
+                    },
+                ))
+            };
+            read().map_err(database_error(location, "cannot read a query's row"))
+        })
+        .collect()
 }
 
 /// Applies the migrations the database has not had yet, all in one transaction under an

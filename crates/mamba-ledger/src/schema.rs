@@ -86,6 +86,30 @@ const MIGRATIONS: &[&str] = &[
         expires_ns INTEGER NOT NULL
     ) STRICT, WITHOUT ROWID;
     CREATE INDEX budget_holds_by_expiry ON budget_holds (budget, window_key, expires_ns);",
+    // 4: what the records add up to per UTC day, model and tool, kept by each insert in its
+    // transaction, so totals and breakdowns by model, day and tool over whole days read a
+    // few rows per day instead of every record. Filled from the records already there.
+    "CREATE TABLE daily_totals (
+        day TEXT NOT NULL,
+        model TEXT NOT NULL,
+        has_tool INTEGER NOT NULL CHECK (has_tool IN (0, 1)),
+        tool_name TEXT NOT NULL,
+        requests INTEGER NOT NULL,
+        prompt_tokens INTEGER NOT NULL,
+        completion_tokens INTEGER NOT NULL,
+        cached_tokens INTEGER NOT NULL,
+        cache_write_tokens INTEGER NOT NULL,
+        reasoning_tokens INTEGER NOT NULL,
+        estimated INTEGER NOT NULL,
+        unpriced_tokens INTEGER NOT NULL,
+        total_cost TEXT NOT NULL,
+        PRIMARY KEY (day, model, has_tool, tool_name)
+    ) STRICT, WITHOUT ROWID;
+    INSERT INTO daily_totals SELECT date(ts_ns / 1000000000, 'unixepoch'), model,
+        tool_name IS NOT NULL, COALESCE(tool_name, ''), COUNT(*), SUM(prompt_tokens),
+        SUM(completion_tokens), SUM(cached_tokens), SUM(cache_write_tokens),
+        SUM(reasoning_tokens), SUM(estimated), SUM(unpriced_tokens), decimal_sum(total_cost)
+        FROM records GROUP BY 1, 2, 3, 4;",
 ];
 
 /// Applies the migrations `connection` has not had yet, in one immediate transaction: the

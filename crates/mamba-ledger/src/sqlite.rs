@@ -2,6 +2,7 @@
 //! `decimal_sum` aggregate registered from Rust so money is summed exactly in SQL (SQLite's own
 //! `SUM` over text or reals is a float sum: 0.1 + 0.2 = 0.30000000000000004).
 
+use std::collections::HashMap;
 use std::fmt::Write as _;
 use std::path::Path;
 use std::sync::{Mutex, MutexGuard, PoisonError};
@@ -12,7 +13,7 @@ use rust_decimal::Decimal;
 
 use crate::error::database_error;
 use crate::schema;
-use crate::stored::{Group, Inserted, RECORD_COLUMNS, Row, Sums, Values, read_row};
+use crate::stored::{Group, Inserted, RECORD_COLUMNS, Row, Sums, Values, day_of, read_row};
 use crate::{Durability, LedgerError, TimeRange};
 
 /// How long a statement waits for another connection's lock before it is `Unavailable`.
@@ -36,6 +37,18 @@ fn set_wal(connection: &Connection) -> rusqlite::Result<()> {
             outcome => return outcome.map(drop),
         }
     }
+}
+
+/// A sums query's row: the group's key, the eight sums, the decimal cost sum.
+fn read_sums_row(
+    row: &rusqlite::Row<'_>,
+) -> rusqlite::Result<(Option<String>, [i64; 8], Option<String>)> {
+    let key: Option<String> = row.get(0)?;
+    let mut numbers = [0_i64; 8];
+    for (i, slot) in numbers.iter_mut().enumerate() {
+        *slot = row.get::<_, Option<i64>>(i + 1)?.unwrap_or_default();
+    }
+    Ok((key, numbers, row.get(9)?))
 }
 
 /// A ledger in one SQLite file.
@@ -156,6 +169,8 @@ impl SqliteStore {
         let mut outcome = Inserted::default();
         let budgets = crate::sqlite_budget::any_budget(&transaction)
             .map_err(self.failed("cannot read the fleet budgets"))?;
+        // The new records' sums per day, model and tool, added to `daily_totals` at the end.
+        let mut rollup: HashMap<(String, &str, Option<&str>), Sums> = HashMap::new();
         // The money columns as decimal text, formatted into buffers reused across the batch
         // (SQLite copies bound text, so one set serves every row).
         let mut money: [String; 5] = Default::default();
@@ -212,6 +227,10 @@ impl SqliteStore {
                     crate::sqlite_budget::count_in_budgets(&transaction, values, &money[4])
                         .map_err(self.failed("cannot count a record in its fleet budgets"))?;
                 }
+                rollup
+                    .entry((day_of(values.ts_ns), record.model(), record.tool_name()))
+                    .or_default()
+                    .add(&Sums::of(values));
             }
             for hold in &values.releases {
                 crate::sqlite_budget::release(&transaction, hold)
@@ -220,6 +239,51 @@ impl SqliteStore {
             outcome.count(u64::try_from(inserted).unwrap_or_default());
         }
         drop((insert_record, insert_label));
+        let mut roll_up = transaction
+            .prepare_cached(
+                "INSERT INTO daily_totals VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, \
+                 ?12, ?13) ON CONFLICT (day, model, has_tool, tool_name) DO UPDATE SET \
+                 requests = requests + excluded.requests, \
+                 prompt_tokens = prompt_tokens + excluded.prompt_tokens, \
+                 completion_tokens = completion_tokens + excluded.completion_tokens, \
+                 cached_tokens = cached_tokens + excluded.cached_tokens, \
+                 cache_write_tokens = cache_write_tokens + excluded.cache_write_tokens, \
+                 reasoning_tokens = reasoning_tokens + excluded.reasoning_tokens, \
+                 estimated = estimated + excluded.estimated, \
+                 unpriced_tokens = unpriced_tokens + excluded.unpriced_tokens, \
+                 total_cost = decimal_add(total_cost, excluded.total_cost)",
+            )
+            .map_err(self.failed("cannot prepare the daily totals"))?;
+        for ((day, model, tool), sums) in &rollup {
+            let [
+                requests,
+                prompt,
+                completion,
+                cached,
+                cache_write,
+                reasoning,
+                estimated,
+                unpriced,
+            ] = sums.numbers;
+            roll_up
+                .execute(params![
+                    day,
+                    model,
+                    tool.is_some(),
+                    tool.unwrap_or_default(),
+                    requests,
+                    prompt,
+                    completion,
+                    cached,
+                    cache_write,
+                    reasoning,
+                    estimated,
+                    unpriced,
+                    sums.cost.to_string(),
+                ])
+                .map_err(self.failed("cannot add to the daily totals"))?;
+        }
+        drop(roll_up);
         transaction
             .commit()
             .map_err(self.failed("cannot commit a record"))?;
@@ -230,7 +294,7 @@ impl SqliteStore {
     pub(crate) fn grouped(
         &self,
         group: &Group,
-        range: TimeRange,
+        (from, to): (i64, i64),
     ) -> Result<Vec<(Option<String>, Sums)>, LedgerError> {
         let (key_sql, join) = group.sql(
             "date(ts_ns / 1000000000, 'unixepoch')",
@@ -247,20 +311,42 @@ impl SqliteStore {
         let mut statement = connection
             .prepare_cached(&sql)
             .map_err(self.failed("cannot prepare a query"))?;
-        let (from, to) = range.bounds();
-        let read = |row: &rusqlite::Row<'_>| -> rusqlite::Result<(Option<String>, [i64; 8], Option<String>)> {
-            let key: Option<String> = row.get(0)?;
-            let mut numbers = [0_i64; 8];
-            for (i, slot) in numbers.iter_mut().enumerate() {
-                *slot = row.get::<_, Option<i64>>(i + 1)?.unwrap_or_default();
-            }
-            Ok((key, numbers, row.get(9)?))
-        };
         let rows = match label {
-            Some(key) => statement.query_map(params![from, to, key], read),
-            None => statement.query_map(params![from, to], read),
+            Some(key) => statement.query_map(params![from, to, key], read_sums_row),
+            None => statement.query_map(params![from, to], read_sums_row),
         }
         .map_err(self.failed("cannot run a query"))?;
+        self.read_sums(rows)
+    }
+
+    /// The sums per `group` (not a label) of the whole UTC days from `first` to `last`
+    /// (excluded), from the daily totals.
+    pub(crate) fn grouped_days(
+        &self,
+        group: &Group,
+        (first, last): (&str, &str),
+    ) -> Result<Vec<(Option<String>, Sums)>, LedgerError> {
+        let key_sql = group.rollup_key().unwrap_or("''");
+        let sql = format!(
+            "SELECT {key_sql}, SUM(requests), SUM(prompt_tokens), SUM(completion_tokens), \
+             SUM(cached_tokens), SUM(cache_write_tokens), SUM(reasoning_tokens), SUM(estimated), \
+             SUM(unpriced_tokens), decimal_sum(total_cost) \
+             FROM daily_totals WHERE day >= ?1 AND day < ?2 GROUP BY 1"
+        );
+        let connection = self.lock();
+        let mut statement = connection
+            .prepare_cached(&sql)
+            .map_err(self.failed("cannot prepare a query"))?;
+        let rows = statement
+            .query_map(params![first, last], read_sums_row)
+            .map_err(self.failed("cannot run a query"))?;
+        self.read_sums(rows)
+    }
+
+    fn read_sums(
+        &self,
+        rows: impl Iterator<Item = rusqlite::Result<(Option<String>, [i64; 8], Option<String>)>>,
+    ) -> Result<Vec<(Option<String>, Sums)>, LedgerError> {
         let mut grouped = Vec::new();
         for row in rows {
             let (key, numbers, cost) = row.map_err(self.failed("cannot read a query's row"))?;

@@ -296,6 +296,18 @@ impl Group {
         }
     }
 
+    /// The key of this grouping in the `daily_totals` rollup, which keeps per UTC day, model
+    /// and tool what the records add up to; `None` for a grouping it cannot answer (labels).
+    pub(crate) fn rollup_key(&self) -> Option<&'static str> {
+        match self {
+            Group::All => Some("''"),
+            Group::Model => Some("model"),
+            Group::Tool => Some("CASE WHEN has_tool = 1 THEN tool_name END"),
+            Group::Day => Some("day"),
+            Group::Label(_) => None,
+        }
+    }
+
     /// The label key, the query's third parameter, for a label breakdown.
     pub(crate) fn label_key(&self) -> Option<&str> {
         match self {
@@ -355,15 +367,110 @@ pub(crate) fn pending_migrations(
         .map(|(index, migration)| (index + 1, *migration)))
 }
 
+/// One day in nanoseconds.
+const NANOS_PER_DAY: i64 = 86_400 * 1_000_000_000;
+
+/// The UTC day (`2026-12-02`) of a record stamped `ts_ns` nanoseconds after 1970, as the
+/// databases' own day expressions compute it.
+pub(crate) fn day_of(ts_ns: i64) -> String {
+    let nanos = u64::try_from(ts_ns).unwrap_or_default();
+    mamba_pricing::PriceDate::of(std::time::UNIX_EPOCH + std::time::Duration::from_nanos(nanos))
+        .to_string()
+}
+
+/// A time range `[from, to)` in nanoseconds, split for the rollup: whole UTC days (`days`,
+/// from the first day included to the last excluded, as `YYYY-MM-DD` strings, which sort as
+/// the days do) answered from `daily_totals`, and the partial days at either end (`raw`)
+/// answered from the records.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) struct Split {
+    pub(crate) raw: Vec<(i64, i64)>,
+    pub(crate) days: Option<(String, String)>,
+}
+
+impl Split {
+    /// `from == i64::MIN` and `to == i64::MAX` are open ends (every day before, or after).
+    pub(crate) fn of(from: i64, to: i64) -> Split {
+        let first = if from == i64::MIN {
+            i64::MIN
+        } else {
+            from.div_euclid(NANOS_PER_DAY)
+                .saturating_add(i64::from(from.rem_euclid(NANOS_PER_DAY) != 0))
+                .saturating_mul(NANOS_PER_DAY)
+        };
+        let last = if to == i64::MAX {
+            i64::MAX
+        } else {
+            to.div_euclid(NANOS_PER_DAY).saturating_mul(NANOS_PER_DAY)
+        };
+        if first >= last {
+            return Split {
+                raw: vec![(from, to)],
+                days: None,
+            };
+        }
+        let mut raw = Vec::new();
+        if from < first {
+            raw.push((from, first));
+        }
+        if last < to {
+            raw.push((last, to));
+        }
+        // "" sorts before every day and "~" after every day.
+        let lower = if first == i64::MIN {
+            String::new()
+        } else {
+            day_of(first)
+        };
+        let upper = if last == i64::MAX {
+            "~".to_owned()
+        } else {
+            day_of(last)
+        };
+        Split {
+            raw,
+            days: Some((lower, upper)),
+        }
+    }
+}
+
 /// The sums of one group as a query returns them: the request count, then the sums of
 /// prompt, completion, cached, cache write and reasoning tokens, the estimated requests and
 /// the unpriced tokens; and the exact cost.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub(crate) struct Sums {
     pub(crate) numbers: [i64; 8],
     pub(crate) cost: Decimal,
 }
 
 impl Sums {
+    /// One record's sums: it counts once, with its tokens and cost.
+    #[cfg(feature = "sqlite")]
+    pub(crate) fn of(values: &Values) -> Sums {
+        Sums {
+            numbers: [
+                1,
+                values.counts.prompt,
+                values.counts.completion,
+                values.counts.cached,
+                values.counts.cache_write,
+                values.counts.reasoning,
+                i64::from(values.record.is_estimated()),
+                values.unpriced_tokens,
+            ],
+            cost: values.cost.total,
+        }
+    }
+
+    /// Adds `other` in (counts saturate; a cost past the decimal range saturates too, far
+    /// beyond any bill).
+    pub(crate) fn add(&mut self, other: &Sums) {
+        for (sum, more) in self.numbers.iter_mut().zip(other.numbers) {
+            *sum = sum.saturating_add(more);
+        }
+        self.cost = self.cost.saturating_add(other.cost);
+    }
+
     pub(crate) fn totals(&self) -> LedgerTotals {
         let whole = |n: i64| u64::try_from(n).unwrap_or_default();
         let [
@@ -389,6 +496,59 @@ impl Sums {
             usage,
             cost: self.cost,
             unpriced_tokens: whole(unpriced),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{NANOS_PER_DAY, Split};
+
+    #[test]
+    fn ranges_split_into_whole_days_and_partial_ends() {
+        let day = |n: i64| n * NANOS_PER_DAY;
+        let cases = [
+            (
+                (i64::MIN, i64::MAX),
+                Split {
+                    raw: vec![],
+                    days: Some((String::new(), "~".to_owned())),
+                },
+            ),
+            (
+                (day(20_789), day(20_791)),
+                Split {
+                    raw: vec![],
+                    days: Some(("2026-12-02".to_owned(), "2026-12-04".to_owned())),
+                },
+            ),
+            (
+                (day(20_789) - 1, day(20_791) + 1),
+                Split {
+                    raw: vec![
+                        (day(20_789) - 1, day(20_789)),
+                        (day(20_791), day(20_791) + 1),
+                    ],
+                    days: Some(("2026-12-02".to_owned(), "2026-12-04".to_owned())),
+                },
+            ),
+            (
+                (day(20_789) + 5, day(20_790) - 5),
+                Split {
+                    raw: vec![(day(20_789) + 5, day(20_790) - 5)],
+                    days: None,
+                },
+            ),
+            (
+                (day(20_789) + 5, i64::MAX),
+                Split {
+                    raw: vec![(day(20_789) + 5, day(20_790))],
+                    days: Some(("2026-12-03".to_owned(), "~".to_owned())),
+                },
+            ),
+        ];
+        for ((from, to), split) in cases {
+            assert_eq!(Split::of(from, to), split, "{from}..{to}");
         }
     }
 }

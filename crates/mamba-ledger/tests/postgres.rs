@@ -161,7 +161,7 @@ fn processes_opening_a_new_database_at_once_migrate_it_once() {
         .iter()
         .map(|row| row.get(0))
         .collect();
-    assert_eq!(versions, [1, 2, 3], "each migration applied once");
+    assert_eq!(versions, [1, 2, 3, 4], "each migration applied once");
 }
 
 #[test]
@@ -177,7 +177,7 @@ fn a_database_from_a_newer_version_is_refused_with_the_versions() {
     assert!(matches!(error, LedgerError::Database { .. }));
     assert!(
         error.to_string().ends_with(
-            ": the schema is version 99, newer than this version of mamba-ledger knows (3)"
+            ": the schema is version 99, newer than this version of mamba-ledger knows (4)"
         ),
         "{error}"
     );

@@ -104,6 +104,40 @@ fn threads_opening_a_new_file_at_once_migrate_it_once() {
     }
 }
 
+/// A ledger written before the daily totals existed (schema 3) gets them filled from its
+/// records when it is opened: its totals are the same before and after.
+#[test]
+fn the_daily_totals_are_filled_from_the_records_of_an_older_ledger() {
+    let db = TempDb::new("rollup");
+    let ledger = db.open();
+    let estimator = mamba_pricing::CostEstimator::new();
+    for (i, model) in ["gpt-4o", "gpt-4o-mini", "gpt-4o"].iter().enumerate() {
+        let record = mamba_usage::UsageRecord::builder(model)
+            .prompt_tokens(1_000 * (i as u64 + 1))
+            .completion_tokens(10)
+            .timestamp(contract::at(1_764_547_200 + i as u64 * 86_400))
+            .build()
+            .unwrap();
+        ledger
+            .record(&record, &estimator.estimate_record(&record))
+            .unwrap();
+    }
+    let before = ledger.by_model(mamba_ledger::TimeRange::ALL).unwrap();
+    drop(ledger);
+    // Back to schema 3, as an older mamba-ledger left it.
+    let connection = rusqlite::Connection::open(&db.0).unwrap();
+    connection
+        .execute_batch("DROP TABLE daily_totals; PRAGMA user_version = 3;")
+        .unwrap();
+    drop(connection);
+    let reopened = db.open();
+    assert_eq!(
+        reopened.by_model(mamba_ledger::TimeRange::ALL).unwrap(),
+        before
+    );
+    assert_eq!(before["gpt-4o"].usage.prompt_tokens, 4_000);
+}
+
 #[test]
 fn racing_holds_never_pass_the_limit() {
     let db = TempDb::new("race");
@@ -126,7 +160,7 @@ fn a_ledger_from_a_newer_version_is_refused_with_the_versions() {
     assert!(matches!(error, LedgerError::Database { .. }));
     assert!(
         error.to_string().ends_with(
-            ": the schema is version 99, newer than this version of mamba-ledger knows (3)"
+            ": the schema is version 99, newer than this version of mamba-ledger knows (4)"
         ),
         "{error}"
     );

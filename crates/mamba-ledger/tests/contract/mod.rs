@@ -257,6 +257,49 @@ pub(crate) fn sql_breakdowns_equal_the_in_memory_books(
     let window = TimeRange::between(at(1_764_547_200 + 86_400), at(1_764_547_200 + 2 * 86_400));
     let expected = totals_of(records.iter().filter(|r| window.contains(r.timestamp())));
     prop_assert_eq!(ledger.totals(window).unwrap().usage, expected);
+    // Windows with partial days at either end (whole days come from the daily totals, the
+    // ends from the records), and one inside a single day.
+    for (from, to) in [
+        (86_400 / 2, 3 * 86_400 + 3_600),
+        (7_200, 86_400 - 7_200),
+        (86_400 + 1, 5 * 86_400),
+    ] {
+        let window = TimeRange::between(at(1_764_547_200 + from), at(1_764_547_200 + to));
+        let inside: Vec<&UsageRecord> = records
+            .iter()
+            .filter(|r| window.contains(r.timestamp()))
+            .collect();
+        prop_assert_eq!(
+            ledger.totals(window).unwrap().usage,
+            totals_of(inside.iter().copied()),
+            "{}..{}",
+            from,
+            to
+        );
+        let mut by_model: BTreeMap<String, TokenUsage> = BTreeMap::new();
+        let mut cost_by_model: BTreeMap<String, Decimal> = BTreeMap::new();
+        for record in &inside {
+            *by_model.entry(record.model().to_owned()).or_default() +=
+                TokenUsage::from_record(record);
+            *cost_by_model.entry(record.model().to_owned()).or_default() +=
+                estimator.estimate_record(record).total_cost;
+        }
+        let from_sql = ledger.by_model(window).unwrap();
+        prop_assert_eq!(
+            from_sql
+                .iter()
+                .map(|(model, totals)| (model.clone(), totals.usage))
+                .collect::<BTreeMap<_, _>>(),
+            by_model
+        );
+        prop_assert_eq!(
+            from_sql
+                .into_iter()
+                .map(|(model, totals)| (model, totals.cost))
+                .collect::<BTreeMap<_, _>>(),
+            cost_by_model
+        );
+    }
 
     let back: Vec<UsageRecord> = ledger
         .records(TimeRange::ALL)
