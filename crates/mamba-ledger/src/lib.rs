@@ -59,6 +59,7 @@
 mod batch;
 #[cfg(any(feature = "sqlite", feature = "postgres"))]
 mod budget;
+mod budget_spec;
 mod config;
 mod error;
 mod id;
@@ -81,9 +82,8 @@ mod sqlite_budget;
 mod stored;
 
 #[cfg(any(feature = "sqlite", feature = "postgres"))]
-pub use budget::{
-    BudgetPeriod, BudgetScope, BudgetUsage, FleetBudget, FleetBudgetSpec, FleetHold, UnpricedPolicy,
-};
+pub use budget::{BudgetUsage, FleetBudget, FleetHold};
+pub use budget_spec::{BudgetPeriod, BudgetScope, FleetBudgetSpec, UnpricedPolicy};
 pub use config::{Batching, Durability, LedgerConfig};
 pub use error::LedgerError;
 pub use id::RecordId;
