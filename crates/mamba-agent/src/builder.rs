@@ -313,8 +313,10 @@ impl AgentBuilder {
         self
     }
 
-    /// Holds every request's worst case in the fleet budget `spec` defines, on the agent's
-    /// ledger (the settings' `[ledger] url`, else the first [`ledger`](Self::ledger)), when
+    /// Holds every request's worst case in the fleet budget `spec` defines (besides those of
+    /// the settings' `[ledger.budgets.NAME]`; this one replaces a settings budget of its
+    /// name), on the agent's ledger (the settings' `[ledger] url`, else the first
+    /// [`ledger`](Self::ledger)), when
     /// the budget covers the request (its model, its labels), before the request is sent; a
     /// refusal fails the run with [`AgentError::FleetBudget`] and nothing is sent. The
     /// request's record settles the hold in its own ledger insert. Every process of a fleet
@@ -468,10 +470,27 @@ impl AgentBuilder {
                     outlets.add_required(Arc::new(ledger));
                 }
             }
-            open_fleet_budgets(self.fleet_budgets, outlets.ledger())?
+            // The settings' budgets, then those set in code (which replace one of the same name).
+            let mut specs = settings.ledger.budgets.clone();
+            for spec in self.fleet_budgets {
+                specs.insert(spec.name().to_owned(), spec);
+            }
+            open_fleet_budgets(specs.into_values().collect(), outlets.ledger())?
         };
         #[cfg(not(any(feature = "sqlite", feature = "postgres")))]
-        let fleet_budgets = Vec::new();
+        let fleet_budgets = match settings.ledger.budgets.keys().next() {
+            None => Vec::new(),
+            Some(name) => {
+                return Err(AgentError::FleetBudget(
+                    mamba_ledger::LedgerError::BadBudget {
+                        budget: name.clone(),
+                        problem: "this build of mamba-agent has no ledger backend: enable its \
+                              `sqlite` or `postgres` feature"
+                            .to_owned(),
+                    },
+                ));
+            }
+        };
         for sink in self.sinks {
             match sink {
                 GivenSink::Optional(sink) => outlets.add_queued(sink, capacity)?,

@@ -185,3 +185,42 @@ async fn holds_of_refused_requests_are_given_back_and_billed_ones_settled() {
     let now = usage(&budget).await.unwrap();
     assert_eq!((now.used.requests, now.reserved), (1, Spend::default()));
 }
+
+/// Budgets named in the settings file (`[ledger.budgets.NAME]`) hold the agent's requests as
+/// those set in code do.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_budget_from_the_settings_file_is_enforced() {
+    let server = Scripted::completions(1_000, 100).await;
+    let db = TempDb::new("settings");
+    let config = db.0.with_extension("toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[ledger]\nurl = \"sqlite://{}\"\n[ledger.budgets.two]\nrequests = 2\n",
+            db.0.display()
+        ),
+    )
+    .unwrap();
+    let settings = AgentSettings::builder()
+        .no_dotenv()
+        .no_environment()
+        .config_file(&config)
+        .base_url(&server.url)
+        .local(false)
+        .build()
+        .unwrap();
+    let agent = Agent::builder("gpt-4o").settings(settings).build().unwrap();
+    agent.run("hi").await.unwrap();
+    agent.run("hi").await.unwrap();
+    let refused = agent.run("hi").await.unwrap_err();
+    assert!(
+        refused
+            .error
+            .to_string()
+            .starts_with("fleet budget: fleet budget `two`: limit on requests reached: 2 used"),
+        "{}",
+        refused.error
+    );
+    assert_eq!(server.served().len(), 2);
+    let _ = std::fs::remove_file(&config);
+}

@@ -72,7 +72,7 @@ impl BudgetScope {
         {
             return Ok(BudgetScope::label(key, value));
         }
-        Err(format!("`{text}` is not a budget scope: write {expected}"))
+        Err(format!("`{text}` is not a budget scope ({expected})"))
     }
 
     /// Whether a record of `model` with `labels` counts towards this scope.

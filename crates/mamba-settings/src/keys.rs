@@ -381,6 +381,60 @@ const MAP_KEYS: &[MapKey] = &[
         default: "the file or variable that set the price",
         doc: "where the price comes from",
     },
+    MapKey {
+        key: "ledger.budgets.\"name\".requests",
+        variables: &[],
+        default: "none",
+        doc: "a fleet budget (in the ledger's database, shared by every process on it): the most requests; a budget sets at least one of `requests`, `input_tokens`, `output_tokens`, `total_tokens`, `cost`",
+    },
+    MapKey {
+        key: "ledger.budgets.\"name\".input_tokens",
+        variables: &[],
+        default: "none",
+        doc: "the most input tokens, a whole number",
+    },
+    MapKey {
+        key: "ledger.budgets.\"name\".output_tokens",
+        variables: &[],
+        default: "none",
+        doc: "the most output tokens, a whole number",
+    },
+    MapKey {
+        key: "ledger.budgets.\"name\".total_tokens",
+        variables: &[],
+        default: "none",
+        doc: "the most input and output tokens together, a whole number",
+    },
+    MapKey {
+        key: "ledger.budgets.\"name\".cost",
+        variables: &[],
+        default: "none",
+        doc: "the most USD, a decimal (`\"5.00\"`)",
+    },
+    MapKey {
+        key: "ledger.budgets.\"name\".scope",
+        variables: &[],
+        default: "`all`",
+        doc: "the records it counts: `all`, `model:NAME` or `label:KEY=VALUE` (`label:user=alice`)",
+    },
+    MapKey {
+        key: "ledger.budgets.\"name\".period",
+        variables: &[],
+        default: "`total`",
+        doc: "the window its limits apply to: `total`, `day` or `month` (UTC)",
+    },
+    MapKey {
+        key: "ledger.budgets.\"name\".unpriced",
+        variables: &[],
+        default: "`refuse`",
+        doc: "with a `cost` limit, what it does with a request it cannot price: `refuse` or `allow` (counted at $0)",
+    },
+    MapKey {
+        key: "ledger.budgets.\"name\".hold_expiry",
+        variables: &[],
+        default: "`10m`",
+        doc: "how long a request's hold lasts if its process dies before settling it: seconds or a duration; longer than the longest request",
+    },
 ];
 
 #[cfg(test)]

@@ -9,7 +9,7 @@ use mamba_pricing::{ModelPrice, Price, Tier};
 use mamba_tokens::TokenizerConfig;
 use rust_decimal::Decimal;
 
-use crate::forms::{EncodingName, Form, Usd};
+use crate::forms::{EncodingName, Form, Seconds, Usd};
 use crate::keys::{is_scalar_section, read_scalar};
 use crate::layers::{KeyPath, Provenance, Tree};
 use crate::values::{Parsed, Problem, shown, string, whole};
@@ -19,6 +19,11 @@ use crate::{AgentSettings, SettingsError, UnknownKey};
 pub(crate) const RATE: Usd = Usd {
     expected: "a non-negative decimal USD rate per 1,000 tokens, e.g. 0.001",
     max: Decimal::from_parts(1_000_000, 0, 0, false, 0),
+};
+/// A fleet budget's `cost` limit.
+pub(crate) const BUDGET_COST: Usd = Usd {
+    expected: "a non-negative decimal USD amount, e.g. \"5.00\"",
+    max: Decimal::MAX,
 };
 /// A `prices` value.
 pub(crate) const PRICE: Usd = Usd {
@@ -140,6 +145,12 @@ impl<'a> Reader<'a> {
                         let key = child(&path, &name);
                         if key == ["tokenizer", "model_mapping"] {
                             self.model_mapping(&key, value, &mut settings.tokenizer)?;
+                        } else if key == ["ledger", "budgets"] {
+                            for (name, budget) in self.table(&key, value)? {
+                                let path = child(&key, &name);
+                                let spec = self.budget(&path, name.clone(), budget)?;
+                                settings.ledger.budgets.insert(name, spec);
+                            }
                         } else if !read_scalar(self, &key, &value, settings)? {
                             self.unknown(&key);
                         }
@@ -251,6 +262,97 @@ impl<'a> Reader<'a> {
             cache_write_1h,
             output,
         })
+    }
+
+    /// A `[ledger.budgets.NAME]` table: at least one limit (`requests`, `input_tokens`,
+    /// `output_tokens`, `total_tokens`, `cost`), and optionally `scope`, `period`,
+    /// `unpriced` and `hold_expiry`.
+    fn budget(
+        &mut self,
+        path: &[String],
+        name: String,
+        value: Value,
+    ) -> Result<mamba_ledger::FleetBudgetSpec, SettingsError> {
+        use mamba_ledger::{BudgetPeriod, BudgetScope, FleetBudgetSpec, UnpricedPolicy};
+        let mut limits = mamba_pricing::UsageLimits::default();
+        let mut scope = BudgetScope::All;
+        let mut period = BudgetPeriod::Total;
+        let mut unpriced = UnpricedPolicy::Refuse;
+        let mut hold_expiry = None;
+        let count = "a whole number, e.g. 100000";
+        for (field, value) in self.table(path, value)? {
+            let key = child(path, &field);
+            match field.as_str() {
+                "requests" => limits.requests = Some(self.check(&key, whole(&value, count))?),
+                "input_tokens" => {
+                    limits.input_tokens = Some(self.check(&key, whole(&value, count))?);
+                }
+                "output_tokens" => {
+                    limits.output_tokens = Some(self.check(&key, whole(&value, count))?);
+                }
+                "total_tokens" => {
+                    limits.total_tokens = Some(self.check(&key, whole(&value, count))?);
+                }
+                "cost" => limits.cost = Some(self.check(&key, BUDGET_COST.read(&value))?),
+                "scope" => {
+                    let text = self.check(&key, string(&value))?;
+                    scope = BudgetScope::parse(&text).map_err(|_| {
+                        self.error(
+                            &key,
+                            Problem {
+                                problem: format!("`{text}` is not a budget scope"),
+                                expected: "`all`, `model:NAME` or `label:KEY=VALUE`".to_owned(),
+                            },
+                        )
+                    })?;
+                }
+                "period" => {
+                    let text = self.check(&key, string(&value))?;
+                    period = BudgetPeriod::from_name(&text).ok_or_else(|| {
+                        self.error(
+                            &key,
+                            Problem {
+                                problem: format!("`{text}` is not a budget period"),
+                                expected: "`total`, `day` or `month`".to_owned(),
+                            },
+                        )
+                    })?;
+                }
+                "unpriced" => {
+                    let text = self.check(&key, string(&value))?;
+                    unpriced = UnpricedPolicy::from_name(&text).ok_or_else(|| {
+                        self.error(
+                            &key,
+                            Problem {
+                                problem: format!("`{text}` is not a policy for unpriced models"),
+                                expected: "`refuse` or `allow`".to_owned(),
+                            },
+                        )
+                    })?;
+                }
+                "hold_expiry" => hold_expiry = Some(self.check(&key, Seconds.read(&value))?),
+                _ => self.unknown(&key),
+            }
+        }
+        if limits.is_unlimited() {
+            return Err(self.error(
+                path,
+                Problem {
+                    problem: "no limit is set".to_owned(),
+                    expected: "at least one of `requests`, `input_tokens`, `output_tokens`, \
+                               `total_tokens`, `cost`"
+                        .to_owned(),
+                },
+            ));
+        }
+        let mut spec = FleetBudgetSpec::new(name, limits)
+            .scope(scope)
+            .period(period)
+            .unpriced(unpriced);
+        if let Some(expiry) = hold_expiry {
+            spec = spec.hold_expiry(expiry);
+        }
+        Ok(spec)
     }
 
     fn missing(&self, path: &[String], expected: &str) -> SettingsError {

@@ -226,6 +226,9 @@ pub struct LedgerSettings {
     pub batch_records: Option<u32>,
     /// With `batch_records`, the longest a record waits in a batch.
     pub batch_delay: std::time::Duration,
+    /// `[ledger.budgets.NAME]`: fleet budgets in the ledger's database, by name (the agent
+    /// holds every request it covers in each before sending it).
+    pub budgets: std::collections::BTreeMap<String, mamba_ledger::FleetBudgetSpec>,
 }
 
 /// No ledger; write-through, durable past the process, no spill file, and batches (when
@@ -238,6 +241,7 @@ impl Default for LedgerSettings {
             spill: None,
             batch_records: None,
             batch_delay: mamba_ledger::Batching::default().max_delay(),
+            budgets: std::collections::BTreeMap::new(),
         }
     }
 }

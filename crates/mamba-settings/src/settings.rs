@@ -213,6 +213,15 @@ impl AgentSettings {
         if let Some(toml::Value::Table(tokenizer)) = root.get_mut("tokenizer") {
             tokenizer.insert("model_mapping".to_owned(), mapping.into());
         }
+        let budgets: toml::Table = self
+            .ledger
+            .budgets
+            .iter()
+            .map(|(name, spec)| (name.clone(), budget_table(spec).into()))
+            .collect();
+        if let Some(toml::Value::Table(ledger)) = root.get_mut("ledger") {
+            ledger.insert("budgets".to_owned(), budgets.into());
+        }
         let rates: toml::Table = self
             .cost_rates
             .iter()
@@ -227,6 +236,33 @@ impl AgentSettings {
         root.insert("prices".to_owned(), prices.into());
         toml::to_string(&root).unwrap_or_default()
     }
+}
+
+/// A fleet budget as its `[ledger.budgets.NAME]` table.
+fn budget_table(spec: &mamba_ledger::FleetBudgetSpec) -> toml::Table {
+    let mut table = toml::Table::new();
+    let limits = spec.limits();
+    for (name, limit) in [
+        ("requests", limits.requests),
+        ("input_tokens", limits.input_tokens),
+        ("output_tokens", limits.output_tokens),
+        ("total_tokens", limits.total_tokens),
+    ] {
+        if let Some(limit) = limit {
+            table.insert(name.to_owned(), toml_int(limit));
+        }
+    }
+    if let Some(cost) = limits.cost {
+        table.insert("cost".to_owned(), cost.to_string().into());
+    }
+    table.insert("scope".to_owned(), spec.budget_scope().to_string().into());
+    table.insert("period".to_owned(), spec.budget_period().name().into());
+    table.insert("unpriced".to_owned(), spec.unpriced_policy().name().into());
+    table.insert(
+        "hold_expiry".to_owned(),
+        humantime::format_duration(spec.expiry()).to_string().into(),
+    );
+    table
 }
 
 fn price_fields(price: &Price, table: &mut toml::Table) {

@@ -94,7 +94,8 @@ fn every_declared_key_reads_from_its_variable_what_the_dump_shows() {
     let dump: toml::Table = full.dump_safe().parse().unwrap();
     let mut checked = 0;
     for key in SettingKey::all() {
-        if key.key.contains("\"model\"") {
+        // Keys under a name (a model, a budget) are tables of their own, read from files.
+        if key.key.contains('"') {
             continue;
         }
         let (section, name) = key.key.split_once('.').unwrap();
