@@ -1,7 +1,8 @@
-//! Fleet budgets in the agent: agents with their own ledger handles on one database (as
-//! processes of a fleet would have) share a budget; a run the budget refuses fails with
-//! `AgentError::FleetBudget` and its request never reaches the server; every record settles
-//! its hold; a budget covers only the runs of its scope.
+//! Fleet budgets in the agent: agents with their own ledger handles on one database, in one
+//! process and in 4 OS processes of 16 concurrent runs each, share a budget; a run the budget
+//! refuses fails with `AgentError::FleetBudget` and its request never reaches the server;
+//! every record settles its hold; a budget covers only the runs of its scope; budgets come
+//! from code or from the settings file.
 #![cfg(feature = "sqlite")]
 
 mod support;
@@ -223,4 +224,127 @@ async fn a_budget_from_the_settings_file_is_enforced() {
     );
     assert_eq!(server.served().len(), 2);
     let _ = std::fs::remove_file(&config);
+}
+
+const CHILD_LEDGER: &str = "MAMBA_AGENT_FLEET_TEST_LEDGER";
+const CHILD_SERVER: &str = "MAMBA_AGENT_FLEET_TEST_SERVER";
+/// The shared budget: this many requests across every process.
+const FLEET_LIMIT: u64 = 40;
+
+fn fleet_budget() -> FleetBudgetSpec {
+    FleetBudgetSpec::new("fleet", UsageLimits::default().with_requests(FLEET_LIMIT))
+}
+
+/// A child process: an agent of its own (its own ledger handle on the shared file) makes 16
+/// concurrent runs, then prints `sent N refused M`.
+#[test]
+#[ignore = "run by four_processes_of_agents_share_one_fleet_budget as its child processes"]
+fn child_agent_runs_sixteen_at_once() {
+    let (Ok(path), Ok(url)) = (std::env::var(CHILD_LEDGER), std::env::var(CHILD_SERVER)) else {
+        return;
+    };
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let (sent, refused) = runtime.block_on(async {
+        let settings = AgentSettings::builder()
+            .defaults_only()
+            .base_url(&url)
+            .local(false)
+            .timeout(Duration::from_secs(10))
+            .build()
+            .unwrap();
+        let agent = Agent::builder("gpt-4o")
+            .settings(settings)
+            .ledger(Ledger::open_sqlite(&path).unwrap())
+            .fleet_budget(fleet_budget())
+            .build()
+            .unwrap();
+        let runs = futures::future::join_all((0..16).map(|_| agent.run("hi"))).await;
+        let mut counts = (0, 0);
+        for run in runs {
+            match run {
+                Ok(_) => counts.0 += 1,
+                Err(error) => match error.error {
+                    AgentError::FleetBudget(LedgerError::BudgetExceeded { .. }) => counts.1 += 1,
+                    other => panic!("{other}"),
+                },
+            }
+        }
+        counts
+    });
+    println!("sent {sent} refused {refused}");
+}
+
+/// 4 OS processes x 16 concurrent agent runs against one scripted server on 127.0.0.1, one
+/// budget of 40 requests in a shared SQLite ledger: exactly 40 requests reach the server, the
+/// 24 others are refused before sending, the ledger holds exactly what the server billed,
+/// and every hold is settled.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn four_processes_of_agents_share_one_fleet_budget() {
+    let server = Scripted::completions(1_000, 100).await;
+    let db = TempDb::new("processes");
+    // Made before the children start, so they race on the budget, not on creating the file.
+    drop(Ledger::open_sqlite(&db.0).unwrap());
+    let (path, url) = (db.0.display().to_string(), server.url.clone());
+    let outputs = tokio::task::spawn_blocking(move || {
+        let children: Vec<_> = (0..4)
+            .map(|_| {
+                std::process::Command::new(std::env::current_exe().unwrap())
+                    .args([
+                        "--exact",
+                        "child_agent_runs_sixteen_at_once",
+                        "--ignored",
+                        "--nocapture",
+                        "--test-threads=1",
+                    ])
+                    .env(CHILD_LEDGER, &path)
+                    .env(CHILD_SERVER, &url)
+                    .stdout(std::process::Stdio::piped())
+                    .stderr(std::process::Stdio::inherit())
+                    .spawn()
+                    .unwrap()
+            })
+            .collect();
+        children
+            .into_iter()
+            .map(|child| child.wait_with_output().unwrap())
+            .collect::<Vec<_>>()
+    })
+    .await
+    .unwrap();
+    let (mut sent, mut refused) = (0_u64, 0_u64);
+    for output in outputs {
+        assert!(output.status.success(), "a child failed");
+        let text = String::from_utf8(output.stdout).unwrap();
+        let line = text
+            .lines()
+            .find_map(|line| line.find("sent ").map(|at| &line[at..]))
+            .unwrap_or_else(|| panic!("no summary in {text:?}"));
+        let words: Vec<&str> = line.split_whitespace().collect();
+        sent += words[1].parse::<u64>().unwrap();
+        refused += words[3].parse::<u64>().unwrap();
+    }
+    assert_eq!((sent, refused), (FLEET_LIMIT, 64 - FLEET_LIMIT));
+    assert_eq!(
+        server.billed().len() as u64,
+        FLEET_LIMIT,
+        "the server saw only the requests that held"
+    );
+    let books = Ledger::open_sqlite(&db.0).unwrap();
+    let (totals, usage) = tokio::task::spawn_blocking(move || {
+        (
+            books.totals(TimeRange::ALL).unwrap(),
+            books.fleet_budget(fleet_budget()).unwrap().usage().unwrap(),
+        )
+    })
+    .await
+    .unwrap();
+    assert_eq!(totals.usage.request_count, FLEET_LIMIT);
+    assert_eq!(totals.usage.prompt_tokens, FLEET_LIMIT * 1_000);
+    assert_eq!(totals.usage.completion_tokens, FLEET_LIMIT * 100);
+    assert_eq!(usage.used.requests, FLEET_LIMIT);
+    assert_eq!(usage.reserved, Spend::default(), "every hold was settled");
 }
