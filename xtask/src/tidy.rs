@@ -32,8 +32,9 @@ pub(crate) const LAYERS: &[(&str, u8)] = &[
     ("mamba-agent", 5),
 ];
 
-/// Tooling crates outside the layering.
-const TOOLING: &[&str] = &["xtask"];
+/// Tooling crates outside the layering (never published): xtask, and mamba-docs, which
+/// compiles the guides in docs/ as doctests against every crate.
+const TOOLING: &[&str] = &["xtask", "mamba-docs"];
 
 /// External crates and the lowest rank allowed to have them anywhere in its dependency tree,
 /// or the ranks that must never have them.
@@ -117,6 +118,7 @@ pub(crate) fn run(root: &Path) -> Result<()> {
     let mut violations = check_layering(&graph);
     violations.extend(check_fences(&graph));
     violations.extend(check_manifests(root)?);
+    violations.extend(check_packages(root)?);
     if violations.is_empty() {
         println!(
             "tidy: {} crates, layering, fences and manifests ok",
@@ -296,6 +298,116 @@ pub(crate) fn graph_from_metadata(metadata: &Value) -> Result<BTreeMap<String, C
     Ok(graph)
 }
 
+/// What a published crate's package must hold on its own: both licence files, the same as the
+/// workspace's, and no `include_str!`, `include_bytes!` or `include!` of a file outside the
+/// crate's directory (which the package would not have, breaking the downloaded crate's
+/// build or tests).
+fn check_packages(root: &Path) -> Result<Vec<String>> {
+    let mut violations = Vec::new();
+    let licences = ["LICENSE-MIT", "LICENSE-APACHE"];
+    let workspace_licences: Vec<String> = licences
+        .iter()
+        .map(|name| std::fs::read_to_string(root.join(name)).unwrap_or_default())
+        .collect();
+    for entry in std::fs::read_dir(root.join("crates")).context("cannot list crates/")? {
+        let dir = entry?.path();
+        if !dir.join("Cargo.toml").exists() {
+            continue;
+        }
+        let label = dir.strip_prefix(root).unwrap_or(&dir).display().to_string();
+        for (name, text) in licences.iter().zip(&workspace_licences) {
+            match std::fs::read_to_string(dir.join(name)) {
+                Ok(own) if own == *text && !own.is_empty() => {}
+                Ok(_) => violations.push(format!(
+                    "{label}/{name} differs from the workspace's {name} (copy it again)"
+                )),
+                Err(_) => violations.push(format!(
+                    "{label} has no {name}: copy the workspace's, the package needs its own"
+                )),
+            }
+        }
+        let mut sources = Vec::new();
+        rust_files(&dir, &mut sources)?;
+        for source in sources {
+            let text = std::fs::read_to_string(&source)
+                .with_context(|| format!("cannot read {}", source.display()))?;
+            let file = source
+                .strip_prefix(root)
+                .unwrap_or(&source)
+                .display()
+                .to_string();
+            violations.extend(escaping_includes(&file, &text, &dir, &source));
+        }
+    }
+    Ok(violations)
+}
+
+/// Every `.rs` file under `dir`, `target/` aside.
+fn rust_files(dir: &Path, files: &mut Vec<std::path::PathBuf>) -> Result<()> {
+    for entry in std::fs::read_dir(dir).with_context(|| format!("cannot list {}", dir.display()))? {
+        let path = entry?.path();
+        if path.is_dir() {
+            if path.file_name().is_some_and(|name| name != "target") {
+                rust_files(&path, files)?;
+            }
+        } else if path.extension().is_some_and(|ext| ext == "rs") {
+            files.push(path);
+        }
+    }
+    Ok(())
+}
+
+/// The includes of `text` (the file `source`, shown as `file`) whose path leaves `crate_dir`.
+pub(crate) fn escaping_includes(
+    file: &str,
+    text: &str,
+    crate_dir: &Path,
+    source: &Path,
+) -> Vec<String> {
+    let base = source.parent().unwrap_or(crate_dir);
+    let mut violations = Vec::new();
+    for (number, line) in text.lines().enumerate() {
+        for macro_name in ["include_str!(\"", "include_bytes!(\"", "include!(\""] {
+            let mut rest = line;
+            while let Some(at) = rest.find(macro_name) {
+                let after = &rest[at + macro_name.len()..];
+                let Some(end) = after.find('"') else { break };
+                let included = &after[..end];
+                if leaves(base, included, crate_dir) {
+                    violations.push(format!(
+                        "{file}:{}: includes `{included}`, outside its crate: a downloaded \
+                         package would not have it (move it into the crate, or the guide \
+                         doctests into docs/)",
+                        number + 1
+                    ));
+                }
+                rest = &after[end..];
+            }
+        }
+    }
+    violations
+}
+
+/// Whether `relative`, resolved from `base`, is outside `crate_dir` (paths compared after
+/// resolving `.` and `..` by text, so files need not exist).
+fn leaves(base: &Path, relative: &str, crate_dir: &Path) -> bool {
+    let mut resolved: Vec<std::ffi::OsString> = base
+        .components()
+        .map(|c| c.as_os_str().to_owned())
+        .collect();
+    for part in Path::new(relative).components() {
+        match part {
+            std::path::Component::ParentDir => {
+                resolved.pop();
+            }
+            std::path::Component::CurDir => {}
+            other => resolved.push(other.as_os_str().to_owned()),
+        }
+    }
+    let resolved: std::path::PathBuf = resolved.iter().collect();
+    !resolved.starts_with(crate_dir)
+}
+
 /// Checks the root manifest's shared dependency table and every member manifest.
 fn check_manifests(root: &Path) -> Result<Vec<String>> {
     let mut violations = check_root_manifest(&read_toml(&root.join("Cargo.toml"))?);
@@ -427,6 +539,65 @@ fn check_requirement(at: &str, spec: &toml::Value) -> Vec<String> {
         ));
     }
     violations
+}
+
+#[cfg(test)]
+mod package_tests {
+    use std::path::Path;
+
+    use super::escaping_includes;
+
+    #[test]
+    fn includes_outside_the_crate_are_named_by_file_and_line() {
+        let crate_dir = Path::new("/w/crates/mamba-x");
+        let cases = [
+            ("src/lib.rs", "#[doc = include_str!(\"../README.md\")]", 0),
+            (
+                "src/lib.rs",
+                "#[doc = include_str!(\"../../../docs/guide.md\")]",
+                1,
+            ),
+            (
+                "tests/a.rs",
+                "const X: &str = include_str!(\"fixtures/x.json\");",
+                0,
+            ),
+            (
+                "tests/a.rs",
+                "const X: &[u8] = include_bytes!(\"../../other/x.bin\");",
+                1,
+            ),
+            (
+                "src/gen/mod.rs",
+                "include!(\"../../../../target/x.rs\");",
+                1,
+            ),
+            (
+                "src/lib.rs",
+                "// include_str!(\"../../README.md\") twice: include!(\"../x.rs\")",
+                1,
+            ),
+        ];
+        for (file, line, expected) in cases {
+            let source = crate_dir.join(file);
+            let found = escaping_includes(file, line, crate_dir, &source);
+            assert_eq!(found.len(), expected, "{file}: {line}: {found:?}");
+        }
+        let found = escaping_includes(
+            "src/lib.rs",
+            "\n#[doc = include_str!(\"../../../docs/guide.md\")]",
+            crate_dir,
+            &crate_dir.join("src/lib.rs"),
+        );
+        assert_eq!(
+            found,
+            [
+                "src/lib.rs:2: includes `../../../docs/guide.md`, outside its crate: a downloaded \
+              package would not have it (move it into the crate, or the guide doctests into \
+              docs/)"
+            ]
+        );
+    }
 }
 
 #[cfg(test)]

@@ -125,16 +125,9 @@ pub use mamba_tokens as tokens;
 /// Usage records and tracking: `mamba-usage`.
 pub use mamba_usage as usage;
 
-// This crate's README and the workspace README's quick start are compiled and run as doctests,
-// so neither can rot. The workspace README lives here, in the highest crate, which sees them all.
+// This crate's README is compiled and run as doctests, so it cannot rot. (The workspace README
+// and the guides in docs/ are compiled by the unpublished `mamba-docs` crate there: a packaged
+// crate has only its own files.)
 #[cfg(doctest)]
 #[doc = include_str!("../README.md")]
 struct Readme;
-
-#[cfg(doctest)]
-#[doc = include_str!("../../../README.md")]
-struct ReadmeQuickStart;
-
-#[cfg(doctest)]
-#[doc = include_str!("../../../docs/token-tracking.md")]
-struct UserGuideTokenTracking;

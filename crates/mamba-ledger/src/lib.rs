@@ -97,7 +97,5 @@ pub use spill::Replayed;
 #[doc = include_str!("../README.md")]
 struct ReadmeLedger;
 
-// The user guide page is compiled and run as doctests, so it cannot rot.
-#[cfg(doctest)]
-#[doc = include_str!("../../../docs/ledger.md")]
-struct UserGuideLedger;
+// The user guide page (docs/ledger.md) is compiled and run as doctests by the unpublished
+// `mamba-docs` crate: a packaged crate has only its own files.

@@ -84,8 +84,5 @@ pub use estimator::{CostEstimator, DEFAULT_RATE_KEY, HistoryCost};
 pub use files::{LoadMode, PriceFile, parse_litellm_json, parse_price_toml};
 pub use price::{ContextWindow, ModelPrice, Price, Tier, TieredPrice};
 
-// The user guide page is compiled and run as doctests, so it cannot rot (the workspace README
-// is, in mamba-agent, the highest crate, which sees every other).
-#[cfg(doctest)]
-#[doc = include_str!("../../../docs/cost-estimation.md")]
-struct UserGuideCostEstimation;
+// The user guide page (docs/cost-estimation.md) is compiled and run as doctests by the
+// unpublished `mamba-docs` crate: a packaged crate has only its own files.

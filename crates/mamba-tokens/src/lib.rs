@@ -77,8 +77,5 @@ pub use message::{ChatMessage, MessagePart, Role, TokenizedMessage, ToolCall};
 pub use model::{Accuracy, ModelEncoding, encoding_for_model};
 pub use tools::{TokenizedTool, ToolDefinition, ToolProperty};
 
-// The user guide page is compiled and run as doctests, so it cannot rot. (The workspace README
-// is compiled by the highest crate, which can see every crate it shows.)
-#[cfg(doctest)]
-#[doc = include_str!("../../../docs/token-counting.md")]
-struct UserGuideTokenCounting;
+// The user guide page (docs/token-counting.md) is compiled and run as doctests by the
+// unpublished `mamba-docs` crate: a packaged crate has only its own files.

@@ -94,8 +94,5 @@ pub use sink::{ErrorHandler, QueueStats, QueuedSink, SinkError, UsageSink};
 pub use tracker::{TrackerConfig, UsageSummary, UsageTracker};
 pub use usage::TokenUsage;
 
-// The user guide page is compiled and run as doctests, so it cannot rot. (The workspace README
-// is compiled by the highest crate, which can see every crate it shows.)
-#[cfg(doctest)]
-#[doc = include_str!("../../../docs/usage-tracking.md")]
-struct UserGuideUsageTracking;
+// The user guide page (docs/usage-tracking.md) is compiled and run as doctests by the
+// unpublished `mamba-docs` crate: a packaged crate has only its own files.

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use mamba_pricing::CostEstimator;
 use rust_decimal::Decimal;
 
-const GUIDE: &str = include_str!("../../../docs/cost-estimation.md");
+const GUIDE: &str = include_str!("../cost-estimation.md");
 
 /// The text of a page's "Default pricing" section.
 fn default_pricing_section(page: &str) -> &str {
@@ -60,7 +60,7 @@ fn the_guide_shows_built_in_prices_exactly() {
 /// the built-in prices too, and cover the rows the Python page lists.
 #[test]
 fn the_token_tracking_page_lists_built_in_prices() {
-    let section = default_pricing_section(include_str!("../../../docs/token-tracking.md"));
+    let section = default_pricing_section(include_str!("../token-tracking.md"));
     let estimator = CostEstimator::new();
     let mut models = Vec::new();
     for line in section
