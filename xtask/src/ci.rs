@@ -108,6 +108,21 @@ pub(crate) fn run() -> Result<()> {
         run_command(command)
     })?;
     step("tidy", || tidy::run(&workspace_root()))?;
+    // What users download: every published crate packaged and built from its own tarball
+    // (Cargo overlays the packaged workspace crates, so their versions need not be on
+    // crates.io yet). `--allow-dirty` keeps the step usable on a working copy with changes.
+    step("package (every crate built from its tarball)", || {
+        run_command(cargo_with(&[
+            "package",
+            "--workspace",
+            "--exclude",
+            "mamba-docs",
+            "--exclude",
+            "xtask",
+            "--allow-dirty",
+            "--locked",
+        ]))
+    })?;
     // The README's main-job command, so it cannot rot; it reuses the running server.
     step("demo (README main job: cargo xtask demo)", demo::run)?;
     // The standalone tracking example (no model needed).
