@@ -348,3 +348,31 @@ async fn four_processes_of_agents_share_one_fleet_budget() {
     assert_eq!(usage.used.requests, FLEET_LIMIT);
     assert_eq!(usage.reserved, Spend::default(), "every hold was settled");
 }
+
+/// A caller that gives up on a request while the fleet budget has not answered yet (here the
+/// ledger's file is locked by another writer) leaves nothing held in the agent's own budget.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_request_dropped_while_the_fleet_budget_answers_gives_its_local_hold_back() {
+    let server = Scripted::completions(1_000, 100).await;
+    let db = TempDb::new("dropped");
+    let agent = Agent::builder("gpt-4o")
+        .settings(settings(&server))
+        .ledger(Ledger::open_sqlite(&db.0).unwrap())
+        .usage_limits(UsageLimits::default().with_requests(1))
+        .fleet_budget(alice_budget())
+        .labels(Labels::new().user("alice"))
+        .build()
+        .unwrap();
+    let blocker = rusqlite::Connection::open(&db.0).unwrap();
+    blocker.execute_batch("BEGIN EXCLUSIVE").unwrap();
+    let gave_up = tokio::time::timeout(Duration::from_millis(300), agent.run("hi")).await;
+    assert!(
+        gave_up.is_err(),
+        "the run should still wait on the locked ledger"
+    );
+    blocker.execute_batch("COMMIT").unwrap();
+    drop(blocker);
+    // The agent's one request is still available: the dropped request holds none of it.
+    agent.run("hi").await.unwrap();
+    assert_eq!(server.served().len(), 1);
+}

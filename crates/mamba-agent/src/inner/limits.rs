@@ -45,6 +45,21 @@ impl Holds {
     }
 }
 
+/// Local reservations waiting for the fleet budgets' answer: given back if dropped.
+struct GiveBack<'a> {
+    holds: Option<Holds>,
+    agent_budget: &'a LocalBudget,
+    run_budget: &'a LocalBudget,
+}
+
+impl Drop for GiveBack<'_> {
+    fn drop(&mut self) {
+        if let Some(holds) = self.holds.take() {
+            holds.close(self.agent_budget, self.run_budget);
+        }
+    }
+}
+
 /// What a request may send, once reserved.
 #[derive(Debug)]
 pub(crate) struct Reserved {
@@ -81,17 +96,26 @@ impl Inner {
         if self.fleet_budgets().is_empty() {
             return Ok(reserved);
         }
-        match self
+        // The local reservations wait on the fleet's answer in a guard: a caller that drops
+        // the request meanwhile (its own timeout) gets them given back, not held forever.
+        let mut waiting = GiveBack {
+            holds: Some(std::mem::take(&mut reserved.holds)),
+            agent_budget: &self.agent_budget,
+            run_budget,
+        };
+        let fleet = self
             .hold_in_fleet(reserved.worst_case, reserved.priced, labels)
-            .await
-        {
+            .await;
+        let mut holds = waiting.holds.take().unwrap_or_default();
+        match fleet {
             Ok(fleet) => {
-                reserved.holds.fleet = fleet;
+                holds.fleet = fleet;
+                reserved.holds = holds;
                 Ok(reserved)
             }
             Err(error) => {
                 // Nothing was recorded: the local reservations are given back.
-                reserved.holds.close(&self.agent_budget, run_budget);
+                holds.close(&self.agent_budget, run_budget);
                 Err(error)
             }
         }
