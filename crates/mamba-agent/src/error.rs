@@ -171,6 +171,17 @@ pub enum AgentError {
     /// the run stops, since books that must not diverge have diverged.
     #[error("a required usage sink failed")]
     Sink(#[source] mamba_usage::SinkError),
+    /// No API key is set and requests would go to OpenAI's API (no `model_backend.base_url`):
+    /// nothing was sent.
+    #[error(
+        "no API key for {endpoint}: set OPENAI_API_KEY (or MAMBA_MODEL_BACKEND__API_KEY, or \
+         `api_key` under `[model_backend]` in a settings file), or set `model_backend.base_url` \
+         to another server, such as a local model (`cargo xtask demo` runs one)"
+    )]
+    MissingApiKey {
+        /// Where the requests would have gone.
+        endpoint: &'static str,
+    },
     /// The ledger the settings name (`[ledger] url`) could not be opened.
     #[error("cannot open the usage ledger")]
     Ledger(#[source] mamba_ledger::LedgerError),

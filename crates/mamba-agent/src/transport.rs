@@ -28,6 +28,8 @@ pub(crate) type ChunkStream = Pin<Box<dyn Stream<Item = Result<ChatChunk, OpenAI
 pub(crate) struct Transport {
     client: Client<OpenAIConfig>,
     timeout: Duration,
+    /// Requests would go to OpenAI's API without a key: refused before anything is sent.
+    missing_key: bool,
 }
 
 impl Transport {
@@ -65,15 +67,29 @@ impl Transport {
         Ok(Transport {
             client,
             timeout: backend.timeout,
+            missing_key: backend.base_url.is_none() && backend.api_key.is_none(),
         })
     }
 
     /// Sends a non-streamed request; its attempts are reported to `log`.
+    /// A request for OpenAI's API with no key would only come back 401 (or, offline, a DNS
+    /// error that hides the cause): it is refused here, naming the ways to give a key.
+    fn check_key(&self) -> Result<(), AgentError> {
+        if self.missing_key {
+            Err(AgentError::MissingApiKey {
+                endpoint: OPENAI_BASE_URL,
+            })
+        } else {
+            Ok(())
+        }
+    }
+
     pub(crate) async fn complete(
         &self,
         request: &ChatRequest,
         log: &Arc<AttemptLog>,
     ) -> Result<ChatResponse, AgentError> {
+        self.check_key()?;
         log.scope(self.client.chat().create_byot(request))
             .await
             .map_err(|e| self.error(e, log))
@@ -85,6 +101,7 @@ impl Transport {
         request: &ChatRequest,
         log: &Arc<AttemptLog>,
     ) -> Result<ChunkStream, AgentError> {
+        self.check_key()?;
         let stream = log
             .scope(self.client.chat().create_stream_byot(request))
             .await

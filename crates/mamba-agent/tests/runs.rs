@@ -493,3 +493,33 @@ fn agents_are_clone_send_sync() {
     assert_traits::<Agent>();
     assert_traits::<Tool>();
 }
+
+/// With nothing configured, a request would go to OpenAI's API without a key: it is refused
+/// before anything is sent, with an error naming every way to give one.
+#[tokio::test]
+async fn a_request_for_openai_without_a_key_fails_before_it_is_sent() {
+    let settings = mamba_agent::settings::AgentSettings::builder()
+        .defaults_only()
+        .build()
+        .unwrap();
+    let agent = Agent::builder("gpt-4o").settings(settings).build().unwrap();
+    let error = agent.run("hi").await.unwrap_err();
+    assert!(matches!(error.error, AgentError::MissingApiKey { .. }));
+    assert_eq!(
+        error.error.to_string(),
+        "no API key for https://api.openai.com/v1: set OPENAI_API_KEY (or \
+         MAMBA_MODEL_BACKEND__API_KEY, or `api_key` under `[model_backend]` in a settings file), \
+         or set `model_backend.base_url` to another server, such as a local model (`cargo xtask \
+         demo` runs one)"
+    );
+    assert!(
+        error.spent.records.is_empty(),
+        "nothing was sent, so nothing is billed"
+    );
+    let mut stream = agent.run_stream("hi");
+    let first = stream.next().await.unwrap();
+    assert!(matches!(
+        first.map(drop).unwrap_err().error,
+        AgentError::MissingApiKey { .. }
+    ));
+}
