@@ -356,7 +356,9 @@ impl Agent {
             Some(deadline) => match tokio::time::timeout_at(deadline, send).await {
                 Ok(outcome) => outcome,
                 Err(_) => {
-                    flight.abandoned(Some(books));
+                    // The records of what was billed are in the books before the run returns;
+                    // a sink's own failure is logged by it, and the timeout is the error.
+                    let _ = flight.abandoned(Some(books)).finish().await;
                     return Err(AgentError::Timeout(inner.settings().model_backend.timeout));
                 }
             },
@@ -365,7 +367,8 @@ impl Agent {
         let response = match outcome {
             Ok(response) => response,
             Err(error) => {
-                flight.failed(Some(books));
+                // As above: the billed attempts' records are delivered before the error returns.
+                let _ = flight.failed(Some(books)).finish().await;
                 return Err(error);
             }
         };

@@ -147,14 +147,18 @@ impl<'a> Flight<'a> {
     }
 
     /// The request failed: records the attempts that were billed (an answered attempt whose
-    /// body could not be read is estimated), or gives the reservations back if none was.
-    pub(crate) fn failed(mut self, books: Option<&mut RunBooks>) {
+    /// body could not be read is estimated), or gives the reservations back if none was; the
+    /// required sinks' delivery of those records, for the caller to await before it reports
+    /// the failure (so the books have them when the run returns).
+    pub(crate) fn failed(mut self, books: Option<&mut RunBooks>) -> Delivery {
         self.close(End::Failed, books);
+        std::mem::take(&mut self.delivery)
     }
 
-    /// The caller's deadline passed with the request in flight.
-    pub(crate) fn abandoned(mut self, books: Option<&mut RunBooks>) {
+    /// The caller's deadline passed with the request in flight; as [`failed`](Self::failed).
+    pub(crate) fn abandoned(mut self, books: Option<&mut RunBooks>) -> Delivery {
         self.close(End::Abandoned, books);
+        std::mem::take(&mut self.delivery)
     }
 
     fn close(&mut self, end: End, mut books: Option<&mut RunBooks>) {

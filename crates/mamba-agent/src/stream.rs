@@ -190,7 +190,9 @@ impl State {
         {
             Ok(chunks) => chunks,
             Err(error) => {
-                flight.failed(Some(&mut self.books));
+                // The billed attempts' records are delivered before the error returns (a sink's
+                // own failure is logged by it).
+                let _ = flight.failed(Some(&mut self.books)).finish().await;
                 return Err(error);
             }
         };

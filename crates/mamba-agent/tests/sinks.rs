@@ -21,10 +21,14 @@ struct Keep {
     got: Arc<Mutex<Vec<(UsageRecord, Decimal)>>>,
     fail: bool,
     wait: Option<Duration>,
+    /// How many records the sink has started on.
+    entered: Arc<std::sync::atomic::AtomicUsize>,
 }
 
 impl UsageSink<CostBreakdown> for Keep {
     fn record(&self, record: &UsageRecord, cost: &CostBreakdown) -> Result<(), SinkError> {
+        self.entered
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
         if let Some(wait) = self.wait {
             std::thread::sleep(wait);
         }
@@ -111,6 +115,7 @@ async fn a_slow_optional_sink_never_holds_up_a_request_and_a_full_queue_drops_fo
         wait: Some(Duration::from_secs(30)),
         ..Keep::default()
     };
+    let entered = Arc::clone(&slow.entered);
     let agent = Agent::builder("gpt-4o")
         .settings(settings(&server))
         .sink(slow)
@@ -118,7 +123,13 @@ async fn a_slow_optional_sink_never_holds_up_a_request_and_a_full_queue_drops_fo
         .build()
         .unwrap();
     let runs = async {
-        for _ in 0..4 {
+        agent.run("hi").await.unwrap();
+        // The worker takes the first record before the others come, so what is dropped does
+        // not depend on how fast its thread starts.
+        while entered.load(std::sync::atomic::Ordering::SeqCst) == 0 {
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+        for _ in 0..3 {
             agent.run("hi").await.unwrap();
         }
     };
