@@ -8,7 +8,7 @@ use std::time::Instant;
 use anyhow::Result;
 
 use crate::service::ServiceGuard;
-use crate::{cargo, demo, run_command, tidy, workspace_root};
+use crate::{cargo, demo, run_command, tidy, tools, workspace_root};
 
 /// Runs every step in order and stops at the first failure.
 pub(crate) fn run() -> Result<()> {
@@ -43,20 +43,28 @@ pub(crate) fn run() -> Result<()> {
             "warnings",
         ]))
     })?;
-    // Optional features must be optional: every library builds and lints without them.
-    step("clippy (libraries, no default features)", || {
-        run_command(cargo_with(&[
+    // Optional features must be optional: each published crate, on its own (so no other
+    // member's features are unified in), lints with no features, each feature alone, its
+    // defaults and all of them, every target included.
+    step("features (cargo hack --each-feature, one crate at a time)", || {
+        let bin = tools::CARGO_HACK.install()?;
+        let mut command = cargo_with(&[
+            "hack",
             "clippy",
             "--workspace",
             "--exclude",
             "mamba-docs",
-            "--lib",
-            "--no-default-features",
+            "--exclude",
+            "xtask",
+            "--each-feature",
+            "--all-targets",
             "--locked",
             "--",
             "-D",
             "warnings",
-        ]))
+        ]);
+        command.env("PATH", tools::path_with(&bin));
+        run_command(command)
     })?;
     // The built-in price table must be exactly what the pinned sources generate.
     step("prices --check", || {

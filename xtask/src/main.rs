@@ -16,6 +16,7 @@ mod postgres;
 mod prices;
 mod service;
 mod tidy;
+mod tools;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};

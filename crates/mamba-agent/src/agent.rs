@@ -406,9 +406,12 @@ impl Agent {
         })
     }
 
-    /// Runs the agent's tool named in `call`; `Err` is the message for the model (unknown
-    /// tool, bad arguments, the tool's error or panic).
-    pub async fn call_tool(&self, call: &ToolCall) -> Result<String, String> {
+    /// Runs the agent's tool named in `call`.
+    ///
+    /// # Errors
+    /// The [`ToolError`](crate::ToolError) whose text is the message for the model: an unknown
+    /// tool, bad arguments, the tool's error or its panic.
+    pub async fn call_tool(&self, call: &ToolCall) -> Result<String, crate::ToolError> {
         self.inner.call_tool(call).await
     }
 }

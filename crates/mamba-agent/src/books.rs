@@ -338,6 +338,8 @@ impl AgentBooks {
             LogLevel::Info => completed!(tracing::Level::INFO),
             LogLevel::Debug => completed!(tracing::Level::DEBUG),
             LogLevel::Trace => completed!(tracing::Level::TRACE),
+            // A level added to the settings later logs at info until this crate learns it.
+            _ => completed!(tracing::Level::INFO),
         }
     }
 }

@@ -3,12 +3,13 @@
 use std::fmt;
 use std::time::Duration;
 
-use mamba_pricing::{BudgetError, LimitKind, Overdrawn};
+use mamba_pricing::{BudgetError, BudgetExceeded, LimitKind, Overdrawn};
 use rust_decimal::Decimal;
 use thiserror::Error;
 
 /// Whether a limit applies to one run or to everything the agent did since its last reset.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
 pub enum LimitScope {
     /// [`AgentBuilder::run_limits`](crate::AgentBuilder::run_limits): each run.
     Run,
@@ -22,22 +23,20 @@ pub enum LimitScope {
 ///
 /// ```
 /// use mamba_agent::{LimitExceeded, LimitKind, LimitScope};
+/// use mamba_agent::pricing::BudgetExceeded;
 /// use rust_decimal::Decimal;
 ///
-/// let stop = LimitExceeded {
-///     kind: LimitKind::InputTokens,
-///     scope: LimitScope::Run,
-///     limit: Decimal::from(1_000),
-///     used: Decimal::from(800),
-///     reserved: Decimal::from(100),
-///     requested: Decimal::from(150),
-/// };
+/// let refused = BudgetExceeded::new(LimitKind::InputTokens, Decimal::from(1_000), Decimal::from(800),
+///     Decimal::from(100), Decimal::from(150));
+/// let stop = LimitExceeded::new(LimitScope::Run, refused);
+/// assert_eq!((stop.kind, stop.scope, stop.requested), (LimitKind::InputTokens, LimitScope::Run, Decimal::from(150)));
 /// assert_eq!(
 ///     stop.to_string(),
 ///     "run limit on input tokens reached: 800 used and 100 reserved of 1000, and the next request needs up to 150 more"
 /// );
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct LimitExceeded {
     /// Which limit.
     pub kind: LimitKind,
@@ -53,6 +52,22 @@ pub struct LimitExceeded {
     /// `max_tokens` (or the bound the budget allowed) for the completion, priced.
     pub requested: Decimal,
 }
+
+impl LimitExceeded {
+    /// The agent's refusal under a limit of `scope`, from the budget's.
+    pub fn new(scope: LimitScope, refused: BudgetExceeded) -> LimitExceeded {
+        LimitExceeded {
+            kind: refused.kind,
+            scope,
+            limit: refused.limit,
+            used: refused.used,
+            reserved: refused.reserved,
+            requested: refused.requested,
+        }
+    }
+}
+
+impl std::error::Error for LimitExceeded {}
 
 impl fmt::Display for LimitExceeded {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

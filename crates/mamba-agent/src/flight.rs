@@ -235,12 +235,12 @@ impl<'a> Flight<'a> {
                 .record(record, self.agent.model(), fleet);
         self.delivery.extend(delivery);
         if let Some(holds) = &mut self.holds {
-            holds.used = holds.used.saturating_add(&Spend {
-                requests: 1,
-                input_tokens: record.prompt_tokens(),
-                output_tokens: record.completion_tokens(),
-                cost: cost.total_cost,
-            });
+            holds.used = holds.used.saturating_add(&Spend::new(
+                1,
+                record.prompt_tokens(),
+                record.completion_tokens(),
+                cost.total_cost,
+            ));
         }
         if let Some(books) = books {
             books.book(record, &cost);

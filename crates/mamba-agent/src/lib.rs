@@ -112,7 +112,7 @@ pub use mamba_usage::{Labels, ServiceTier, TokenUsage, UsageTracker};
 pub use result::{Completion, RunOptions, RunResult, ToolCallRecord};
 pub use sinks::AgentSink;
 pub use stream::{AgentStream, StreamEvent};
-pub use tools::Tool;
+pub use tools::{BoxError, Tool, ToolError};
 
 /// The durable usage ledger (`mamba-ledger`).
 pub use mamba_ledger as ledger;

@@ -55,7 +55,7 @@ pub const DURATION_BUCKETS: [f64; 14] = [
 /// // A no-op meter keeps the example self-contained; use your SDK's meter provider.
 /// let meter = opentelemetry::metrics::noop::NoopMeterProvider::new().meter("mamba");
 /// let sink = MetricsSink::new(&meter, "openai").with_request_model("gpt-4o");
-/// let record = UsageRecord::new("gpt-4o-2024-08-06", 1_000, 100);
+/// let record = UsageRecord::new(1_000, 100, "gpt-4o-2024-08-06");
 /// sink.record(&record, &CostEstimator::new().estimate_record(&record))?;
 /// # Ok::<(), mamba_agent::usage::SinkError>(())
 /// ```

@@ -6,26 +6,40 @@ use mamba_pricing::{CostBreakdown, HistoryCost, LocalBudget, UsageLimits};
 use mamba_tokens::ToolCall;
 use mamba_usage::{Labels, TokenUsage, UsageRecord};
 
+use crate::ToolError;
+
 /// One tool call the model made during a run, and what the tool answered.
 ///
 /// ```
 /// use mamba_agent::ToolCallRecord;
 ///
-/// let call = ToolCallRecord {
-///     name: "get_weather".to_owned(),
-///     arguments: r#"{"city":"Paris"}"#.to_owned(),
-///     output: Ok("Sunny".to_owned()),
-/// };
-/// assert!(call.output.is_ok());
+/// let call = ToolCallRecord::new("get_weather", r#"{"city":"Paris"}"#, Ok("Sunny".to_owned()));
+/// assert_eq!((call.name.as_str(), call.output), ("get_weather", Ok("Sunny".to_owned())));
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct ToolCallRecord {
     /// The tool's name.
     pub name: String,
     /// The arguments as the model wrote them (JSON text).
     pub arguments: String,
-    /// The tool's output, or the error sent back to the model.
-    pub output: Result<String, String>,
+    /// The tool's output, or the error whose text was sent back to the model.
+    pub output: Result<String, ToolError>,
+}
+
+impl ToolCallRecord {
+    /// A call of the tool `name` with the model's `arguments` text, and what it gave.
+    pub fn new(
+        name: impl Into<String>,
+        arguments: impl Into<String>,
+        output: Result<String, ToolError>,
+    ) -> ToolCallRecord {
+        ToolCallRecord {
+            name: name.into(),
+            arguments: arguments.into(),
+            output,
+        }
+    }
 }
 
 /// The outcome of [`Agent::run`](crate::Agent::run): the final answer and what it cost.

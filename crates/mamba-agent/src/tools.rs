@@ -1,6 +1,7 @@
 //! [`Tool`]: a typed async Rust function the model can call, with its argument JSON schema
 //! derived by `schemars`.
 
+use std::error::Error as StdError;
 use std::fmt;
 use std::future::Future;
 use std::panic::AssertUnwindSafe;
@@ -16,7 +17,84 @@ use serde_json::Value;
 
 use crate::AgentError;
 
-type ToolFuture = Pin<Box<dyn Future<Output = Result<String, String>> + Send>>;
+type ToolFuture = Pin<Box<dyn Future<Output = Result<String, ToolError>> + Send>>;
+
+/// An error a handler returns, boxed: any `std::error::Error`, a `String` or a `&str`.
+pub type BoxError = Box<dyn StdError + Send + Sync + 'static>;
+
+/// Why a tool call did not produce an output. Its text is what the model is sent back
+/// (`Error: {text}`), so it can recover; the run goes on.
+///
+/// Two errors are equal when they are the same kind with the same text.
+///
+/// ```
+/// use mamba_agent::{Tool, ToolError};
+///
+/// let tool = Tool::from_json_schema("fail", "Always fails", serde_json::json!({"type": "object"}),
+///     |_| async { Err("the disk is full".into()) })?;
+/// # tokio::runtime::Builder::new_current_thread().build()?.block_on(async {
+/// let error = tool.call("{}").await.unwrap_err();
+/// assert!(matches!(error, ToolError::Failed { .. }));
+/// assert_eq!(error.to_string(), "the disk is full");
+/// assert_eq!(tool.call("{").await.unwrap_err().to_string(),
+///     "arguments are not valid JSON: EOF while parsing an object at line 1 column 1");
+/// # });
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Debug, Clone, thiserror::Error)]
+#[non_exhaustive]
+pub enum ToolError {
+    /// The model named a tool the agent does not have.
+    #[error("there is no tool named `{name}`")]
+    UnknownTool {
+        /// The name the model used.
+        name: String,
+    },
+    /// The model's argument text is not JSON.
+    #[error("arguments are not valid JSON: {source}")]
+    InvalidJson {
+        /// The JSON parser's error.
+        source: Arc<serde_json::Error>,
+    },
+    /// The arguments are JSON that does not fit the tool's argument type.
+    #[error("invalid arguments: {source}")]
+    InvalidArguments {
+        /// Why they do not fit (a missing field, a wrong type).
+        source: Arc<serde_json::Error>,
+    },
+    /// The handler returned an error.
+    #[error("{source}")]
+    Failed {
+        /// The handler's error.
+        source: Arc<dyn StdError + Send + Sync + 'static>,
+    },
+    /// The handler panicked; the panic was caught.
+    #[error("the tool panicked: {message}")]
+    Panicked {
+        /// The panic's message (`no message` when it was not text).
+        message: String,
+    },
+}
+
+impl ToolError {
+    fn kind(&self) -> u8 {
+        match self {
+            ToolError::UnknownTool { .. } => 0,
+            ToolError::InvalidJson { .. } => 1,
+            ToolError::InvalidArguments { .. } => 2,
+            ToolError::Failed { .. } => 3,
+            ToolError::Panicked { .. } => 4,
+        }
+    }
+}
+
+impl PartialEq for ToolError {
+    fn eq(&self, other: &ToolError) -> bool {
+        self.kind() == other.kind() && self.to_string() == other.to_string()
+    }
+}
+
+impl Eq for ToolError {}
 type Handler = dyn Fn(Value) -> ToolFuture + Send + Sync;
 
 /// A function the model can call: a name, a description, a JSON schema of its arguments and an
@@ -24,7 +102,8 @@ type Handler = dyn Fn(Value) -> ToolFuture + Send + Sync;
 ///
 /// The handler's output is sent back to the model: a `String` as is, anything else
 /// `Serialize` as JSON. An `Err` (or a panic) is sent back as `Error: ...` so the model can
-/// recover; it does not end the run.
+/// recover; it does not end the run. A handler's error is any `std::error::Error` (or a
+/// `String`): [`Tool::call`] returns it as [`ToolError::Failed`], with the error as its source.
 ///
 /// ```
 /// use mamba_agent::Tool;
@@ -44,7 +123,9 @@ type Handler = dyn Fn(Value) -> ToolFuture + Send + Sync;
 ///
 /// # tokio::runtime::Builder::new_current_thread().build()?.block_on(async {
 /// assert_eq!(tool.call(r#"{"city": "Paris"}"#).await, Ok("Sunny in Paris".to_owned()));
-/// assert!(tool.call(r#"{"town": "Paris"}"#).await.unwrap_err().contains("missing field `city`"));
+/// let error = tool.call(r#"{"town": "Paris"}"#).await.unwrap_err();
+/// assert!(matches!(error, mamba_agent::ToolError::InvalidArguments { .. }));
+/// assert!(error.to_string().contains("missing field `city`"));
 /// # });
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
@@ -78,7 +159,7 @@ impl Tool {
         F: Fn(A) -> Fut + Send + Sync + 'static,
         Fut: Future<Output = Result<O, E>> + Send + 'static,
         O: Serialize,
-        E: fmt::Display,
+        E: Into<BoxError>,
     {
         let mut schema = serde_json::to_value(schemars::schema_for!(A)).unwrap_or_default();
         if let Value::Object(object) = &mut schema {
@@ -87,18 +168,23 @@ impl Tool {
             object.remove("title");
         }
         let handler = Arc::new(handler);
-        Tool::from_json_schema(name, description, schema, move |arguments: Value| {
+        Tool::with_handler(name, description, schema, move |arguments: Value| {
             let handler = Arc::clone(&handler);
             async move {
-                let args: A = serde_json::from_value(arguments)
-                    .map_err(|e| format!("invalid arguments: {e}"))?;
-                let output = handler(args).await.map_err(|e| e.to_string())?;
-                Ok(output_text(&output))
+                let args: A =
+                    serde_json::from_value(arguments).map_err(|e| ToolError::InvalidArguments {
+                        source: Arc::new(e),
+                    })?;
+                let output = handler(args).await.map_err(into_tool_error)?;
+                Ok::<_, ToolError>(output_text(&output))
             }
         })
     }
 
-    /// A tool with a hand-written JSON schema, taking the arguments as JSON.
+    /// A tool with a hand-written JSON schema, taking the arguments as JSON: no `schemars` or
+    /// serde derives needed. The handler's error is a [`BoxError`], so `?` takes any
+    /// `std::error::Error` and `Err("...".into())` a message; a boxed [`ToolError`] is kept as
+    /// it is.
     ///
     /// # Errors
     /// As [`Tool::new`].
@@ -110,7 +196,23 @@ impl Tool {
     ) -> Result<Tool, AgentError>
     where
         F: Fn(Value) -> Fut + Send + Sync + 'static,
-        Fut: Future<Output = Result<String, String>> + Send + 'static,
+        Fut: Future<Output = Result<String, BoxError>> + Send + 'static,
+    {
+        Tool::with_handler(name, description, parameters, move |arguments| {
+            let future = handler(arguments);
+            async move { future.await.map_err(into_tool_error) }
+        })
+    }
+
+    fn with_handler<F, Fut>(
+        name: &str,
+        description: &str,
+        parameters: Value,
+        handler: F,
+    ) -> Result<Tool, AgentError>
+    where
+        F: Fn(Value) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Result<String, ToolError>> + Send + 'static,
     {
         validate_name(name)?;
         let handler: Arc<Handler> = Arc::new(move |arguments| Box::pin(handler(arguments)));
@@ -130,20 +232,37 @@ impl Tool {
         &self.definition
     }
 
-    /// Runs the tool on the model's argument text. `Err` carries the message sent back to the
-    /// model: bad JSON, arguments that do not fit, the handler's error, or a panic.
-    pub async fn call(&self, arguments: &str) -> Result<String, String> {
+    /// Runs the tool on the model's argument text.
+    ///
+    /// # Errors
+    /// The [`ToolError`] whose text is sent back to the model: bad JSON, arguments that do not
+    /// fit, the handler's error, or a panic.
+    pub async fn call(&self, arguments: &str) -> Result<String, ToolError> {
         let arguments = if arguments.trim().is_empty() {
             Value::Object(serde_json::Map::new())
         } else {
-            serde_json::from_str(arguments)
-                .map_err(|e| format!("arguments are not valid JSON: {e}"))?
+            serde_json::from_str(arguments).map_err(|e| ToolError::InvalidJson {
+                source: Arc::new(e),
+            })?
         };
         let future = (self.handler)(arguments);
         match AssertUnwindSafe(future).catch_unwind().await {
             Ok(result) => result,
-            Err(panic) => Err(format!("the tool panicked: {}", panic_message(&*panic))),
+            Err(panic) => Err(ToolError::Panicked {
+                message: panic_message(&*panic),
+            }),
         }
+    }
+}
+
+/// A handler's error as a [`ToolError`]: a `ToolError` stays what it is, anything else is
+/// [`ToolError::Failed`].
+fn into_tool_error(error: impl Into<BoxError>) -> ToolError {
+    match error.into().downcast::<ToolError>() {
+        Ok(tool_error) => *tool_error,
+        Err(other) => ToolError::Failed {
+            source: Arc::from(other),
+        },
     }
 }
 

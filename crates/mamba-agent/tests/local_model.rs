@@ -256,11 +256,11 @@ async fn a_react_workflow_on_the_real_model() {
         )]),
         ChatMessage::tool("ex2", "Answer received."),
     ];
-    let workflow = ReActWorkflow::new(agent.clone()).with_config(ReActConfig {
-        max_iterations: 4,
-        examples,
-        ..ReActConfig::default()
-    });
+    let workflow = ReActWorkflow::new(agent.clone()).with_config(
+        ReActConfig::default()
+            .with_max_iterations(4)
+            .with_examples(examples),
+    );
     let result = workflow.run("What is the weather in Paris?").await;
     assert!(result.success, "{result:#?}");
     assert!(

@@ -8,7 +8,9 @@ use std::sync::{Arc, Mutex};
 use futures::StreamExt;
 use mamba_agent::settings::UsageLimits;
 use mamba_agent::tokens::{ChatMessage, TokenCounter};
-use mamba_agent::{Agent, AgentError, LimitKind, LimitScope, StreamEvent, Tool};
+use mamba_agent::{
+    Agent, AgentError, BoxError, LimitKind, LimitScope, StreamEvent, Tool, ToolError,
+};
 use rust_decimal::Decimal;
 use serde_json::json;
 use support::*;
@@ -111,10 +113,19 @@ async fn a_failing_or_unknown_tool_is_reported_to_the_model_not_fatal() {
     assert_eq!(
         outputs,
         [
-            Err("no weather station in Atlantis".to_owned()),
-            Err("there is no tool named `teleport`".to_owned()),
+            Err(ToolError::Failed {
+                source: Arc::from(BoxError::from("no weather station in Atlantis")),
+            }),
+            Err(ToolError::UnknownTool {
+                name: "teleport".to_owned()
+            }),
         ]
     );
+    // The handler's own error is the source, for a caller that wants it back.
+    let Err(ToolError::Failed { source }) = &outputs[0] else {
+        unreachable!("checked above")
+    };
+    assert_eq!(source.to_string(), "no weather station in Atlantis");
     let bodies = bodies(&server).await;
     assert_eq!(
         bodies[1]["messages"][2]["content"],
@@ -136,7 +147,9 @@ async fn a_tool_that_panics_becomes_an_error_result() {
     let result = agent.run("go").await.unwrap();
     assert_eq!(
         result.tool_calls[0].output,
-        Err("the tool panicked: kaboom".to_owned())
+        Err(ToolError::Panicked {
+            message: "kaboom".to_owned()
+        })
     );
 }
 

@@ -98,10 +98,7 @@ async fn the_timeout_bounds_a_slow_tool() {
         .tool(slow_tool(Arc::clone(&finished)))
         .build()
         .unwrap();
-    let config = WorkflowConfig {
-        timeout: Some(Duration::from_millis(400)),
-        ..WorkflowConfig::default()
-    };
+    let config = WorkflowConfig::default().with_timeout(Duration::from_millis(400));
     let workflow = ReActWorkflow::new(agent).with_workflow_config(config);
     let result = workflow.run("Do the slow thing").await;
     assert_eq!(result.termination, TerminationReason::Timeout);
@@ -122,10 +119,7 @@ async fn the_timeout_bounds_a_slow_tool() {
 async fn the_timeout_records_the_request_in_flight_as_cut_off() {
     let server = Scripted::start(vec![Action::Stall]).await;
     let agent = builder(&server).build().unwrap();
-    let config = WorkflowConfig {
-        timeout: Some(Duration::from_millis(300)),
-        ..WorkflowConfig::default()
-    };
+    let config = WorkflowConfig::default().with_timeout(Duration::from_millis(300));
     let workflow = ReActWorkflow::new(agent.clone()).with_workflow_config(config);
     let result = workflow.run("Think").await;
     assert_eq!(result.termination, TerminationReason::Timeout);

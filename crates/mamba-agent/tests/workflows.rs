@@ -292,10 +292,8 @@ async fn max_iterations_ends_with_an_error_result_that_keeps_the_usage() {
         )
         .await;
     }
-    let workflow = ReActWorkflow::new(weather_agent(&server).await).with_config(ReActConfig {
-        max_iterations: 2,
-        ..ReActConfig::default()
-    });
+    let workflow = ReActWorkflow::new(weather_agent(&server).await)
+        .with_config(ReActConfig::default().with_max_iterations(2));
     let result = workflow.run("Loop forever").await;
     assert!(!result.success);
     assert_eq!(result.termination, TerminationReason::MaxIterations);

@@ -90,12 +90,10 @@ fn budget_round_trips(
     };
     let records = common::records(1);
     let (record, cost) = &records[0];
-    let worst_case = Spend {
-        requests: 1,
-        input_tokens: 2_000,
-        output_tokens: 1_000,
-        ..Spend::default()
-    };
+    let worst_case = Spend::default()
+        .with_requests(1)
+        .with_input_tokens(2_000)
+        .with_output_tokens(1_000);
     let round_trip = || -> Option<()> {
         let hold = budget.reserve(worst_case).ok()?;
         ledger

@@ -113,12 +113,12 @@ impl Amounts {
 
     pub(crate) fn spend(&self) -> Spend {
         let count = |value: i64| u64::try_from(value).unwrap_or_default();
-        Spend {
-            requests: count(self.requests),
-            input_tokens: count(self.input),
-            output_tokens: count(self.output),
-            cost: self.cost,
-        }
+        Spend::new(
+            count(self.requests),
+            count(self.input),
+            count(self.output),
+            self.cost,
+        )
     }
 }
 
@@ -175,20 +175,20 @@ pub struct BudgetUsage {
 /// let budget = ledger.fleet_budget(FleetBudgetSpec::new("team", UsageLimits::default().with_total_tokens(2_000)))?;
 ///
 /// // Before sending: hold the worst case (prompt + the most output it may produce).
-/// let worst_case = Spend { requests: 1, input_tokens: 1_000, output_tokens: 500, ..Spend::default() };
+/// let worst_case = Spend::default().with_requests(1).with_input_tokens(1_000).with_output_tokens(500);
 /// let hold = budget.reserve(worst_case)?;
 /// // A second at once does not fit: 1,500 held + 1,500 > 2,000. It must not be sent.
 /// assert!(matches!(budget.reserve(worst_case), Err(mamba_ledger::LedgerError::BudgetExceeded { .. })));
 ///
 /// // On the response: its record settles the hold in the insert's own transaction.
-/// let record = UsageRecord::new("gpt-4o", 900, 100);
+/// let record = UsageRecord::new(900, 100, "gpt-4o");
 /// let cost = CostEstimator::new().estimate_record(&record);
 /// ledger.record_settling(mamba_ledger::RecordId::new(), &record, &cost, vec![hold])?;
 /// let usage = budget.usage()?;
 /// assert_eq!((usage.used.input_tokens, usage.reserved.input_tokens), (900, 0));
 /// // 1,000 used + 1,500 > 2,000: still refused; a smaller request fits.
 /// assert!(budget.reserve(worst_case).is_err());
-/// let small = budget.reserve(Spend { requests: 1, input_tokens: 500, output_tokens: 500, ..Spend::default() })?;
+/// let small = budget.reserve(Spend::default().with_requests(1).with_input_tokens(500).with_output_tokens(500))?;
 /// budget.release(small)?;
 /// # drop((budget, ledger));
 /// # for suffix in ["", "-wal", "-shm"] { let _ = std::fs::remove_file(format!("{}{suffix}", path.display())); }
@@ -210,7 +210,7 @@ pub struct FleetBudget {
 /// # let path = std::env::temp_dir().join(format!("fleet-hold-doc-{}.db", std::process::id()));
 /// # let ledger = Ledger::open_sqlite(&path)?;
 /// let budget = ledger.fleet_budget(FleetBudgetSpec::new("one", UsageLimits::default().with_requests(1)))?;
-/// let hold = budget.reserve(Spend { requests: 1, ..Spend::default() })?;
+/// let hold = budget.reserve(Spend::default().with_requests(1))?;
 /// assert_eq!((hold.budget(), hold.amount().requests), ("one", 1));
 /// budget.release(hold)?;
 /// # drop((budget, ledger));
@@ -219,6 +219,7 @@ pub struct FleetBudget {
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[must_use = "a hold keeps its amount reserved until it is settled, released or expires"]
+#[non_exhaustive]
 pub struct FleetHold {
     id: RecordId,
     budget: String,
@@ -386,10 +387,7 @@ impl FleetBudget {
                 model: model.to_owned(),
             });
         }
-        self.reserve(Spend {
-            cost: Decimal::ZERO,
-            ..worst_case
-        })
+        self.reserve(worst_case.with_cost(Decimal::ZERO))
     }
 
     /// Gives `hold` back: its request was never sent, or the server refused it (nothing was
@@ -436,13 +434,8 @@ impl FleetBudget {
                 usage.reserved.amount(kind),
                 request.amount(kind),
             );
-            (used + reserved + requested > limit).then_some(BudgetExceeded {
-                kind,
-                limit,
-                used,
-                reserved,
-                requested,
-            })
+            (used + reserved + requested > limit)
+                .then_some(BudgetExceeded::new(kind, limit, used, reserved, requested))
         })
     }
 

@@ -194,6 +194,7 @@ pub enum UnpricedPolicy {
 /// assert_eq!(spec.limits().cost, Some(Decimal::new(5, 0)));
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct FleetBudgetSpec {
     pub(crate) name: String,
     pub(crate) scope: BudgetScope,

@@ -52,6 +52,7 @@ pub enum Durability {
 /// assert_eq!(small.max_records().get(), 64);
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct Batching {
     max_records: NonZeroUsize,
     max_delay: Duration,
@@ -102,6 +103,7 @@ impl Default for Batching {
 /// # Ok::<(), mamba_ledger::LedgerError>(())
 /// ```
 #[derive(Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct LedgerConfig {
     location: Location,
     durability: Durability,

@@ -17,7 +17,7 @@
 //! let estimator = CostEstimator::new();
 //! {
 //!     let ledger = Ledger::open_sqlite(&path)?;
-//!     let record = UsageRecord::new("gpt-4o", 1_000, 500);
+//!     let record = UsageRecord::new(1_000, 500, "gpt-4o");
 //!     ledger.record(&record, &estimator.estimate_record(&record))?;
 //! }
 //! // The books survive the process: a new ledger on the same file sees the record.

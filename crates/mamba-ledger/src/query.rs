@@ -18,6 +18,7 @@ use rust_decimal::Decimal;
 /// assert!(TimeRange::ALL.contains(now));
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct TimeRange {
     from: Option<SystemTime>,
     to: Option<SystemTime>,

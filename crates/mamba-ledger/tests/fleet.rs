@@ -47,12 +47,10 @@ fn child_runs_until_the_budget_refuses() {
         for _ in 0..RUNS {
             scope.spawn(|| {
                 loop {
-                    let worst_case = Spend {
-                        requests: 1,
-                        input_tokens: PROMPT,
-                        output_tokens: MAX_OUTPUT,
-                        ..Spend::default()
-                    };
+                    let worst_case = Spend::default()
+                        .with_requests(1)
+                        .with_input_tokens(PROMPT)
+                        .with_output_tokens(MAX_OUTPUT);
                     let hold = match budget.reserve(worst_case) {
                         Ok(hold) => hold,
                         Err(LedgerError::BudgetExceeded { .. }) => {
@@ -63,7 +61,7 @@ fn child_runs_until_the_budget_refuses() {
                     };
                     let (prompt, completion) = complete(&server, MAX_OUTPUT);
                     sent.fetch_add(1, Ordering::Relaxed);
-                    let record = UsageRecord::new("gpt-4o", prompt, completion);
+                    let record = UsageRecord::new(prompt, completion, "gpt-4o");
                     let cost = estimator.estimate_record(&record);
                     ledger
                         .record_settling(RecordId::new(), &record, &cost, vec![hold])

@@ -114,7 +114,7 @@ fn racing_writes_of_the_same_ids_store_each_once() {
     contract::racing_writes_of_the_same_ids_store_each_once(&open(&url));
     let url = fresh_database(&server, "racing_connections");
     let ledgers: Vec<Ledger> = (0..4).map(|_| open(&url)).collect();
-    let record = UsageRecord::new("gpt-4o", 10, 10);
+    let record = UsageRecord::new(10, 10, "gpt-4o");
     let cost = CostEstimator::new().estimate_record(&record);
     let ids: Vec<_> = (0..40).map(|_| mamba_ledger::RecordId::new()).collect();
     std::thread::scope(|scope| {
@@ -214,7 +214,7 @@ fn a_connection_the_server_kills_is_replaced_without_failing_or_losing_a_write()
     let url = fresh_database(&server, "reconnect");
     let ledger = open(&url);
     let estimator = CostEstimator::new();
-    let record = UsageRecord::new("gpt-4o", 1_000, 100);
+    let record = UsageRecord::new(1_000, 100, "gpt-4o");
     let cost = estimator.estimate_record(&record);
     let mut acknowledged = 0_u64;
     let mut admin = postgres::Client::connect(&server, postgres::NoTls).unwrap();
@@ -410,7 +410,7 @@ fn records_spill_while_the_server_is_down_and_are_written_once_when_it_is_back()
     let ledger = Ledger::open(&config).unwrap();
     let logs = Logs::default();
     let _logging = logs.capture();
-    let record = UsageRecord::new("gpt-4o", 1_000, 100);
+    let record = UsageRecord::new(1_000, 100, "gpt-4o");
     let cost = CostEstimator::new().estimate_record(&record);
     let write = |expected: mamba_ledger::Written| {
         let id = mamba_ledger::RecordId::new();
@@ -530,7 +530,7 @@ fn a_spill_file_takes_records_only_while_the_server_is_unreachable() {
     admin
         .batch_execute("DROP SCHEMA mamba_ledger CASCADE")
         .unwrap();
-    let record = UsageRecord::new("gpt-4o", 1_000, 100);
+    let record = UsageRecord::new(1_000, 100, "gpt-4o");
     let cost = CostEstimator::new().estimate_record(&record);
     let error = ledger.record(&record, &cost).unwrap_err();
     assert!(
@@ -559,7 +559,7 @@ fn a_batch_that_cannot_be_written_is_kept_until_the_server_is_back() {
             .batched(batching),
     )
     .unwrap();
-    let record = UsageRecord::new("gpt-4o", 1_000, 100);
+    let record = UsageRecord::new(1_000, 100, "gpt-4o");
     let cost = CostEstimator::new().estimate_record(&record);
     proxy.take_down();
     // The third record fills the batch, whose write fails: its records stay pending, and

@@ -159,10 +159,12 @@ impl UsageLimits {
 /// use mamba_pricing::{LimitKind, Spend};
 /// use rust_decimal::Decimal;
 ///
-/// let spend = Spend { requests: 1, input_tokens: 120, output_tokens: 30, cost: Decimal::new(6, 4) };
+/// let spend = Spend::new(1, 120, 30, Decimal::new(6, 4));
 /// assert_eq!(spend.amount(LimitKind::TotalTokens), Decimal::from(150));
+/// assert_eq!(Spend::default().with_requests(2).amount(LimitKind::Requests), Decimal::from(2));
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
 pub struct Spend {
     /// Model requests.
     pub requests: u64,
@@ -175,6 +177,44 @@ pub struct Spend {
 }
 
 impl Spend {
+    /// `requests` requests of `input_tokens` in and `output_tokens` out, costing `cost` USD.
+    pub const fn new(requests: u64, input_tokens: u64, output_tokens: u64, cost: Decimal) -> Spend {
+        Spend {
+            requests,
+            input_tokens,
+            output_tokens,
+            cost,
+        }
+    }
+
+    /// With `requests` requests.
+    #[must_use]
+    pub const fn with_requests(mut self, requests: u64) -> Spend {
+        self.requests = requests;
+        self
+    }
+
+    /// With `tokens` input tokens.
+    #[must_use]
+    pub const fn with_input_tokens(mut self, tokens: u64) -> Spend {
+        self.input_tokens = tokens;
+        self
+    }
+
+    /// With `tokens` output tokens.
+    #[must_use]
+    pub const fn with_output_tokens(mut self, tokens: u64) -> Spend {
+        self.output_tokens = tokens;
+        self
+    }
+
+    /// With a cost of `usd`.
+    #[must_use]
+    pub const fn with_cost(mut self, usd: Decimal) -> Spend {
+        self.cost = usd;
+        self
+    }
+
     /// The amount of one kind (total tokens are input plus output).
     pub fn amount(&self, kind: LimitKind) -> Decimal {
         match kind {
@@ -191,23 +231,23 @@ impl Spend {
     /// The sum, saturating (counts at `u64::MAX`, cost at `Decimal::MAX`).
     #[must_use]
     pub fn saturating_add(&self, other: &Spend) -> Spend {
-        Spend {
-            requests: self.requests.saturating_add(other.requests),
-            input_tokens: self.input_tokens.saturating_add(other.input_tokens),
-            output_tokens: self.output_tokens.saturating_add(other.output_tokens),
-            cost: self.cost.saturating_add(other.cost),
-        }
+        Spend::new(
+            self.requests.saturating_add(other.requests),
+            self.input_tokens.saturating_add(other.input_tokens),
+            self.output_tokens.saturating_add(other.output_tokens),
+            self.cost.saturating_add(other.cost),
+        )
     }
 
     /// The difference, never below zero.
     #[must_use]
     pub fn saturating_sub(&self, other: &Spend) -> Spend {
-        Spend {
-            requests: self.requests.saturating_sub(other.requests),
-            input_tokens: self.input_tokens.saturating_sub(other.input_tokens),
-            output_tokens: self.output_tokens.saturating_sub(other.output_tokens),
-            cost: self.cost.saturating_sub(other.cost).max(Decimal::ZERO),
-        }
+        Spend::new(
+            self.requests.saturating_sub(other.requests),
+            self.input_tokens.saturating_sub(other.input_tokens),
+            self.output_tokens.saturating_sub(other.output_tokens),
+            self.cost.saturating_sub(other.cost).max(Decimal::ZERO),
+        )
     }
 }
 
@@ -218,7 +258,7 @@ impl Spend {
 /// use mamba_pricing::{LocalBudget, Spend, UsageLimits};
 ///
 /// let budget = LocalBudget::new(UsageLimits::default().with_requests(1));
-/// let held = budget.try_reserve(Spend { requests: 1, ..Spend::default() })?;
+/// let held = budget.try_reserve(Spend::default().with_requests(1))?;
 /// assert_eq!(held.amount().requests, 1);
 /// budget.release_now(held);
 /// # Ok::<(), mamba_pricing::BudgetError>(())
@@ -253,19 +293,15 @@ impl Reservation {
 /// use mamba_pricing::{BudgetExceeded, LimitKind};
 /// use rust_decimal::Decimal;
 ///
-/// let refused = BudgetExceeded {
-///     kind: LimitKind::InputTokens,
-///     limit: Decimal::from(1_000),
-///     used: Decimal::from(800),
-///     reserved: Decimal::from(100),
-///     requested: Decimal::from(150),
-/// };
+/// let refused = BudgetExceeded::new(LimitKind::InputTokens, Decimal::from(1_000),
+///     Decimal::from(800), Decimal::from(100), Decimal::from(150));
 /// assert_eq!(
 ///     refused.to_string(),
 ///     "limit on input tokens reached: 800 used and 100 reserved of 1000, and the request needs up to 150 more"
 /// );
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct BudgetExceeded {
     /// Which limit.
     pub kind: LimitKind,
@@ -278,6 +314,28 @@ pub struct BudgetExceeded {
     /// What the refused request asked for (its worst case).
     pub requested: Decimal,
 }
+
+impl BudgetExceeded {
+    /// A refusal under the `kind` limit of `limit`, with what was `used` and `reserved` and
+    /// what the request asked for.
+    pub fn new(
+        kind: LimitKind,
+        limit: Decimal,
+        used: Decimal,
+        reserved: Decimal,
+        requested: Decimal,
+    ) -> BudgetExceeded {
+        BudgetExceeded {
+            kind,
+            limit,
+            used,
+            reserved,
+            requested,
+        }
+    }
+}
+
+impl std::error::Error for BudgetExceeded {}
 
 impl fmt::Display for BudgetExceeded {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -302,10 +360,11 @@ impl fmt::Display for BudgetExceeded {
 /// use mamba_pricing::{LimitKind, Overdrawn};
 /// use rust_decimal::Decimal;
 ///
-/// let over = Overdrawn { kind: LimitKind::OutputTokens, reserved: Decimal::from(64), actual: Decimal::from(90) };
+/// let over = Overdrawn::new(LimitKind::OutputTokens, Decimal::from(64), Decimal::from(90));
 /// assert_eq!(over.to_string(), "a request used 90 output tokens where 64 were reserved");
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct Overdrawn {
     /// The limit whose reservation was exceeded.
     pub kind: LimitKind,
@@ -314,6 +373,19 @@ pub struct Overdrawn {
     /// What it used.
     pub actual: Decimal,
 }
+
+impl Overdrawn {
+    /// A request under the `kind` limit that `reserved` an amount and used `actual`.
+    pub fn new(kind: LimitKind, reserved: Decimal, actual: Decimal) -> Overdrawn {
+        Overdrawn {
+            kind,
+            reserved,
+            actual,
+        }
+    }
+}
+
+impl std::error::Error for Overdrawn {}
 
 impl fmt::Display for Overdrawn {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -336,7 +408,7 @@ impl fmt::Display for Overdrawn {
 /// use mamba_pricing::{BudgetError, LocalBudget, Spend, UsageLimits};
 ///
 /// let budget = LocalBudget::new(UsageLimits::default().with_requests(0));
-/// let refused = budget.try_reserve(Spend { requests: 1, ..Spend::default() }).unwrap_err();
+/// let refused = budget.try_reserve(Spend::default().with_requests(1)).unwrap_err();
 /// assert!(matches!(refused, BudgetError::Exceeded(_)));
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -403,9 +475,9 @@ fn index(kind: LimitKind) -> usize {
 /// use mamba_pricing::{Budget, LocalBudget, Spend, UsageLimits};
 ///
 /// async fn one_request(budget: &impl Budget) -> Result<(), mamba_pricing::BudgetError> {
-///     let held = budget.reserve(Spend { requests: 1, input_tokens: 100, output_tokens: 50, ..Spend::default() }).await?;
+///     let held = budget.reserve(Spend::default().with_requests(1).with_input_tokens(100).with_output_tokens(50)).await?;
 ///     // ... send the request; it used 90 in and 20 out ...
-///     budget.settle(held, Spend { requests: 1, input_tokens: 90, output_tokens: 20, ..Spend::default() }).await?;
+///     budget.settle(held, Spend::default().with_requests(1).with_input_tokens(90).with_output_tokens(20)).await?;
 ///     Ok(())
 /// }
 ///
@@ -415,7 +487,7 @@ fn index(kind: LimitKind) -> usize {
 /// let mut context = std::task::Context::from_waker(std::task::Waker::noop());
 /// assert!(matches!(request.as_mut().poll(&mut context), std::task::Poll::Ready(Ok(()))));
 /// assert_eq!(budget.used().input_tokens, 90);
-/// assert!(budget.try_reserve(Spend { requests: 1, ..Spend::default() }).is_err()); // 1 of 1 used
+/// assert!(budget.try_reserve(Spend::default().with_requests(1)).is_err()); // 1 of 1 used
 /// ```
 pub trait Budget: Send + Sync {
     /// Holds `worst_case`, or refuses it when it does not fit in every limit.
@@ -450,10 +522,10 @@ pub trait Budget: Send + Sync {
 /// use mamba_pricing::{LocalBudget, Spend, UsageLimits};
 ///
 /// let budget = LocalBudget::new(UsageLimits::default().with_total_tokens(1_000));
-/// let request = Spend { requests: 1, input_tokens: 400, output_tokens: 200, ..Spend::default() };
+/// let request = Spend::default().with_requests(1).with_input_tokens(400).with_output_tokens(200);
 /// let first = budget.try_reserve(request)?;
 /// assert!(budget.try_reserve(request).is_err()); // 600 held + 600 > 1000
-/// budget.settle_now(first, Spend { requests: 1, input_tokens: 380, output_tokens: 20, ..Spend::default() });
+/// budget.settle_now(first, Spend::default().with_requests(1).with_input_tokens(380).with_output_tokens(20));
 /// assert_eq!(budget.used().input_tokens, 380);
 /// let second = budget.try_reserve(request)?; // 400 used + 600 <= 1000
 /// budget.release_now(second);

@@ -81,7 +81,11 @@ pub use budget::{
 pub use date::PriceDate;
 pub use error::PricingError;
 pub use estimator::{CostEstimator, DEFAULT_RATE_KEY, HistoryCost};
-pub use files::{LoadMode, PriceFile, parse_litellm_json, parse_price_toml};
+#[cfg(feature = "litellm")]
+pub use files::parse_litellm_json;
+#[cfg(feature = "toml")]
+pub use files::parse_price_toml;
+pub use files::{LoadMode, PriceFile};
 pub use price::{ContextWindow, ModelPrice, Price, Tier, TieredPrice};
 
 // The user guide page (docs/cost-estimation.md) is compiled and run as doctests by the

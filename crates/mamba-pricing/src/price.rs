@@ -26,6 +26,7 @@ const PER_MILLION: Decimal = Decimal::from_parts(1, 0, 0, false, 6);
 /// assert_eq!(price.cache_write_1h_or_cache_write(), Decimal::new(250, 2));
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
 pub struct Price {
     /// Input (prompt) tokens that were not cache reads or writes.
     pub input: Decimal,
@@ -180,16 +181,27 @@ impl Part {
 /// use mamba_pricing::{Price, Tier};
 /// use rust_decimal::Decimal;
 ///
-/// let tier = Tier { above_prompt_tokens: 200_000, price: Price::new(Decimal::new(250, 2), Decimal::new(15, 0)) };
+/// let tier = Tier::new(200_000, Price::new(Decimal::new(250, 2), Decimal::new(15, 0)));
 /// assert_eq!(tier.above_prompt_tokens, 200_000);
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
 pub struct Tier {
     /// The tier applies when a request's prompt tokens are strictly more than this: a prompt
     /// of exactly this many tokens is priced below it.
     pub above_prompt_tokens: u64,
     /// The prices for such requests.
     pub price: Price,
+}
+
+impl Tier {
+    /// `price` for requests of more than `above_prompt_tokens` prompt tokens.
+    pub const fn new(above_prompt_tokens: u64, price: Price) -> Tier {
+        Tier {
+            above_prompt_tokens,
+            price,
+        }
+    }
 }
 
 /// Base prices and long-context tiers: the prices of one service tier.
@@ -202,6 +214,7 @@ pub struct Tier {
 /// assert_eq!(flex.price_for(1_000).input, Decimal::new(625, 3));
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
+#[non_exhaustive]
 pub struct TieredPrice {
     /// Prices for requests below every tier.
     pub base: Price,
@@ -216,6 +229,13 @@ impl TieredPrice {
             base,
             tiers: Vec::new(),
         }
+    }
+
+    /// Adds a long-context tier, as [`ModelPrice::with_tier`] does.
+    #[must_use]
+    pub fn with_tier(mut self, tier: Tier) -> TieredPrice {
+        insert_tier(&mut self.tiers, tier);
+        self
     }
 
     /// The prices of a request with `prompt_tokens` of input: the highest tier it is above.
@@ -237,11 +257,25 @@ impl TieredPrice {
 /// assert_eq!(window.max_output_tokens, Some(16_384));
 /// ```
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
+#[non_exhaustive]
 pub struct ContextWindow {
     /// The most input tokens of one request.
     pub max_input_tokens: Option<u64>,
     /// The most output tokens of one request.
     pub max_output_tokens: Option<u64>,
+}
+
+impl ContextWindow {
+    /// A window of `max_input_tokens` in and `max_output_tokens` out (`None`: not known).
+    pub const fn new(
+        max_input_tokens: Option<u64>,
+        max_output_tokens: Option<u64>,
+    ) -> ContextWindow {
+        ContextWindow {
+            max_input_tokens,
+            max_output_tokens,
+        }
+    }
 }
 
 /// The full price of a model in one period: base prices, long-context tiers, service-tier
@@ -256,6 +290,7 @@ pub struct ContextWindow {
 /// # Ok::<(), mamba_pricing::PricingError>(())
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
+#[non_exhaustive]
 pub struct ModelPrice {
     /// Standard prices for every request not in a tier.
     pub base: Price,

@@ -9,12 +9,7 @@ use proptest::prelude::*;
 use rust_decimal::Decimal;
 
 fn spend(input: u64, output: u64, cost_micros: i64) -> Spend {
-    Spend {
-        requests: 1,
-        input_tokens: input,
-        output_tokens: output,
-        cost: Decimal::new(cost_micros, 6),
-    }
+    Spend::new(1, input, output, Decimal::new(cost_micros, 6))
 }
 
 #[test]
@@ -69,7 +64,7 @@ proptest! {
         let budget = LocalBudget::new(UsageLimits::default().with_output_tokens(1_000));
         let mut held = Vec::new();
         for (worst, actual, settle) in steps {
-            match budget.try_reserve(Spend { output_tokens: worst, ..Spend::default() }) {
+            match budget.try_reserve(Spend::default().with_output_tokens(worst)) {
                 Ok(reservation) => held.push((reservation, actual.min(worst), settle)),
                 Err(BudgetError::Exceeded(refused)) => {
                     prop_assert_eq!(refused.kind, LimitKind::OutputTokens);
@@ -83,7 +78,7 @@ proptest! {
             if held.len() > 3 {
                 let (reservation, actual, settle) = held.remove(0);
                 if settle {
-                    budget.settle_now(reservation, Spend { output_tokens: actual, ..Spend::default() });
+                    budget.settle_now(reservation, Spend::default().with_output_tokens(actual));
                 } else {
                     budget.release_now(reservation);
                 }

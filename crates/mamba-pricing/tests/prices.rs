@@ -259,10 +259,8 @@ fn negative_prices_are_rejected_with_model_field_and_value() {
         "price `rate` of `cheap` is -0.001: prices must not be negative",
         "the value as given, per 1K, and the field set_rate has"
     );
-    let tiered = ModelPrice::new(Price::new(usd("1"), usd("1")), "x").with_tier(Tier {
-        above_prompt_tokens: 10,
-        price: Price::new(usd("1"), usd("-2")),
-    });
+    let tiered = ModelPrice::new(Price::new(usd("1"), usd("1")), "x")
+        .with_tier(Tier::new(10, Price::new(usd("1"), usd("-2"))));
     let err = CostEstimator::new()
         .set_price("tiered", tiered)
         .unwrap_err();

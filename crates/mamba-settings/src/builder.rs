@@ -126,6 +126,7 @@ impl Default for SettingsBuilder {
 /// # Ok::<(), mamba_settings::SettingsError>(())
 /// ```
 #[derive(Debug, Clone, Default)]
+#[non_exhaustive]
 pub struct LoadReport {
     unknown: Vec<UnknownKey>,
     provenance: Provenance,

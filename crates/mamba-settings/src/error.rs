@@ -13,15 +13,26 @@ use crate::Origin;
 /// ```
 /// use mamba_settings::{Origin, UnknownKey};
 ///
-/// let key = UnknownKey { key: "model_backend.base_ulr".to_owned(), origin: Origin::Code };
+/// let key = UnknownKey::new("model_backend.base_ulr", Origin::Code);
 /// assert_eq!(key.to_string(), "`model_backend.base_ulr` (a value set in code)");
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+#[non_exhaustive]
 pub struct UnknownKey {
     /// The dotted key path, model names quoted (`cost_rates."gpt-4.1"`).
     pub key: String,
     /// Where it was set.
     pub origin: Origin,
+}
+
+impl UnknownKey {
+    /// The dotted `key`, set at `origin`.
+    pub fn new(key: impl Into<String>, origin: Origin) -> UnknownKey {
+        UnknownKey {
+            key: key.into(),
+            origin,
+        }
+    }
 }
 
 impl fmt::Display for UnknownKey {

@@ -227,10 +227,7 @@ impl<'a> Reader<'a> {
                 None => return Err(self.missing(&above_path, "a whole number of prompt tokens")),
             };
             let tier_price = self.price_fields(&tier_path, fields)?;
-            price = price.with_tier(Tier {
-                above_prompt_tokens: above,
-                price: tier_price,
-            });
+            price = price.with_tier(Tier::new(above, tier_price));
         }
         Ok(price)
     }
@@ -255,13 +252,11 @@ impl<'a> Reader<'a> {
         };
         let input = required(input, "input")?;
         let output = required(output, "output")?;
-        Ok(Price {
-            input,
-            cached_input,
-            cache_write,
-            cache_write_1h,
-            output,
-        })
+        let mut price = Price::new(input, output);
+        price.cached_input = cached_input;
+        price.cache_write = cache_write;
+        price.cache_write_1h = cache_write_1h;
+        Ok(price)
     }
 
     /// A `[ledger.budgets.NAME]` table: at least one limit (`requests`, `input_tokens`,

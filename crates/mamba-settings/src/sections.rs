@@ -98,6 +98,7 @@ fn is_loopback_url(url: &str) -> bool {
 /// assert_eq!(LogLevel::default(), LogLevel::Info);
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+#[non_exhaustive]
 pub enum LogLevel {
     /// No per-request event.
     Off,
@@ -156,15 +157,14 @@ impl std::str::FromStr for LogLevel {
 /// ```
 /// use mamba_settings::{LogLevel, TrackingSettings};
 ///
-/// let tracking = TrackingSettings {
-///     max_history_records: Some(10_000),
-///     log_level: LogLevel::Debug,
-///     ..TrackingSettings::default()
-/// };
+/// let tracking = TrackingSettings::default()
+///     .with_max_history_records(10_000)
+///     .with_log_level(LogLevel::Debug);
 /// assert_eq!(tracking.tracker_config().max_history_records, Some(10_000));
 /// assert_eq!(tracking.sink_queue_capacity, 1024);
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct TrackingSettings {
     /// Keep at most this many per-request records (totals still count every request);
     /// `None`: keep all.
@@ -190,11 +190,32 @@ impl TrackingSettings {
     /// The default of [`sink_queue_capacity`](Self::sink_queue_capacity).
     pub const DEFAULT_SINK_QUEUE_CAPACITY: u32 = 1024;
 
+    /// Keeping only the `records` most recent records in history.
+    #[must_use]
+    pub const fn with_max_history_records(mut self, records: usize) -> TrackingSettings {
+        self.max_history_records = Some(records);
+        self
+    }
+
+    /// Logging each request at `level`.
+    #[must_use]
+    pub const fn with_log_level(mut self, level: LogLevel) -> TrackingSettings {
+        self.log_level = level;
+        self
+    }
+
+    /// With room for `records` records waiting for each optional sink.
+    #[must_use]
+    pub const fn with_sink_queue_capacity(mut self, records: u32) -> TrackingSettings {
+        self.sink_queue_capacity = records;
+        self
+    }
+
     /// The tracker's own config type.
     pub fn tracker_config(&self) -> mamba_usage::TrackerConfig {
-        mamba_usage::TrackerConfig {
-            max_history_records: self.max_history_records,
-        }
+        let mut config = mamba_usage::TrackerConfig::default();
+        config.max_history_records = self.max_history_records;
+        config
     }
 }
 

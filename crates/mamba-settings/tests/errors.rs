@@ -310,28 +310,16 @@ fn unknown_keys_warn_and_strict_loads_refuse_them() {
     let (_, report) = builder().build_with_report().unwrap();
     let file = Origin::File { path: path.clone() };
     let expected = vec![
-        UnknownKey {
-            key: "extra".to_owned(),
-            origin: file.clone(),
-        },
-        UnknownKey {
-            key: "model_backend.base_ulr".to_owned(),
-            origin: file.clone(),
-        },
-        UnknownKey {
-            key: "prices.m.cached".to_owned(),
-            origin: file.clone(),
-        },
-        UnknownKey {
-            key: "tokenizer.track_usage".to_owned(),
-            origin: file.clone(),
-        },
-        UnknownKey {
-            key: "trackng".to_owned(),
-            origin: Origin::Env {
+        UnknownKey::new("extra".to_owned(), file.clone()),
+        UnknownKey::new("model_backend.base_ulr".to_owned(), file.clone()),
+        UnknownKey::new("prices.m.cached".to_owned(), file.clone()),
+        UnknownKey::new("tokenizer.track_usage".to_owned(), file.clone()),
+        UnknownKey::new(
+            "trackng",
+            Origin::Env {
                 var: "MAMBA_TRACKNG__LOG_LEVEL".to_owned(),
             },
-        },
+        ),
     ];
     assert_eq!(report.unknown_keys(), expected);
 

@@ -76,10 +76,10 @@ fn a_dump_loads_back_to_the_same_settings_but_the_key() {
             .with_cached_input(Decimal::new(3125, 4)),
         "contract",
     )
-    .with_tier(mamba_pricing::Tier {
-        above_prompt_tokens: 200_000,
-        price: mamba_pricing::Price::new(Decimal::new(25, 1), Decimal::new(15, 0)),
-    });
+    .with_tier(mamba_pricing::Tier::new(
+        200_000,
+        mamba_pricing::Price::new(Decimal::new(25, 1), Decimal::new(15, 0)),
+    ));
     let original = AgentSettings::builder()
         .defaults_only()
         .model("org/model-v1.5")

@@ -36,6 +36,7 @@ use crate::{Encoding, TokensError};
 /// ```
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
+#[non_exhaustive]
 pub struct TokenizerConfig {
     /// The encoding for models nobody mapped.
     pub encoding: Encoding,
@@ -49,6 +50,27 @@ impl TokenizerConfig {
     /// The default safety margin: 10%.
     pub const DEFAULT_SAFETY_MARGIN: f64 = 0.1;
 
+    /// The defaults, counting unmapped models with `encoding`.
+    #[must_use]
+    pub fn with_encoding(mut self, encoding: Encoding) -> TokenizerConfig {
+        self.encoding = encoding;
+        self
+    }
+
+    /// With `model` counted with `encoding`, over the built-in table.
+    #[must_use]
+    pub fn with_model(mut self, model: impl Into<String>, encoding: Encoding) -> TokenizerConfig {
+        self.model_mapping.insert(model.into(), encoding);
+        self
+    }
+
+    /// With a safety margin of `margin` (checked by [`validate`](Self::validate)).
+    #[must_use]
+    pub fn with_safety_margin(mut self, margin: f64) -> TokenizerConfig {
+        self.safety_margin = margin;
+        self
+    }
+
     /// The largest accepted safety margin: 50%.
     pub const MAX_SAFETY_MARGIN: f64 = 0.5;
 
@@ -60,7 +82,7 @@ impl TokenizerConfig {
     /// ```
     /// use mamba_tokens::TokenizerConfig;
     ///
-    /// let config = TokenizerConfig { safety_margin: f64::NAN, ..Default::default() };
+    /// let config = TokenizerConfig::default().with_safety_margin(f64::NAN);
     /// assert_eq!(
     ///     config.validate().unwrap_err().to_string(),
     ///     "safety margin NaN is out of range: expected a fraction from 0.0 to 0.5 (0.1 adds 10%)"
@@ -78,7 +100,7 @@ impl TokenizerConfig {
     /// ```
     /// use mamba_tokens::{Accuracy, Encoding, TokenizerConfig};
     ///
-    /// let config = TokenizerConfig { encoding: Encoding::Cl100kBase, ..Default::default() };
+    /// let config = TokenizerConfig::default().with_encoding(Encoding::Cl100kBase);
     /// let unknown = config.encoding_for_model("mistral-large");
     /// assert_eq!((unknown.encoding, unknown.accuracy), (Encoding::Cl100kBase, Accuracy::Approximate));
     /// assert_eq!(config.encoding_for_model("gpt-4o").accuracy, Accuracy::Exact);

@@ -103,7 +103,7 @@ impl TokenCounter {
     /// ```
     /// use mamba_tokens::{Encoding, TokenCounter, TokenizerConfig};
     ///
-    /// let config = TokenizerConfig { encoding: Encoding::Cl100kBase, ..Default::default() };
+    /// let config = TokenizerConfig::default().with_encoding(Encoding::Cl100kBase);
     /// assert_eq!(TokenCounter::from_config(&config)?.encoding(), Encoding::Cl100kBase);
     /// # Ok::<(), mamba_tokens::TokensError>(())
     /// ```

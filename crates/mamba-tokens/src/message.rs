@@ -54,6 +54,7 @@ impl Role {
 /// assert_eq!(call.name, "get_weather");
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct ToolCall {
     /// The call id the tool result refers back to.
     pub id: String,
@@ -94,6 +95,7 @@ impl ToolCall {
 /// assert_eq!(counter.count_messages(&messages), 3 + 1 + 4 + 3 + 1 + 1 + 1 + 1 + 3);
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct ChatMessage {
     /// Who wrote it.
     pub role: Role,
@@ -213,6 +215,7 @@ impl ChatMessage {
 /// assert_eq!(names, ["ada"]);
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum MessagePart<'a> {
     /// A string field counted by its tokens (role, content, tool call id, a tool call's name or
     /// arguments, any other string field of a JSON message).

@@ -20,6 +20,7 @@ use crate::Encoding;
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
+#[non_exhaustive]
 pub enum Accuracy {
     /// The model is known to use this encoding: counts match the provider's.
     Exact,
@@ -35,15 +36,23 @@ pub enum Accuracy {
 ///
 /// assert_eq!(
 ///     encoding_for_model("openai/gpt-4o-2024-08-06"),
-///     ModelEncoding { encoding: Encoding::O200kBase, accuracy: Accuracy::Exact }
+///     ModelEncoding::new(Encoding::O200kBase, Accuracy::Exact)
 /// );
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
 pub struct ModelEncoding {
     /// The encoding to count with.
     pub encoding: Encoding,
     /// Whether counts with this encoding are exact for the model.
     pub accuracy: Accuracy,
+}
+
+impl ModelEncoding {
+    /// `encoding`, whose counts are `accuracy` for the model.
+    pub const fn new(encoding: Encoding, accuracy: Accuracy) -> ModelEncoding {
+        ModelEncoding { encoding, accuracy }
+    }
 }
 
 /// The encoding of a model, per tiktoken's table; unknown models get [`Encoding::DEFAULT`] and

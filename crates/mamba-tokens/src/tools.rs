@@ -27,6 +27,7 @@ use serde_json::Value;
 /// assert_eq!(counter.count_tools(&[tool]), 7 + 6 + 12);
 /// ```
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct ToolDefinition {
     /// The function name.
     pub name: String,
@@ -62,6 +63,7 @@ impl ToolDefinition {
 /// assert_eq!(properties[0].enum_values, ["C", "F"]);
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct ToolProperty<'a> {
     /// The property name.
     pub name: &'a str,

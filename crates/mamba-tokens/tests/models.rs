@@ -105,10 +105,7 @@ fn known_models_resolve_exactly() {
     for &(model, encoding) in KNOWN {
         assert_eq!(
             encoding_for_model(model),
-            ModelEncoding {
-                encoding,
-                accuracy: Accuracy::Exact
-            },
+            ModelEncoding::new(encoding, Accuracy::Exact),
             "{model:?}"
         );
         let counter = TokenCounter::for_model(model);
@@ -126,10 +123,7 @@ fn unknown_models_use_the_documented_default_and_say_so() {
     for &model in UNKNOWN {
         assert_eq!(
             encoding_for_model(model),
-            ModelEncoding {
-                encoding: Encoding::DEFAULT,
-                accuracy: Accuracy::Approximate
-            },
+            ModelEncoding::new(Encoding::DEFAULT, Accuracy::Approximate),
             "{model:?}"
         );
         assert_eq!(Encoding::DEFAULT, O200kBase);
@@ -138,10 +132,7 @@ fn unknown_models_use_the_documented_default_and_say_so() {
 
 #[test]
 fn config_mapping_overrides_the_table_and_stays_honest_about_accuracy() {
-    let mut config = TokenizerConfig {
-        encoding: Cl100kBase,
-        ..Default::default()
-    };
+    let mut config = TokenizerConfig::default().with_encoding(Cl100kBase);
     config.model_mapping.insert("gpt-4o".to_owned(), Cl100kBase);
     config.model_mapping.insert("gpt-4".to_owned(), Cl100kBase);
     config
@@ -157,7 +148,7 @@ fn config_mapping_overrides_the_table_and_stays_honest_about_accuracy() {
     for (model, encoding, accuracy) in cases {
         assert_eq!(
             config.encoding_for_model(model),
-            ModelEncoding { encoding, accuracy },
+            ModelEncoding::new(encoding, accuracy),
             "{model}"
         );
         let counter = TokenCounter::for_model_with_config(model, &config).unwrap();

@@ -26,9 +26,9 @@ fn percentile(sorted: &[Duration], fraction: f64) -> Duration {
 
 fn measure(name: &str, read: impl Fn(&UsageTracker)) {
     // Retention keeps history snapshots the same size whatever the writers did.
-    let tracker = UsageTracker::with_config(mamba_usage::TrackerConfig {
-        max_history_records: Some(10_000),
-    });
+    let tracker = UsageTracker::with_config(
+        mamba_usage::TrackerConfig::default().with_max_history_records(10_000),
+    );
     let stop = AtomicBool::new(false);
     let written = AtomicU64::new(0);
     let mut latencies = Vec::with_capacity(READS);

@@ -23,7 +23,7 @@ fn agent_record() -> UsageRecord {
         .latency(Duration::from_millis(850))
         .request_id("chatcmpl-0123456789abcdefghijklmnopqrs")
         .build()
-        .unwrap_or_else(|_| UsageRecord::new("gpt-4o", 1_200, 300))
+        .unwrap_or_else(|_| UsageRecord::new(1_200, 300, "gpt-4o"))
 }
 
 fn dispatch(c: &mut Criterion) {

@@ -259,7 +259,8 @@ impl UsageHistory {
 }
 
 type Item<'a> = (&'a Stored, Side<'a>, &'a ShardView);
-type Cursor<'a> = Box<dyn Iterator<Item = Item<'a>> + 'a>;
+// `Send + Sync`, so an `Iter` can be held across an `.await` in a spawned task.
+type Cursor<'a> = Box<dyn Iterator<Item = Item<'a>> + Send + Sync + 'a>;
 
 /// Merges shard cursors by sequence number (each shard is already in sequence order).
 struct Merge<'a> {
@@ -295,7 +296,8 @@ fn usage_of(stored: &Stored, side: Side<'_>) -> TokenUsage {
     }
 }
 
-/// Iterator over a [`UsageHistory`], oldest first.
+/// Iterator over a [`UsageHistory`], oldest first. It is `Send` and `Sync`, so it can be
+/// held across an `.await`.
 ///
 /// ```
 /// let tracker = mamba_usage::UsageTracker::new();

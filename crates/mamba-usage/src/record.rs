@@ -65,13 +65,17 @@ pub struct UsageRecord {
 impl UsageRecord {
     /// A record of `prompt_tokens` in and `completion_tokens` out for `model`, timestamped now.
     ///
+    /// Token counts come first and the model last, as in
+    /// [`UsageTracker::record_usage`](crate::UsageTracker::record_usage) and the pricing crate's
+    /// `estimate`.
+    ///
     /// ```
     /// use mamba_usage::UsageRecord;
     ///
-    /// let record = UsageRecord::new("gpt-4o", 100, 50);
+    /// let record = UsageRecord::new(100, 50, "gpt-4o");
     /// assert_eq!((record.model(), record.total_tokens()), ("gpt-4o", 150));
     /// ```
-    pub fn new(model: &str, prompt_tokens: u64, completion_tokens: u64) -> Self {
+    pub fn new(prompt_tokens: u64, completion_tokens: u64, model: &str) -> Self {
         UsageRecord {
             timestamp: SystemTime::now(),
             model: model.into(),
@@ -95,7 +99,7 @@ impl UsageRecord {
     /// A builder for a record with more detail (see the type's example).
     pub fn builder(model: &str) -> UsageRecordBuilder {
         UsageRecordBuilder {
-            record: UsageRecord::new(model, 0, 0),
+            record: UsageRecord::new(0, 0, model),
         }
     }
 
@@ -167,7 +171,7 @@ impl UsageRecord {
     ///
     /// let record = UsageRecord::builder("gpt-4o").labels(Labels::new().user("alice")).build()?;
     /// assert_eq!(record.labels().get("user"), Some("alice"));
-    /// assert!(UsageRecord::new("gpt-4o", 1, 1).labels().is_empty());
+    /// assert!(UsageRecord::new(1, 1, "gpt-4o").labels().is_empty());
     /// # Ok::<(), mamba_usage::UsageError>(())
     /// ```
     pub fn labels(&self) -> &Labels {

@@ -74,7 +74,7 @@ pub trait UsageSink<C: ?Sized = ()>: Send + Sync {
 ///
 /// let tracker = UsageTracker::new();
 /// let sink: &dyn UsageSink<()> = &tracker;
-/// sink.record(&UsageRecord::new("gpt-4o", 100, 50), &())?;
+/// sink.record(&UsageRecord::new(100, 50, "gpt-4o"), &())?;
 /// assert_eq!(tracker.summary().totals.total_tokens, 150);
 /// # Ok::<(), mamba_usage::SinkError>(())
 /// ```
@@ -215,7 +215,7 @@ pub type ErrorHandler = Box<dyn Fn(&SinkError) + Send + Sync>;
 ///
 /// let behind_the_queue = UsageTracker::new();
 /// let queued = QueuedSink::new(behind_the_queue.clone(), 1_024)?;
-/// queued.record(&UsageRecord::new("gpt-4o", 100, 50), &())?;
+/// queued.record(&UsageRecord::new(100, 50, "gpt-4o"), &())?;
 /// queued.flush()?;
 /// assert_eq!(behind_the_queue.summary().totals.total_tokens, 150);
 /// assert_eq!(queued.stats().delivered, 1);
@@ -269,7 +269,7 @@ impl<C: Send + 'static> QueuedSink<C> {
     /// let queued = QueuedSink::with_error_handler(Down, 8, Box::new(move |error| {
     ///     log.lock().unwrap().push(error.to_string());
     /// }))?;
-    /// queued.record(&UsageRecord::new("gpt-4o", 1, 1), &())?; // never fails the caller
+    /// queued.record(&UsageRecord::new(1, 1, "gpt-4o"), &())?; // never fails the caller
     /// queued.flush()?;
     /// assert_eq!(queued.stats().failed, 1);
     /// assert_eq!(*seen.lock().unwrap(), ["usage sink `collector`: connection refused"]);

@@ -18,17 +18,27 @@ use rustc_hash::FxHashMap;
 /// ```
 /// use mamba_usage::{TrackerConfig, UsageTracker};
 ///
-/// let tracker = UsageTracker::with_config(TrackerConfig { max_history_records: Some(1_000) });
+/// let tracker = UsageTracker::with_config(TrackerConfig::default().with_max_history_records(1_000));
 /// assert_eq!(tracker.config().max_history_records, Some(1_000));
 /// ```
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 #[cfg_attr(feature = "serde", serde(default, deny_unknown_fields))]
+#[non_exhaustive]
 pub struct TrackerConfig {
     /// Keep only the most recent records in history (`None`, the default: keep all). Totals,
     /// [`UsageTracker::by_model`] and [`UsageTracker::by_tool`] still count every record;
     /// [`UsageSummary::dropped_records`] says how many left history. `Some(0)` keeps totals only.
     pub max_history_records: Option<usize>,
+}
+
+impl TrackerConfig {
+    /// Keeping only the `records` most recent records in history.
+    #[must_use]
+    pub const fn with_max_history_records(mut self, records: usize) -> TrackerConfig {
+        self.max_history_records = Some(records);
+        self
+    }
 }
 
 /// Totals of everything recorded, and how much of it history still holds.
@@ -211,7 +221,7 @@ impl UsageTracker {
     /// ```
     /// use mamba_usage::{TrackerConfig, UsageTracker};
     ///
-    /// let tracker = UsageTracker::with_config(TrackerConfig { max_history_records: Some(2) });
+    /// let tracker = UsageTracker::with_config(TrackerConfig::default().with_max_history_records(2));
     /// for _ in 0..5 {
     ///     tracker.record_usage(10, 1, "gpt-4o");
     /// }
@@ -259,7 +269,7 @@ impl UsageTracker {
         match Stored::simple(seq, nanos, input_tokens, output_tokens, model_id) {
             Some(stored) => state.log.push(stored, None, None, &Labels::new()),
             None => {
-                let mut record = UsageRecord::new(model, input_tokens, output_tokens);
+                let mut record = UsageRecord::new(input_tokens, output_tokens, model);
                 record.timestamp = now;
                 let (stored, extra) = Stored::pack(&record, seq, model_id, None);
                 state

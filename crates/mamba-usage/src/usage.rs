@@ -15,7 +15,7 @@ use crate::UsageRecord;
 /// ```
 /// use mamba_usage::{TokenUsage, UsageRecord};
 ///
-/// let records = [UsageRecord::new("gpt-4o", 100, 50), UsageRecord::new("gpt-4o-mini", 10, 5)];
+/// let records = [UsageRecord::new(100, 50, "gpt-4o"), UsageRecord::new(10, 5, "gpt-4o-mini")];
 /// let usage: TokenUsage = records.iter().map(TokenUsage::from).sum();
 /// assert_eq!((usage.total_tokens, usage.request_count), (165, 2));
 /// ```
@@ -59,7 +59,7 @@ impl TokenUsage {
     /// ```
     /// use mamba_usage::{TokenUsage, UsageRecord};
     ///
-    /// let usage = TokenUsage::from_record(&UsageRecord::new("gpt-4o", 100, 50));
+    /// let usage = TokenUsage::from_record(&UsageRecord::new(100, 50, "gpt-4o"));
     /// assert_eq!((usage.prompt_tokens, usage.completion_tokens, usage.request_count), (100, 50, 1));
     /// ```
     pub fn from_record(record: &UsageRecord) -> TokenUsage {
@@ -80,7 +80,7 @@ impl TokenUsage {
     /// ```
     /// use mamba_usage::{TokenUsage, UsageRecord};
     ///
-    /// let one = TokenUsage::from_record(&UsageRecord::new("gpt-4o", u64::MAX, 1));
+    /// let one = TokenUsage::from_record(&UsageRecord::new(u64::MAX, 1, "gpt-4o"));
     /// let sum = one.saturating_add(one);
     /// assert_eq!((sum.prompt_tokens, sum.completion_tokens), (u64::MAX, 2));
     /// ```
@@ -109,7 +109,7 @@ impl TokenUsage {
     /// ```
     /// use mamba_usage::{TokenUsage, UsageRecord};
     ///
-    /// let big = TokenUsage::from_record(&UsageRecord::new("gpt-4o", u64::MAX, 0));
+    /// let big = TokenUsage::from_record(&UsageRecord::new(u64::MAX, 0, "gpt-4o"));
     /// assert_eq!(big.checked_add(big), None);
     /// assert!(big.checked_add(TokenUsage::ZERO).is_some());
     /// ```

@@ -97,9 +97,8 @@ fn no_record_is_lost_and_every_read_is_consistent() {
 
 #[test]
 fn retention_under_concurrency_counts_every_record() {
-    let tracker = UsageTracker::with_config(TrackerConfig {
-        max_history_records: Some(10_000),
-    });
+    let tracker =
+        UsageTracker::with_config(TrackerConfig::default().with_max_history_records(10_000));
     run(&tracker);
     let summary = tracker.summary();
     assert_eq!(summary.totals.request_count, WRITERS * RECORDS_PER_WRITER);
@@ -108,4 +107,25 @@ fn retention_under_concurrency_counts_every_record() {
         (10_000, WRITERS * RECORDS_PER_WRITER - 10_000)
     );
     assert_eq!(tracker.history().len(), 10_000);
+}
+
+/// A history's iterator is `Send + Sync`, so a task can hold it across an `.await`; here it is
+/// moved to another thread and read there.
+#[test]
+fn a_history_iterator_moves_to_another_thread() {
+    fn is_send_and_sync<T: Send + Sync>(value: T) -> T {
+        value
+    }
+    let tracker = UsageTracker::new();
+    tracker.record_usage(1, 2, "gpt-4o");
+    tracker.record_usage(10, 20, "gpt-4o-mini");
+    let history = tracker.history();
+    let records = is_send_and_sync(history.iter());
+    let totals = std::thread::scope(|scope| {
+        scope
+            .spawn(move || records.map(|r| r.total_tokens()).collect::<Vec<_>>())
+            .join()
+            .unwrap()
+    });
+    assert_eq!(totals, [3, 30]);
 }

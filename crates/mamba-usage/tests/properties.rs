@@ -162,7 +162,7 @@ proptest! {
         records in prop::collection::vec(record(), 0..300),
         limit in 0usize..50,
     ) {
-        let tracker = UsageTracker::with_config(TrackerConfig { max_history_records: Some(limit) });
+        let tracker = UsageTracker::with_config(TrackerConfig::default().with_max_history_records(limit));
         for record in &records {
             tracker.record(record);
         }
@@ -176,6 +176,7 @@ proptest! {
     }
 
     #[test]
+    #[cfg(feature = "serde")]
     fn jsonl_export_imports_back_to_the_same_records(records in prop::collection::vec(record(), 0..100)) {
         let tracker = UsageTracker::new();
         for record in &records {

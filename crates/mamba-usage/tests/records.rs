@@ -98,6 +98,7 @@ fn csv_quotes_fields_that_need_it() {
 }
 
 #[test]
+#[cfg(feature = "serde")]
 fn import_names_the_bad_line_and_keeps_earlier_records() {
     let good = r#"{"timestamp":"2026-11-23T22:10:03.5Z","model":"gpt-4o","prompt_tokens":100,"completion_tokens":50,"total_tokens":150}"#;
     let cases = [
@@ -264,6 +265,7 @@ fn csv_writes_labels_as_sorted_escaped_pairs() {
 }
 
 #[test]
+#[cfg(feature = "serde")]
 fn a_bad_label_in_an_import_names_the_line_and_the_key() {
     let line = r#"{"timestamp":"2025-11-24T16:00:00Z","model":"gpt-4o","prompt_tokens":1,"completion_tokens":0,"total_tokens":1,"labels":{"cost center":"x"}}"#;
     let error = UsageTracker::new()

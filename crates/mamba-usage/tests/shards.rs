@@ -14,7 +14,9 @@ proptest! {
         batches in prop::collection::vec(1u64..40, 1..24),
         limit in prop::option::of(0usize..120),
     ) {
-        let tracker = UsageTracker::with_config(TrackerConfig { max_history_records: limit });
+        let mut config = TrackerConfig::default();
+        config.max_history_records = limit;
+        let tracker = UsageTracker::with_config(config);
         let mut recorded = Vec::new();
         let mut next = 0u64;
         // Each batch runs on a new thread; threads are dealt to shards round-robin, so batches

@@ -29,7 +29,7 @@ impl UsageSink<u32> for Gated {
 }
 
 fn record(prompt: u64) -> UsageRecord {
-    UsageRecord::new("gpt-4o", prompt, 1)
+    UsageRecord::new(prompt, 1, "gpt-4o")
 }
 
 #[test]

@@ -151,9 +151,12 @@ fn read_model(provider: &str, id: &str, model: &Value) -> Result<Option<Model>> 
             let merged: Components =
                 std::array::from_fn(|i| partial[i].clone().or_else(|| standard[i].clone()));
             if let Some((base, tiers)) = price_and_tiers(&merged) {
-                price
-                    .service_tiers
-                    .insert(tier, TieredPrice { base, tiers });
+                price.service_tiers.insert(
+                    tier,
+                    tiers
+                        .into_iter()
+                        .fold(TieredPrice::new(base), TieredPrice::with_tier),
+                );
             }
         }
         price.since = day;
@@ -251,12 +254,15 @@ fn price_and_tiers(components: &Components) -> Option<(Price, Vec<Tier>)> {
             .as_ref()
             .map(|c| threshold.map_or(c.base, |t| c.above(t)))
     };
-    let price = |threshold: Option<u64>| Price {
-        input: threshold.map_or(input.base, |t| input.above(t)),
-        cached_input: at(1, threshold),
-        cache_write: at(2, threshold),
-        cache_write_1h: at(3, threshold),
-        output: at(4, threshold).unwrap_or_default(),
+    let price = |threshold: Option<u64>| {
+        let mut price = Price::new(
+            threshold.map_or(input.base, |t| input.above(t)),
+            at(4, threshold).unwrap_or_default(),
+        );
+        price.cached_input = at(1, threshold);
+        price.cache_write = at(2, threshold);
+        price.cache_write_1h = at(3, threshold);
+        price
     };
     let thresholds: BTreeSet<u64> = components
         .iter()
@@ -265,10 +271,7 @@ fn price_and_tiers(components: &Components) -> Option<(Price, Vec<Tier>)> {
         .collect();
     let tiers = thresholds
         .into_iter()
-        .map(|above| Tier {
-            above_prompt_tokens: above,
-            price: price(Some(above)),
-        })
+        .map(|above| Tier::new(above, price(Some(above))))
         .collect();
     Some((price(None), tiers))
 }

@@ -160,14 +160,9 @@ pub(crate) fn merge(models: &[Model], litellm: &PriceFile, raw: &BTreeMap<String
             }
             let mut periods = model.periods.clone();
             let litellm_price = own.get(&model.id).copied();
-            let window = litellm_price
-                .and_then(|p| p.context_window)
-                .or(model
-                    .context_window
-                    .map(|window| mamba_pricing::ContextWindow {
-                        max_input_tokens: Some(window),
-                        max_output_tokens: None,
-                    }));
+            let window = litellm_price.and_then(|p| p.context_window).or(model
+                .context_window
+                .map(|window| mamba_pricing::ContextWindow::new(Some(window), None)));
             for period in &mut periods {
                 period.context_window = window;
             }

@@ -174,12 +174,7 @@ impl Inner {
             None => (0, None),
         };
         let priced_cost = quote(output)?;
-        let worst_case = Spend {
-            requests: 1,
-            input_tokens: input,
-            output_tokens: output,
-            cost: priced_cost.unwrap_or_default(),
-        };
+        let worst_case = Spend::new(1, input, output, priced_cost.unwrap_or_default());
         let mut holds = Holds::default();
         for (scope, budget) in budgets {
             let held = budget.try_reserve(worst_case).map_err(|error| {
@@ -241,14 +236,9 @@ impl Inner {
 /// The agent's error for a budget's refusal.
 fn refused(scope: LimitScope, error: BudgetError) -> AgentError {
     match error {
-        BudgetError::Exceeded(exceeded) => AgentError::LimitExceeded(LimitExceeded {
-            kind: exceeded.kind,
-            scope,
-            limit: exceeded.limit,
-            used: exceeded.used,
-            reserved: exceeded.reserved,
-            requested: exceeded.requested,
-        }),
+        BudgetError::Exceeded(exceeded) => {
+            AgentError::LimitExceeded(LimitExceeded::new(scope, exceeded))
+        }
         BudgetError::Overdrawn(overdrawn) => AgentError::Overdrawn { scope, overdrawn },
         other => AgentError::Budget {
             scope,

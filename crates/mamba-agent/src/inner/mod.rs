@@ -21,7 +21,7 @@ use crate::books::AgentBooks;
 use crate::result::{RunBooks, RunOptions};
 use crate::transport::Transport;
 use crate::wire::{self, ChatRequest, StreamOptions};
-use crate::{RunResult, Tool, ToolCallRecord};
+use crate::{RunResult, Tool, ToolCallRecord, ToolError};
 
 pub(crate) use fleet::{FleetBudgets, FleetHolds};
 pub(crate) use limits::Holds;
@@ -212,13 +212,15 @@ impl Inner {
         }
     }
 
-    pub(crate) async fn call_tool(&self, call: &ToolCall) -> Result<String, String> {
+    pub(crate) async fn call_tool(&self, call: &ToolCall) -> Result<String, ToolError> {
         match self.tools.iter().find(|tool| tool.name() == call.name) {
             Some(tool) => {
                 let span = tracing::info_span!("agent.tool", gen_ai.tool.name = %call.name);
                 tool.call(&call.arguments).instrument(span).await
             }
-            None => Err(format!("there is no tool named `{}`", call.name)),
+            None => Err(ToolError::UnknownTool {
+                name: call.name.clone(),
+            }),
         }
     }
 

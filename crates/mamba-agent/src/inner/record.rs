@@ -120,7 +120,7 @@ impl Inner {
                 .cache_write_1h_tokens(cache_write_1h.min(cache_write))
                 .reasoning_tokens(reasoning.min(completion))
                 .build()
-                .unwrap_or_else(|_| UsageRecord::new(&model, prompt, completion))
+                .unwrap_or_else(|_| UsageRecord::new(prompt, completion, &model))
         })
     }
 

@@ -261,6 +261,6 @@ async fn fire<C: Clone, A: Clone>(
             Err(panic) => format!("panicked: {}", crate::tools::panic_message(&*panic)),
         };
         tracing::warn!(hook, %message, "a workflow hook failed; the run goes on");
-        errors.push(HookError { hook, message });
+        errors.push(HookError::new(hook, message));
     }
 }

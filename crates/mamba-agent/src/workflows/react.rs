@@ -15,10 +15,11 @@ use crate::{Agent, RunOptions};
 /// ```
 /// use mamba_agent::workflows::ReActConfig;
 ///
-/// let config = ReActConfig { max_iterations: 5, ..ReActConfig::default() };
-/// assert_eq!(config.final_answer_tool, "final_answer");
+/// let config = ReActConfig::default().with_max_iterations(5);
+/// assert_eq!((config.max_iterations, config.final_answer_tool.as_str()), (5, "final_answer"));
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct ReActConfig {
     /// The most Thought -> Action -> Observation rounds.
     pub max_iterations: u32,
@@ -53,6 +54,29 @@ impl Default for ReActConfig {
                 .to_owned(),
             examples: Vec::new(),
         }
+    }
+}
+
+impl ReActConfig {
+    /// At most `iterations` Thought -> Action -> Observation rounds.
+    #[must_use]
+    pub fn with_max_iterations(mut self, iterations: u32) -> ReActConfig {
+        self.max_iterations = iterations;
+        self
+    }
+
+    /// What the model is told before the task.
+    #[must_use]
+    pub fn with_instructions(mut self, instructions: impl Into<String>) -> ReActConfig {
+        self.instructions = instructions.into();
+        self
+    }
+
+    /// Messages sent before the task (an example exchange).
+    #[must_use]
+    pub fn with_examples(mut self, examples: impl IntoIterator<Item = ChatMessage>) -> ReActConfig {
+        self.examples = examples.into_iter().collect();
+        self
     }
 }
 

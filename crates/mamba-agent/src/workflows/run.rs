@@ -1,6 +1,7 @@
 //! [`WorkflowRun`]: the engine a workflow drives (steps, iterations, limits, hooks, usage), and
 //! the [`Workflow`] trait.
 
+use std::fmt;
 use std::future::Future;
 use std::sync::{Mutex, PoisonError};
 use std::time::{Duration, Instant, SystemTime};
@@ -90,15 +91,28 @@ pub trait Workflow: Send + Sync {
 /// ```
 /// use mamba_agent::workflows::{Stop, TerminationReason};
 ///
-/// let stop = Stop { reason: TerminationReason::Timeout, message: "too slow".into() };
+/// let stop = Stop::new(TerminationReason::Timeout, "too slow");
 /// assert_eq!(stop.reason, TerminationReason::Timeout);
+/// assert_eq!(stop.to_string(), "too slow");
 /// ```
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{message}")]
+#[non_exhaustive]
 pub struct Stop {
     /// The reason.
     pub reason: TerminationReason,
     /// What happened.
     pub message: String,
+}
+
+impl Stop {
+    /// A stop for `reason`, saying what happened.
+    pub fn new(reason: TerminationReason, message: impl Into<String>) -> Stop {
+        Stop {
+            reason,
+            message: message.into(),
+        }
+    }
 }
 
 /// The running totals of a workflow's runs, for [`Workflow::token_usage`] and
@@ -142,7 +156,7 @@ impl WorkflowTotals {
 ///
 /// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
 /// let hooks = WorkflowHooks::new();
-/// let config = WorkflowConfig { max_iterations: 1, ..WorkflowConfig::default() };
+/// let config = WorkflowConfig::default().with_max_iterations(1);
 /// let mut run = WorkflowRun::start(config, &hooks, ()).await;
 /// assert_eq!(run.begin_iteration().await, Ok(1));
 /// let work = async { Err::<String, String>("the tool is down".into()) };
@@ -336,20 +350,21 @@ impl<'h, C: Clone + Send + Sync + 'static> WorkflowRun<'h, C> {
             .await;
     }
 
-    /// A step that does `work` (no model request of its own): its output or error is recorded.
-    /// The run's timeout bounds the work too: when it passes, the work is dropped, the step
-    /// fails and the run stops.
+    /// A step that does `work` (no model request of its own): its output, or its error's text,
+    /// is recorded in the step, and the outcome is handed back with the error as it was. The
+    /// run's timeout bounds the work too: when it passes, the work is dropped, the step fails
+    /// and the run stops.
     ///
     /// # Errors
     /// A [`Stop`] when `max_steps` steps are done (the work is not started) or the timeout
     /// passed during the work.
-    pub async fn step(
+    pub async fn step<E: fmt::Display>(
         &mut self,
         kind: StepKind,
         description: &str,
         input: Option<String>,
-        work: impl Future<Output = Result<String, String>>,
-    ) -> Result<Result<String, String>, Stop> {
+        work: impl Future<Output = Result<String, E>>,
+    ) -> Result<Result<String, E>, Stop> {
         let step = self.open_step(kind, description, input).await?;
         let outcome = match self.deadline {
             Some(deadline) => tokio::time::timeout_at(deadline, work).await.ok(),
@@ -360,7 +375,11 @@ impl<'h, C: Clone + Send + Sync + 'static> WorkflowRun<'h, C> {
             self.close_step(step, Err(stop.message.clone())).await;
             return Err(stop);
         };
-        self.close_step(step, outcome.clone()).await;
+        let recorded = match &outcome {
+            Ok(output) => Ok(output.clone()),
+            Err(error) => Err(error.to_string()),
+        };
+        self.close_step(step, recorded).await;
         Ok(outcome)
     }
 

@@ -14,10 +14,11 @@ use serde_json::Value;
 /// ```
 /// use mamba_agent::workflows::WorkflowConfig;
 ///
-/// let config = WorkflowConfig { max_iterations: 5, ..WorkflowConfig::default() };
-/// assert_eq!(config.max_steps, 50);
+/// let config = WorkflowConfig::default().with_max_iterations(5);
+/// assert_eq!((config.max_iterations, config.max_steps), (5, 50));
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct WorkflowConfig {
     /// The most steps in one run.
     pub max_steps: u32,
@@ -34,6 +35,29 @@ impl Default for WorkflowConfig {
             max_iterations: 10,
             timeout: None,
         }
+    }
+}
+
+impl WorkflowConfig {
+    /// At most `steps` steps in one run.
+    #[must_use]
+    pub const fn with_max_steps(mut self, steps: u32) -> WorkflowConfig {
+        self.max_steps = steps;
+        self
+    }
+
+    /// At most `iterations` iterations in one run.
+    #[must_use]
+    pub const fn with_max_iterations(mut self, iterations: u32) -> WorkflowConfig {
+        self.max_iterations = iterations;
+        self
+    }
+
+    /// A run ends after `timeout`.
+    #[must_use]
+    pub const fn with_timeout(mut self, timeout: Duration) -> WorkflowConfig {
+        self.timeout = Some(timeout);
+        self
     }
 }
 
@@ -210,16 +234,31 @@ pub struct WorkflowResult<C> {
 /// ```
 /// use mamba_agent::workflows::HookError;
 ///
-/// let error = HookError { hook: "on_step_complete", message: "disk full".into() };
+/// let error = HookError::new("on_step_complete", "disk full");
 /// assert_eq!(error.to_string(), "on_step_complete hook failed: disk full");
+/// let boxed: Box<dyn std::error::Error> = Box::new(error);
+/// assert!(boxed.source().is_none());
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct HookError {
     /// Which hook (`on_step_complete`, ...).
     pub hook: &'static str,
     /// Its error or panic message.
     pub message: String,
 }
+
+impl HookError {
+    /// The `hook`'s failure, with its error or panic message.
+    pub fn new(hook: &'static str, message: impl Into<String>) -> HookError {
+        HookError {
+            hook,
+            message: message.into(),
+        }
+    }
+}
+
+impl std::error::Error for HookError {}
 
 impl fmt::Display for HookError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

@@ -18,7 +18,7 @@ pub(crate) fn record(i: u64) -> UsageRecord {
         .request_id(&format!("chatcmpl-{i:029}"))
         .labels(Labels::new().user(["alice", "bob"][(i % 2) as usize]))
         .build()
-        .unwrap_or_else(|_| UsageRecord::new("gpt-4o", 1, 1))
+        .unwrap_or_else(|_| UsageRecord::new(1, 1, "gpt-4o"))
 }
 
 /// `n` fresh records with their costs.

@@ -21,7 +21,7 @@ pub(crate) fn money_is_summed_exactly_where_a_float_sum_is_not(ledger: &Ledger) 
     let estimator = CostEstimator::new();
     // gpt-4o input is $2.50 per 1M: 40,000 tokens are $0.10, 80,000 are $0.20.
     for prompt in [40_000, 80_000] {
-        let record = UsageRecord::new("gpt-4o", prompt, 0);
+        let record = UsageRecord::new(prompt, 0, "gpt-4o");
         ledger
             .record(&record, &estimator.estimate_record(&record))
             .unwrap();
@@ -60,7 +60,7 @@ pub(crate) fn a_record_written_twice_under_one_id_counts_once(ledger: &Ledger) {
 /// Threads racing to write the same ids (replays from several workers) store each once.
 pub(crate) fn racing_writes_of_the_same_ids_store_each_once(ledger: &Ledger) {
     let ids: Vec<RecordId> = (0..40).map(|_| RecordId::new()).collect();
-    let record = UsageRecord::new("gpt-4o-mini", 1_000, 100);
+    let record = UsageRecord::new(1_000, 100, "gpt-4o-mini");
     let cost = CostEstimator::new().estimate_record(&record);
     let inserted: u64 = std::thread::scope(|scope| {
         let workers: Vec<_> = (0..4)
@@ -125,7 +125,7 @@ pub(crate) fn every_field_survives_a_reopen(open: impl Fn() -> Ledger) {
 pub(crate) fn counts_the_ledger_cannot_store_are_refused_by_name_and_nothing_is_written(
     ledger: &Ledger,
 ) {
-    let record = UsageRecord::new("gpt-4o", u64::MAX, 1);
+    let record = UsageRecord::new(u64::MAX, 1, "gpt-4o");
     let cost = CostEstimator::new().estimate_record(&record);
     let error = ledger.record(&record, &cost).unwrap_err();
     assert!(
@@ -339,7 +339,7 @@ pub(crate) fn batched_records_are_committed_by_size_delay_flush_query_and_drop(
     use mamba_ledger::Batching;
     use std::num::NonZeroUsize;
     let size = |n| NonZeroUsize::new(n).unwrap();
-    let record = UsageRecord::new("gpt-4o", 1_000, 100);
+    let record = UsageRecord::new(1_000, 100, "gpt-4o");
     let cost = CostEstimator::new().estimate_record(&record);
     let hold = |ledger: &Ledger, id: RecordId| {
         assert_eq!(
@@ -421,12 +421,7 @@ pub(crate) fn batched_records_are_committed_by_size_delay_flush_query_and_drop(
 pub(crate) fn fleet_budgets_hold_settle_release_expire_and_count_by_scope(ledger: &Ledger) {
     use mamba_ledger::{BudgetPeriod, BudgetScope, FleetBudgetSpec, LedgerError, UnpricedPolicy};
     use mamba_pricing::{LimitKind, Spend, UsageLimits};
-    let spend = |input: u64, output: u64| Spend {
-        requests: 1,
-        input_tokens: input,
-        output_tokens: output,
-        cost: Decimal::ZERO,
-    };
+    let spend = |input: u64, output: u64| Spend::new(1, input, output, Decimal::ZERO);
     let estimator = CostEstimator::new();
     let alice = Labels::new().user("alice");
     let record_of = |model: &str, input: u64, output: u64, labels: &Labels| {
@@ -560,13 +555,7 @@ pub(crate) fn fleet_budgets_hold_settle_release_expire_and_count_by_scope(ledger
         .fleet_budget(FleetBudgetSpec::new("money-lenient", money).unpriced(UnpricedPolicy::Allow))
         .unwrap();
     let held = lenient
-        .reserve_unpriced(
-            "my-model",
-            Spend {
-                cost: Decimal::TEN,
-                ..spend(10, 10)
-            },
-        )
+        .reserve_unpriced("my-model", spend(10, 10).with_cost(Decimal::TEN))
         .unwrap();
     assert_eq!(held.amount().cost, Decimal::ZERO);
     lenient.release(held).unwrap();
@@ -602,10 +591,7 @@ pub(crate) fn racing_holds_never_pass_the_limit(open: impl Fn() -> Ledger + Sync
                     let budget = open().fleet_budget(spec).unwrap();
                     let mut held = 0;
                     for _ in 0..20 {
-                        let request = Spend {
-                            requests: 1,
-                            ..Spend::default()
-                        };
+                        let request = Spend::default().with_requests(1);
                         if budget.reserve(request).is_ok() {
                             held += 1;
                         }

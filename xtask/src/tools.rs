@@ -1,0 +1,63 @@
+//! Cargo subcommands CI needs (cargo-hack, cargo-deny), installed from crates.io at pinned
+//! versions into the git-ignored `.cache/tools/`.
+//!
+//! crates.io checks every downloaded package against the checksum in its index, and
+//! `--locked` builds each tool with the dependency versions its own lock file pins, so the same
+//! version always builds from the same sources. A tool already installed at its pinned version
+//! is reused (`cargo install` skips it).
+
+use std::path::PathBuf;
+
+use anyhow::Result;
+
+use crate::{cargo, run_command, workspace_root};
+
+/// A cargo subcommand from crates.io, pinned.
+pub(crate) struct CargoTool {
+    /// The crate (and the binary, `cargo-<name>`).
+    pub(crate) krate: &'static str,
+    /// The exact version.
+    pub(crate) version: &'static str,
+    /// Features to build it with, beyond none (`--no-default-features` is always passed).
+    pub(crate) features: &'static [&'static str],
+}
+
+/// Runs `--each-feature` checks one crate at a time.
+pub(crate) const CARGO_HACK: CargoTool = CargoTool {
+    krate: "cargo-hack",
+    version: "0.6.46",
+    features: &[],
+};
+
+impl CargoTool {
+    /// Installs the tool if it is not there at its version; returns the directory of its
+    /// binary, to put first on `PATH`.
+    pub(crate) fn install(&self) -> Result<PathBuf> {
+        let root = workspace_root().join(".cache").join("tools");
+        let mut command = cargo();
+        command.args([
+            "install",
+            "--locked",
+            "--no-default-features",
+            "--root",
+            &root.to_string_lossy(),
+            "--version",
+            self.version,
+            self.krate,
+        ]);
+        if !self.features.is_empty() {
+            command.args(["--features", &self.features.join(",")]);
+        }
+        run_command(command)?;
+        Ok(root.join("bin"))
+    }
+}
+
+/// `PATH` with `dir` first, so `cargo <tool>` finds the pinned binary.
+pub(crate) fn path_with(dir: &std::path::Path) -> std::ffi::OsString {
+    let mut paths = vec![dir.to_path_buf()];
+    if let Some(path) = std::env::var_os("PATH") {
+        paths.extend(std::env::split_paths(&path));
+    }
+    std::env::join_paths(paths).unwrap_or_default()
+}
