@@ -8,7 +8,7 @@ use std::time::Instant;
 use anyhow::Result;
 
 use crate::service::ServiceGuard;
-use crate::{cargo, demo, run_command, tidy, tools, workspace_root};
+use crate::{cargo, demo, quickstarts, run_command, tidy, tools, workspace_root};
 
 /// Runs every step in order and stops at the first failure.
 pub(crate) fn run() -> Result<()> {
@@ -46,26 +46,29 @@ pub(crate) fn run() -> Result<()> {
     // Optional features must be optional: each published crate, on its own (so no other
     // member's features are unified in), lints with no features, each feature alone, its
     // defaults and all of them, every target included.
-    step("features (cargo hack --each-feature, one crate at a time)", || {
-        let bin = tools::CARGO_HACK.install()?;
-        let mut command = cargo_with(&[
-            "hack",
-            "clippy",
-            "--workspace",
-            "--exclude",
-            "mamba-docs",
-            "--exclude",
-            "xtask",
-            "--each-feature",
-            "--all-targets",
-            "--locked",
-            "--",
-            "-D",
-            "warnings",
-        ]);
-        command.env("PATH", tools::path_with(&bin));
-        run_command(command)
-    })?;
+    step(
+        "features (cargo hack --each-feature, one crate at a time)",
+        || {
+            let bin = tools::CARGO_HACK.install()?;
+            let mut command = cargo_with(&[
+                "hack",
+                "clippy",
+                "--workspace",
+                "--exclude",
+                "mamba-docs",
+                "--exclude",
+                "xtask",
+                "--each-feature",
+                "--all-targets",
+                "--locked",
+                "--",
+                "-D",
+                "warnings",
+            ]);
+            command.env("PATH", tools::path_with(&bin));
+            run_command(command)
+        },
+    )?;
     // The built-in price table must be exactly what the pinned sources generate.
     step("prices --check", || {
         crate::prices::run(&["--check".to_owned()])
@@ -131,6 +134,11 @@ pub(crate) fn run() -> Result<()> {
             "--locked",
         ]))
     })?;
+    // Every README quick start, in a crate that depends only on what its README names.
+    step(
+        "quickstarts (README snippets in scratch consumer crates)",
+        quickstarts::run,
+    )?;
     // The README's main-job command, so it cannot rot; it reuses the running server.
     step("demo (README main job: cargo xtask demo)", demo::run)?;
     // The standalone tracking example (no model needed).

@@ -110,6 +110,11 @@ pub use mamba_pricing::LimitKind;
 pub use mamba_tokens::{ChatMessage, Role, ToolCall};
 pub use mamba_usage::{Labels, ServiceTier, TokenUsage, UsageTracker};
 pub use result::{Completion, RunOptions, RunResult, ToolCallRecord};
+/// The exact decimal of every cost (`rust_decimal`'s, re-exported).
+pub use rust_decimal::Decimal;
+/// JSON (`serde_json`, re-exported): [`Tool::from_json_schema`] takes a schema and its
+/// arguments as [`serde_json::Value`]s, so a tool needs no crate beyond this one.
+pub use serde_json;
 pub use sinks::AgentSink;
 pub use stream::{AgentStream, StreamEvent};
 pub use tools::{BoxError, Tool, ToolError};

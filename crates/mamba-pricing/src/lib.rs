@@ -87,6 +87,9 @@ pub use files::parse_litellm_json;
 pub use files::parse_price_toml;
 pub use files::{LoadMode, PriceFile};
 pub use price::{ContextWindow, ModelPrice, Price, Tier, TieredPrice};
+/// The exact decimal every price and cost is in (`rust_decimal`'s), so a user need not add
+/// `rust_decimal` to write one.
+pub use rust_decimal::Decimal;
 
 // The user guide page (docs/cost-estimation.md) is compiled and run as doctests by the
 // unpublished `mamba-docs` crate: a packaged crate has only its own files.

@@ -92,6 +92,8 @@ pub use error::{SettingsError, UnknownKey};
 pub use keys::SettingKey;
 pub use mamba_pricing::UsageLimits;
 pub use origin::Origin;
+/// The exact decimal of rates, prices and cost limits (`rust_decimal`'s, re-exported).
+pub use rust_decimal::Decimal;
 pub use secret::ApiKey;
 pub use sections::{LedgerSettings, LogLevel, ModelBackendSettings, TrackingSettings};
 pub use settings::AgentSettings;
