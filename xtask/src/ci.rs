@@ -16,21 +16,6 @@ pub(crate) fn run() -> Result<()> {
     step("fmt", || {
         run_command(cargo_with(&["fmt", "--all", "--", "--check"]))
     })?;
-    step("clippy (default features)", || {
-        // mamba-docs (the guides' doctests) enables features on every crate it depends on;
-        // left in, Cargo's feature unification would check the crates with those features on.
-        run_command(cargo_with(&[
-            "clippy",
-            "--workspace",
-            "--exclude",
-            "mamba-docs",
-            "--all-targets",
-            "--locked",
-            "--",
-            "-D",
-            "warnings",
-        ]))
-    })?;
     step("clippy (all features)", || {
         run_command(cargo_with(&[
             "clippy",
@@ -45,7 +30,8 @@ pub(crate) fn run() -> Result<()> {
     })?;
     // Optional features must be optional: each published crate, on its own (so no other
     // member's features are unified in), lints with no features, each feature alone, its
-    // defaults and all of them, every target included.
+    // defaults and all of them, every target included. (Its per-crate default-features run
+    // replaces a workspace-wide one, whose feature unification hid a crate's own needs.)
     step(
         "features (cargo hack --each-feature, one crate at a time)",
         || {
@@ -107,18 +93,45 @@ pub(crate) fn run() -> Result<()> {
         command.env("MAMBA_REQUIRE_POSTGRES", "1");
         run_command(command)
     })?;
-    step("doc", || {
+    // The docs as docs.rs builds them (`--cfg docsrs`, so feature-gated items carry their
+    // badges), warnings denied. Only stable is installed: RUSTC_BOOTSTRAP lets it take the
+    // nightly `doc_cfg` attribute here, in this step alone. Cargo rebuilds the dependencies
+    // under it, so they go in a target directory of their own, kept between runs.
+    step("doc (as docs.rs builds it)", || {
         let mut command = cargo_with(&[
             "doc",
             "--workspace",
+            "--exclude",
+            "xtask",
             "--no-deps",
             "--all-features",
             "--locked",
         ]);
-        command.env("RUSTDOCFLAGS", "-D warnings");
+        command.env("RUSTC_BOOTSTRAP", "1");
+        command.env("RUSTDOCFLAGS", "--cfg docsrs -D warnings");
+        command.env(
+            "CARGO_TARGET_DIR",
+            workspace_root().join("target").join("docsrs"),
+        );
         run_command(command)
     })?;
     step("tidy", || tidy::run(&workspace_root()))?;
+    // Licences, bans and sources per deny.toml; advisories need a database fetched from the
+    // network, so they run in the scheduled `audit` workflow instead.
+    step("deny (licenses, bans, sources)", || {
+        let bin = tools::CARGO_DENY.install()?;
+        let mut command = cargo_with(&[
+            "deny",
+            "--locked",
+            "check",
+            "--hide-inclusion-graph",
+            "licenses",
+            "bans",
+            "sources",
+        ]);
+        command.env("PATH", tools::path_with(&bin));
+        run_command(command)
+    })?;
     // What users download: every published crate packaged and built from its own tarball
     // (Cargo overlays the packaged workspace crates, so their versions need not be on
     // crates.io yet). `--allow-dirty` keeps the step usable on a working copy with changes.

@@ -105,6 +105,8 @@ pub(crate) struct CrateNode {
     pub(crate) default_closure: BTreeSet<String>,
 }
 
+mod workflows;
+
 /// Runs every check on the workspace at `root` and reports all violations at once.
 pub(crate) fn run(root: &Path) -> Result<()> {
     let mut graph = load_graph(root, Features::All)?;
@@ -119,9 +121,17 @@ pub(crate) fn run(root: &Path) -> Result<()> {
     violations.extend(check_fences(&graph));
     violations.extend(check_manifests(root)?);
     violations.extend(check_packages(root)?);
+    let rust_version = read_toml(&root.join("Cargo.toml"))?
+        .get("workspace")
+        .and_then(|w| w.get("package"))
+        .and_then(|p| p.get("rust-version"))
+        .and_then(toml::Value::as_str)
+        .unwrap_or_default()
+        .to_owned();
+    violations.extend(workflows::check(root, &rust_version)?);
     if violations.is_empty() {
         println!(
-            "tidy: {} crates, layering, fences and manifests ok",
+            "tidy: {} crates, layering, fences, manifests, workflows ok",
             graph.len()
         );
         return Ok(());

@@ -29,6 +29,13 @@ pub(crate) const CARGO_HACK: CargoTool = CargoTool {
     features: &[],
 };
 
+/// Checks licences, bans and sources against deny.toml.
+pub(crate) const CARGO_DENY: CargoTool = CargoTool {
+    krate: "cargo-deny",
+    version: "0.20.2",
+    features: &[],
+};
+
 impl CargoTool {
     /// Installs the tool if it is not there at its version; returns the directory of its
     /// binary, to put first on `PATH`.

@@ -201,6 +201,7 @@ impl AgentBuilder {
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     #[cfg(feature = "otel")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "otel")))]
     pub fn metrics(mut self, meter: &opentelemetry::metrics::Meter) -> Self {
         self.meter = Some(meter.clone());
         self
@@ -308,6 +309,7 @@ impl AgentBuilder {
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     #[cfg(any(feature = "sqlite", feature = "postgres"))]
+    #[cfg_attr(docsrs, doc(cfg(any(feature = "sqlite", feature = "postgres"))))]
     pub fn ledger(mut self, ledger: mamba_ledger::Ledger) -> Self {
         self.ledgers.push(ledger);
         self
@@ -345,6 +347,7 @@ impl AgentBuilder {
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     #[cfg(any(feature = "sqlite", feature = "postgres"))]
+    #[cfg_attr(docsrs, doc(cfg(any(feature = "sqlite", feature = "postgres"))))]
     pub fn fleet_budget(mut self, spec: mamba_ledger::FleetBudgetSpec) -> Self {
         self.fleet_budgets.push(spec);
         self

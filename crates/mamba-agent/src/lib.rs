@@ -73,6 +73,8 @@
 //!
 //! The minimum supported Rust version is 1.88, declared as `rust-version`; CI builds with the
 //! current stable toolchain.
+// docs.rs builds with `--cfg docsrs` on nightly: feature-gated items get their badges.
+#![cfg_attr(docsrs, feature(doc_cfg))]
 #![doc(test(attr(deny(warnings))))]
 // Library code reports problems through its return values; it never panics or prints.
 #![cfg_attr(
@@ -93,6 +95,7 @@ mod error;
 mod flight;
 mod inner;
 #[cfg(feature = "otel")]
+#[cfg_attr(docsrs, doc(cfg(feature = "otel")))]
 pub mod otel;
 mod result;
 mod retry;

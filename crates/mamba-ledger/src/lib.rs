@@ -43,6 +43,8 @@
 //!
 //! The minimum supported Rust version is 1.88, declared as `rust-version`; CI builds with the
 //! current stable toolchain.
+// docs.rs builds with `--cfg docsrs` on nightly: feature-gated items get their badges.
+#![cfg_attr(docsrs, feature(doc_cfg))]
 #![doc(test(attr(deny(warnings))))]
 // Library code reports problems through its return values; it never panics or prints.
 #![cfg_attr(
@@ -82,15 +84,18 @@ mod sqlite_budget;
 mod stored;
 
 #[cfg(any(feature = "sqlite", feature = "postgres"))]
+#[cfg_attr(docsrs, doc(cfg(any(feature = "sqlite", feature = "postgres"))))]
 pub use budget::{BudgetUsage, FleetBudget, FleetHold};
 pub use budget_spec::{BudgetPeriod, BudgetScope, FleetBudgetSpec, UnpricedPolicy};
 pub use config::{Batching, Durability, LedgerConfig};
 pub use error::LedgerError;
 pub use id::RecordId;
 #[cfg(any(feature = "sqlite", feature = "postgres"))]
+#[cfg_attr(docsrs, doc(cfg(any(feature = "sqlite", feature = "postgres"))))]
 pub use ledger::Ledger;
 pub use query::{LedgerTotals, TimeRange, Written};
 #[cfg(any(feature = "sqlite", feature = "postgres"))]
+#[cfg_attr(docsrs, doc(cfg(any(feature = "sqlite", feature = "postgres"))))]
 pub use spill::Replayed;
 
 #[cfg(doctest)]

@@ -8,6 +8,8 @@ use crate::price::CostParts;
 
 /// Where the price of a breakdown came from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "serde", serde(rename_all = "snake_case"))]
 #[non_exhaustive]
 pub enum PriceSource {
     /// The built-in table.
@@ -43,6 +45,7 @@ pub enum PriceSource {
 /// assert_eq!(cost.to_string(), "$0.0075 for gpt-4o (prompt $0.0025, completion $0.0050)");
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 #[non_exhaustive]
 pub struct CostBreakdown {
     /// The model as asked for.

@@ -155,6 +155,7 @@ impl<'a> Resolved<'a> {
 /// assert_eq!(cost.by_model["gpt-4o-mini"].total_cost, Decimal::new(45, 5));
 /// ```
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 #[non_exhaustive]
 pub struct HistoryCost {
     /// The sum of every priced request.

@@ -15,8 +15,10 @@ mod litellm;
 mod price_toml;
 
 #[cfg(feature = "litellm")]
+#[cfg_attr(docsrs, doc(cfg(feature = "litellm")))]
 pub use litellm::parse_litellm_json;
 #[cfg(feature = "toml")]
+#[cfg_attr(docsrs, doc(cfg(feature = "toml")))]
 pub use price_toml::parse_price_toml;
 
 use crate::{CostEstimator, ModelPrice, PricingError};

@@ -51,6 +51,8 @@
 //!
 //! The minimum supported Rust version is 1.88, declared as `rust-version`; CI builds with the
 //! current stable toolchain.
+// docs.rs builds with `--cfg docsrs` on nightly: feature-gated items get their badges.
+#![cfg_attr(docsrs, feature(doc_cfg))]
 #![doc(test(attr(deny(warnings))))]
 // Library code reports problems through its return values; it never panics or prints.
 #![cfg_attr(
@@ -82,8 +84,10 @@ pub use date::PriceDate;
 pub use error::PricingError;
 pub use estimator::{CostEstimator, DEFAULT_RATE_KEY, HistoryCost};
 #[cfg(feature = "litellm")]
+#[cfg_attr(docsrs, doc(cfg(feature = "litellm")))]
 pub use files::parse_litellm_json;
 #[cfg(feature = "toml")]
+#[cfg_attr(docsrs, doc(cfg(feature = "toml")))]
 pub use files::parse_price_toml;
 pub use files::{LoadMode, PriceFile};
 pub use price::{ContextWindow, ModelPrice, Price, Tier, TieredPrice};

@@ -57,6 +57,8 @@
 //!
 //! The minimum supported Rust version is 1.88, declared as `rust-version`; CI builds with the
 //! current stable toolchain.
+// docs.rs builds with `--cfg docsrs` on nightly: feature-gated items get their badges.
+#![cfg_attr(docsrs, feature(doc_cfg))]
 #![doc(test(attr(deny(warnings))))]
 // Library code reports problems through its return values; it never panics or prints.
 #![cfg_attr(
@@ -87,6 +89,7 @@ pub use export::CSV_HEADER;
 pub use history::{Iter, UsageHistory};
 pub use labels::{Labels, SESSION, USER};
 #[cfg(feature = "serde")]
+#[cfg_attr(docsrs, doc(cfg(feature = "serde")))]
 pub use provider::{ProviderUsage, ReportedTotals, UsageFormat};
 pub use record::{UsageRecord, UsageRecordBuilder};
 pub use service::ServiceTier;
