@@ -1,14 +1,15 @@
-//! `cargo xtask ci`: the whole CI pipeline: fmt, clippy, the price table check, the local model
-//! server, a PostgreSQL server, tests, docs,
-//! tidy, then the README's main job, stopping at the first failure (and always stopping the
-//! servers it started).
+//! `cargo xtask ci`: the whole CI pipeline: fmt, clippy (all features, then each crate's
+//! feature combinations), the price table check, the packages, the local model server, a
+//! PostgreSQL server, the tests (of the published crates from their tarballs), docs as docs.rs
+//! builds them, tidy, cargo-deny, the README quick starts, then the README's main job,
+//! stopping at the first failure (and always stopping the servers it started).
 
 use std::time::Instant;
 
 use anyhow::Result;
 
 use crate::service::ServiceGuard;
-use crate::{cargo, demo, quickstarts, run_command, tidy, tools, workspace_root};
+use crate::{cargo, demo, packaged, quickstarts, run_command, tidy, tools, workspace_root};
 
 /// Runs every step in order and stops at the first failure.
 pub(crate) fn run() -> Result<()> {
@@ -51,7 +52,7 @@ pub(crate) fn run() -> Result<()> {
                 "-D",
                 "warnings",
             ]);
-            command.env("PATH", tools::path_with(&bin));
+            command.env("PATH", tools::path_with(&bin)?);
             run_command(command)
         },
     )?;
@@ -59,6 +60,12 @@ pub(crate) fn run() -> Result<()> {
     step("prices --check", || {
         crate::prices::run(&["--check".to_owned()])
     })?;
+    // What users download: every published crate packaged and built from its own tarball;
+    // the tests below run from these tarballs.
+    step(
+        "package (every crate built from its tarball)",
+        packaged::package,
+    )?;
     // The agent's integration tests and the demo run against a real local model; the guard
     // stops the server however the remaining steps end.
     let mut server = None;
@@ -85,12 +92,21 @@ pub(crate) fn run() -> Result<()> {
         .map(|(_, url)| url.clone())
         .unwrap_or_default();
     // `cargo test` runs unit, integration and doc tests; with all features, the tests check
-    // every counting engine against the same references.
-    step("test (all features, with doctests)", || {
-        let mut command = cargo_with(&["test", "--workspace", "--all-features", "--locked"]);
-        command.env("LOCAL_LLM_URL", &url);
-        command.env("MAMBA_TEST_POSTGRES_URL", &database_url);
-        command.env("MAMBA_REQUIRE_POSTGRES", "1");
+    // every counting engine against the same references. The published crates are tested as
+    // users download them, from their extracted tarballs.
+    step("test (published crates, from their tarballs)", || {
+        packaged::test(|command| {
+            command.env("LOCAL_LLM_URL", &url);
+            command.env("MAMBA_TEST_POSTGRES_URL", &database_url);
+            command.env("MAMBA_REQUIRE_POSTGRES", "1");
+        })
+    })?;
+    // What is never published: the guides' doctests (mamba-docs) and xtask's own tests.
+    step("test (unpublished: the guides, xtask)", || {
+        let mut command = cargo_with(&["test", "--all-features", "--locked"]);
+        for name in packaged::UNPUBLISHED {
+            command.args(["-p", name]);
+        }
         run_command(command)
     })?;
     // The docs as docs.rs builds them (`--cfg docsrs`, so feature-gated items carry their
@@ -126,23 +142,8 @@ pub(crate) fn run() -> Result<()> {
             "bans",
             "sources",
         ]);
-        command.env("PATH", tools::path_with(&bin));
+        command.env("PATH", tools::path_with(&bin)?);
         run_command(command)
-    })?;
-    // What users download: every published crate packaged and built from its own tarball
-    // (Cargo overlays the packaged workspace crates, so their versions need not be on
-    // crates.io yet). `--allow-dirty` keeps the step usable on a working copy with changes.
-    step("package (every crate built from its tarball)", || {
-        run_command(cargo_with(&[
-            "package",
-            "--workspace",
-            "--exclude",
-            "mamba-docs",
-            "--exclude",
-            "xtask",
-            "--allow-dirty",
-            "--locked",
-        ]))
     })?;
     // Every README quick start, in a crate that depends only on what its README names.
     step(

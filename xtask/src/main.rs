@@ -13,6 +13,7 @@ mod bench;
 mod ci;
 mod demo;
 mod llm;
+mod packaged;
 mod postgres;
 mod prices;
 mod quickstarts;

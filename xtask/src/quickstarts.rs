@@ -28,7 +28,7 @@ struct Snippet {
     run: bool,
 }
 
-/// Builds (and runs) every README quick start; fails naming the README and line of the first
+/// Builds (and runs) every README quick start; fails naming the README and line of each one
 /// that does not work.
 pub(crate) fn run() -> Result<()> {
     let root = workspace_root();
@@ -68,6 +68,17 @@ pub(crate) fn run() -> Result<()> {
     // Snippets run where they cannot touch the repository (a ledger file, a config.toml).
     let run_dir = scratch.join("run");
     fs::create_dir_all(&run_dir)?;
+    // A quick start works with nothing configured.
+    let configuration: Vec<_> = std::env::vars_os()
+        .map(|(key, _)| key)
+        .filter(|key| {
+            let key = key.to_string_lossy();
+            key.starts_with("MAMBA_") || key.starts_with("OPENAI_")
+        })
+        .collect();
+    // One cargo invocation per snippet, never one for all: cargo unifies the features of the
+    // packages it builds together, which would hide a snippet whose README forgot a feature.
+    let mut failed = Vec::new();
     for (name, place, run) in &packages {
         println!(
             "quickstart {place} ({})",
@@ -81,14 +92,22 @@ pub(crate) fn run() -> Result<()> {
             .arg(scratch.join("Cargo.toml"))
             // The workspace's own target directory: dependencies built for the tests are reused.
             .env("CARGO_TARGET_DIR", root.join("target"));
-        // A quick start works with nothing configured.
-        for (key, _) in std::env::vars_os() {
-            let key = key.to_string_lossy();
-            if key.starts_with("MAMBA_") || key.starts_with("OPENAI_") {
-                command.env_remove(&*key);
-            }
+        for key in &configuration {
+            command.env_remove(key);
         }
-        run_command(command).with_context(|| format!("the quick start at {place} failed"))?;
+        // Every snippet is tried, so one run names every broken quick start.
+        if let Err(error) = run_command(command) {
+            eprintln!("quickstart {place} failed: {error:#}");
+            failed.push(place.as_str());
+        }
+    }
+    if !failed.is_empty() {
+        bail!(
+            "{} of {} README quick starts failed: {}",
+            failed.len(),
+            packages.len(),
+            failed.join(", ")
+        );
     }
     println!("quickstarts: {} README snippets ok", packages.len());
     Ok(())

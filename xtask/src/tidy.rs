@@ -9,6 +9,10 @@
 //!   with all features on and with default features.
 //! * Manifests: members inherit the workspace's package fields, lints and dependency versions;
 //!   no `*` or `>=` requirements, no git dependencies, external crates without default features.
+//! * Rust version: no locked dependency needs a newer Rust than the workspace's `rust-version`
+//!   (`msrv.rs`); with clippy's `incompatible_msrv` lint on our own code, this keeps the MSRV
+//!   job green where only a newer stable is installed.
+//! * Workflows: `.github/workflows/` as `workflows.rs` states.
 //!
 //! The checks are pure functions over small graph and manifest values, so tests can feed them
 //! bad input and see them fail.
@@ -105,11 +109,13 @@ pub(crate) struct CrateNode {
     pub(crate) default_closure: BTreeSet<String>,
 }
 
+mod msrv;
 mod workflows;
 
 /// Runs every check on the workspace at `root` and reports all violations at once.
 pub(crate) fn run(root: &Path) -> Result<()> {
-    let mut graph = load_graph(root, Features::All)?;
+    let metadata = load_metadata(root, Features::All)?;
+    let mut graph = graph_from_metadata(&metadata)?;
     let by_default = load_graph(root, Features::Default)?;
     for (name, node) in &mut graph {
         node.default_closure = by_default
@@ -129,9 +135,10 @@ pub(crate) fn run(root: &Path) -> Result<()> {
         .unwrap_or_default()
         .to_owned();
     violations.extend(workflows::check(root, &rust_version)?);
+    violations.extend(msrv::check(&metadata, &rust_version));
     if violations.is_empty() {
         println!(
-            "tidy: {} crates, layering, fences, manifests, workflows ok",
+            "tidy: {} crates, layering, fences, manifests, workflows, dependencies' rust-version ok",
             graph.len()
         );
         return Ok(());
@@ -223,6 +230,11 @@ enum Features {
 
 /// Reads the resolved dependency graph from `cargo metadata` (locked).
 fn load_graph(root: &Path, features: Features) -> Result<BTreeMap<String, CrateNode>> {
+    graph_from_metadata(&load_metadata(root, features)?)
+}
+
+/// `cargo metadata` of the workspace, resolved as locked.
+fn load_metadata(root: &Path, features: Features) -> Result<Value> {
     let mut command = cargo();
     command
         .current_dir(root)
@@ -237,9 +249,7 @@ fn load_graph(root: &Path, features: Features) -> Result<BTreeMap<String, CrateN
             String::from_utf8_lossy(&output.stderr)
         );
     }
-    let metadata: Value =
-        serde_json::from_slice(&output.stdout).context("cargo metadata printed invalid JSON")?;
-    graph_from_metadata(&metadata)
+    serde_json::from_slice(&output.stdout).context("cargo metadata printed invalid JSON")
 }
 
 /// Builds the per-crate view from cargo metadata's `packages`, `workspace_members` and `resolve`.

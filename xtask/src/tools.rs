@@ -8,7 +8,7 @@
 
 use std::path::PathBuf;
 
-use anyhow::Result;
+use anyhow::{Context, Result};
 
 use crate::{cargo, run_command, workspace_root};
 
@@ -60,11 +60,12 @@ impl CargoTool {
     }
 }
 
-/// `PATH` with `dir` first, so `cargo <tool>` finds the pinned binary.
-pub(crate) fn path_with(dir: &std::path::Path) -> std::ffi::OsString {
+/// `PATH` with `dir` first, so `cargo <tool>` finds the pinned binary; an error (not an
+/// empty `PATH`, which would find no tool at all) if `dir` cannot be on a `PATH`.
+pub(crate) fn path_with(dir: &std::path::Path) -> Result<std::ffi::OsString> {
     let mut paths = vec![dir.to_path_buf()];
     if let Some(path) = std::env::var_os("PATH") {
         paths.extend(std::env::split_paths(&path));
     }
-    std::env::join_paths(paths).unwrap_or_default()
+    std::env::join_paths(paths).with_context(|| format!("{} cannot be put on PATH", dir.display()))
 }
