@@ -63,6 +63,13 @@
 //! * `sqlite` (on by default): the embedded SQLite ledger (`[ledger] url`,
 //!   `AgentBuilder::ledger`). Without it SQLite is not compiled, and a configured ledger is an
 //!   [`AgentError::Ledger`].
+//! * `postgres` (off by default): the PostgreSQL ledger (`[ledger] url = "postgres://..."`),
+//!   one set of books and fleet budgets shared by many processes.
+//! * `serde` (off by default): `serde::Serialize` on the results ([`RunResult`],
+//!   [`Completion`], [`ToolCallRecord`], [`ToolError`] as its kind and message, and the
+//!   workflows' results), amounts as exact decimal text such as `"0.0003150"`. They are
+//!   outputs, for logs and APIs, so there is no `Deserialize` (a tool error's source is any
+//!   error type); records round-trip through mamba-usage's JSONL export instead.
 //! * `otel` (off by default): OpenTelemetry metrics of every request on the GenAI semantic
 //!   conventions (`otel::MetricsSink`, `AgentBuilder::metrics`); depends on the
 //!   `opentelemetry` API crate only.

@@ -16,6 +16,7 @@ use crate::ToolError;
 /// let call = ToolCallRecord::new("get_weather", r#"{"city":"Paris"}"#, Ok("Sunny".to_owned()));
 /// assert_eq!((call.name.as_str(), call.output), ("get_weather", Ok("Sunny".to_owned())));
 /// ```
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct ToolCallRecord {
@@ -24,6 +25,13 @@ pub struct ToolCallRecord {
     /// The arguments as the model wrote them (JSON text).
     pub arguments: String,
     /// The tool's output, or the error whose text was sent back to the model.
+    ///
+    /// With the `serde` feature it serializes as `{"ok": "..."}` or `{"error": {"kind": ...,
+    /// "message": ...}}` (see [`ToolError`]).
+    #[cfg_attr(
+        feature = "serde",
+        serde(serialize_with = "crate::tools::serialize_output")
+    )]
     pub output: Result<String, ToolError>,
 }
 
@@ -54,6 +62,7 @@ impl ToolCallRecord {
 /// assert_eq!(result.usage.request_count, 0);
 /// assert!(result.cost.total_cost.is_zero());
 /// ```
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
 #[derive(Debug, Clone, Default, PartialEq)]
 #[non_exhaustive]
 pub struct RunResult {
@@ -88,6 +97,7 @@ pub struct RunResult {
 /// # Ok(())
 /// # }
 /// ```
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct Completion {

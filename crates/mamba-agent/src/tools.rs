@@ -77,13 +77,14 @@ pub enum ToolError {
 }
 
 impl ToolError {
-    fn kind(&self) -> u8 {
+    /// The variant's name in snake case: how serialized errors say which one they are.
+    fn kind(&self) -> &'static str {
         match self {
-            ToolError::UnknownTool { .. } => 0,
-            ToolError::InvalidJson { .. } => 1,
-            ToolError::InvalidArguments { .. } => 2,
-            ToolError::Failed { .. } => 3,
-            ToolError::Panicked { .. } => 4,
+            ToolError::UnknownTool { .. } => "unknown_tool",
+            ToolError::InvalidJson { .. } => "invalid_json",
+            ToolError::InvalidArguments { .. } => "invalid_arguments",
+            ToolError::Failed { .. } => "failed",
+            ToolError::Panicked { .. } => "panicked",
         }
     }
 }
@@ -92,6 +93,37 @@ impl PartialEq for ToolError {
     fn eq(&self, other: &ToolError) -> bool {
         self.kind() == other.kind() && self.to_string() == other.to_string()
     }
+}
+
+/// With the `serde` feature: `{"kind": "failed", "message": "the disk is full"}`, the kind
+/// in snake case and the message as [`Display`](fmt::Display) writes it (what the model was
+/// sent). Sources are not serialized: they are any error type.
+#[cfg(feature = "serde")]
+#[cfg_attr(docsrs, doc(cfg(feature = "serde")))]
+impl Serialize for ToolError {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeStruct;
+        let mut error = serializer.serialize_struct("ToolError", 2)?;
+        error.serialize_field("kind", self.kind())?;
+        error.serialize_field("message", &self.to_string())?;
+        error.end()
+    }
+}
+
+/// A tool call's output as `{"ok": "..."}` or `{"error": {...}}`, in the snake case of every
+/// other serialized field (serde's own `Result` form is `{"Ok": ...}`).
+#[cfg(feature = "serde")]
+pub(crate) fn serialize_output<S: serde::Serializer>(
+    output: &Result<String, ToolError>,
+    serializer: S,
+) -> Result<S::Ok, S::Error> {
+    use serde::ser::SerializeMap;
+    let mut map = serializer.serialize_map(Some(1))?;
+    match output {
+        Ok(text) => map.serialize_entry("ok", text)?,
+        Err(error) => map.serialize_entry("error", error)?,
+    }
+    map.end()
 }
 
 impl Eq for ToolError {}

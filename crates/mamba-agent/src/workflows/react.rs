@@ -88,6 +88,7 @@ impl ReActConfig {
 /// let state = ReActState::default();
 /// assert!(state.scratchpad.is_empty() && state.final_answer.is_none());
 /// ```
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct ReActState {

@@ -69,6 +69,8 @@ impl WorkflowConfig {
 /// assert_eq!(StepKind::FinalAnswer.to_string(), "final_answer");
 /// assert_eq!(StepKind::Custom("summarise".into()).to_string(), "summarise");
 /// ```
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
+#[cfg_attr(feature = "serde", serde(rename_all = "snake_case"))]
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum StepKind {
@@ -105,6 +107,7 @@ impl fmt::Display for StepKind {
 /// assert_eq!(step.number, 1);
 /// assert!(step.usage.total_tokens == 0 && step.cost.is_zero());
 /// ```
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct WorkflowStep {
@@ -161,6 +164,7 @@ impl WorkflowStep {
 /// // The seed's `log_usage` hook reads the running usage from the state.
 /// println!("used {} tokens, ${}", state.usage.total_tokens, state.cost);
 /// ```
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
 #[derive(Debug, Clone, Default, PartialEq)]
 #[non_exhaustive]
 pub struct WorkflowState<C> {
@@ -188,6 +192,8 @@ pub struct WorkflowState<C> {
 /// let reason = TerminationReason::MaxIterations;
 /// assert_ne!(reason, TerminationReason::Completed);
 /// ```
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
+#[cfg_attr(feature = "serde", serde(rename_all = "snake_case"))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum TerminationReason {
@@ -206,6 +212,7 @@ pub enum TerminationReason {
 /// The outcome of a run. Usage and cost are those of the run even when it failed.
 ///
 /// See [`WorkflowRun`](super::WorkflowRun) for a run made and finished by hand.
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct WorkflowResult<C> {
@@ -239,6 +246,7 @@ pub struct WorkflowResult<C> {
 /// let boxed: Box<dyn std::error::Error> = Box::new(error);
 /// assert!(boxed.source().is_none());
 /// ```
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct HookError {
