@@ -103,26 +103,7 @@ async fn a_completion_serializes_its_tool_calls_record_and_cost() {
 #[tokio::test]
 async fn a_workflow_result_serializes_its_steps_in_snake_case() {
     let server = server().await;
-    then(
-        &server,
-        tool_call(
-            "gpt-4o",
-            "get_weather",
-            r#"{"city":"Paris"}"#,
-            usage(100, 20),
-        ),
-    )
-    .await;
-    then(
-        &server,
-        tool_call(
-            "gpt-4o",
-            "final_answer",
-            r#"{"answer":"Sunny in Paris"}"#,
-            usage(150, 10),
-        ),
-    )
-    .await;
+    script_react_weather(&server).await;
     let agent = builder(&server, "gpt-4o")
         .tool(weather_tool(Arc::default()))
         .build()

@@ -23,30 +23,6 @@ async fn weather_agent(server: &MockServer) -> Agent {
         .unwrap()
 }
 
-/// Two iterations: get_weather(Paris), then final_answer.
-async fn script_two_iterations(server: &MockServer) {
-    then(
-        server,
-        tool_call(
-            "gpt-4o",
-            "get_weather",
-            r#"{"city":"Paris"}"#,
-            usage(100, 20),
-        ),
-    )
-    .await;
-    then(
-        server,
-        tool_call(
-            "gpt-4o",
-            "final_answer",
-            r#"{"answer":"Sunny in Paris"}"#,
-            usage(150, 10),
-        ),
-    )
-    .await;
-}
-
 #[tokio::test]
 async fn a_react_run_has_exact_usage_and_cost_per_step_and_in_total() {
     let server = server().await;
@@ -56,7 +32,7 @@ async fn a_react_run_has_exact_usage_and_cost_per_step_and_in_total() {
         completion("gpt-4o", "hi", Some(usage(1_000, 1_000))),
     )
     .await;
-    script_two_iterations(&server).await;
+    script_react_weather(&server).await;
     let agent = weather_agent(&server).await;
     agent.run("hello").await.unwrap();
 
@@ -126,7 +102,7 @@ async fn a_react_run_has_exact_usage_and_cost_per_step_and_in_total() {
 #[tokio::test]
 async fn hooks_are_called_in_order_and_see_the_running_usage() {
     let server = server().await;
-    script_two_iterations(&server).await;
+    script_react_weather(&server).await;
     let calls = Arc::new(Mutex::new(Vec::<String>::new()));
     let log = |calls: &Arc<Mutex<Vec<String>>>| Arc::clone(calls);
     let (c1, c2, c3, c4, c5, c6, c7, c8) = (
@@ -250,7 +226,7 @@ async fn a_failing_tool_is_a_failed_step_and_the_run_goes_on() {
 #[tokio::test]
 async fn failing_and_panicking_hooks_do_not_end_the_run_or_change_its_usage() {
     let server = server().await;
-    script_two_iterations(&server).await;
+    script_react_weather(&server).await;
     let hooks = WorkflowHooks::new()
         .on_step_complete(|_: &WorkflowState<ReActState>, step: &WorkflowStep| {
             if step.number == 1 {
@@ -309,7 +285,7 @@ async fn max_iterations_ends_with_an_error_result_that_keeps_the_usage() {
 #[tokio::test]
 async fn the_agents_limits_apply_inside_workflows() {
     let server = server().await;
-    script_two_iterations(&server).await;
+    script_react_weather(&server).await;
     let agent = builder(&server, "gpt-4o")
         .tool(weather_tool(Arc::default()))
         .usage_limits(UsageLimits::default().with_requests(1))
@@ -338,7 +314,7 @@ async fn the_agents_limits_apply_inside_workflows() {
 #[tokio::test]
 async fn a_workflows_labels_go_over_the_agents_on_every_record_it_makes() {
     let server = server().await;
-    script_two_iterations(&server).await;
+    script_react_weather(&server).await;
     let agent = builder(&server, "gpt-4o")
         .tool(weather_tool(Arc::default()))
         .labels(

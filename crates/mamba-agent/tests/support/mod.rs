@@ -165,3 +165,27 @@ pub(crate) fn weather_tool(calls: Arc<Mutex<Vec<String>>>) -> Tool {
     )
     .unwrap()
 }
+
+/// Two iterations: get_weather(Paris), then final_answer.
+pub(crate) async fn script_react_weather(server: &MockServer) {
+    then(
+        server,
+        tool_call(
+            "gpt-4o",
+            "get_weather",
+            r#"{"city":"Paris"}"#,
+            usage(100, 20),
+        ),
+    )
+    .await;
+    then(
+        server,
+        tool_call(
+            "gpt-4o",
+            "final_answer",
+            r#"{"answer":"Sunny in Paris"}"#,
+            usage(150, 10),
+        ),
+    )
+    .await;
+}
