@@ -91,6 +91,13 @@ pub(crate) fn run() -> Result<()> {
         .as_ref()
         .map(|(_, url)| url.clone())
         .unwrap_or_default();
+    // mamba-cli's HTML report is checked in a real headless browser.
+    let mut browser = None;
+    step("browser (Debian's chromium-headless-shell)", || {
+        browser = Some(crate::chromium::ensure()?);
+        Ok(())
+    })?;
+    let browser = browser.unwrap_or_default();
     // `cargo test` runs unit, integration and doc tests; with all features, the tests check
     // every counting engine against the same references. The published crates are tested as
     // users download them, from their extracted tarballs.
@@ -99,6 +106,8 @@ pub(crate) fn run() -> Result<()> {
             command.env("LOCAL_LLM_URL", &url);
             command.env("MAMBA_TEST_POSTGRES_URL", &database_url);
             command.env("MAMBA_REQUIRE_POSTGRES", "1");
+            command.env("MAMBA_TEST_CHROMIUM", &browser);
+            command.env("MAMBA_REQUIRE_BROWSER", "1");
         })
     })?;
     // What is never published: the guides' doctests (mamba-docs) and xtask's own tests.

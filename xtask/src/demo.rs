@@ -1,6 +1,7 @@
 //! `cargo xtask demo`: the main job. Runs mamba-agent's `agent_demo` example (the Token
 //! Tracking page end to end) against the configured endpoint, or, with nothing configured,
-//! against a local llama.cpp server started (and stopped) here.
+//! against a local llama.cpp server started (and stopped) here, then reports the ledger it
+//! kept with `mamba report` (mamba-cli).
 
 use anyhow::{Context, Result, bail};
 
@@ -54,5 +55,15 @@ pub(crate) fn run() -> Result<()> {
         println!("demo: using the configured endpoint");
         None
     };
-    run_command(demo)
+    run_command(demo)?;
+    // The books the demo kept, as the `mamba` command reports them.
+    let ledger = format!("sqlite://{}", books.join("usage.db").display());
+    for by in ["day", "model"] {
+        println!("\n$ mamba report --ledger {ledger} --by {by}");
+        let mut report = cargo();
+        report.args(["run", "--locked", "--quiet", "--package", "mamba-cli", "--"]);
+        report.args(["report", "--ledger", &ledger, "--by", by]);
+        run_command(report)?;
+    }
+    Ok(())
 }

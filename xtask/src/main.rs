@@ -10,6 +10,7 @@
 //! * `cargo xtask postgres start|stop|status`: a PostgreSQL server for the ledger's tests.
 
 mod bench;
+mod chromium;
 mod ci;
 mod demo;
 mod llm;

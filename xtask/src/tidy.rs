@@ -34,6 +34,7 @@ pub(crate) const LAYERS: &[(&str, u8)] = &[
     ("mamba-ledger", 3),
     ("mamba-settings", 4),
     ("mamba-agent", 5),
+    ("mamba-cli", 6),
 ];
 
 /// Tooling crates outside the layering (never published): xtask, and mamba-docs, which
@@ -78,6 +79,15 @@ const FENCES: &[Fence] = &[
     Fence {
         external: "postgres",
         rule: FenceRule::FromRank(3),
+    },
+    Fence {
+        // The command line and its terminal output are the binary's alone.
+        external: "clap",
+        rule: FenceRule::FromRank(6),
+    },
+    Fence {
+        external: "indicatif",
+        rule: FenceRule::FromRank(6),
     },
     Fence {
         external: "tiktoken-rs",

@@ -68,6 +68,7 @@ mod engine;
 mod error;
 pub mod message;
 mod model;
+mod split;
 pub mod tools;
 
 pub use config::TokenizerConfig;
@@ -77,6 +78,7 @@ pub use engine::CountingEngine;
 pub use error::TokensError;
 pub use message::{ChatMessage, MessagePart, Role, TokenizedMessage, ToolCall};
 pub use model::{Accuracy, ModelEncoding, encoding_for_model};
+pub use split::{SplitForCounting, split_for_counting};
 pub use tools::{TokenizedTool, ToolDefinition, ToolProperty};
 
 // The user guide page (docs/token-counting.md) is compiled and run as doctests by the
