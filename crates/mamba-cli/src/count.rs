@@ -179,20 +179,28 @@ fn count_all(
         })
         .collect();
     let bar = progress_bar(progress, pieces.iter().map(|(_, piece)| piece.len()).sum());
-    let pool = rayon::ThreadPoolBuilder::new()
-        .num_threads(jobs)
-        .build()
-        .map_err(|error| Error::new(format!("could not start {jobs} threads: {error}")))?;
-    let piece_counts: Vec<(usize, u64)> = pool.install(|| {
-        pieces
-            .par_iter()
-            .map(|(index, piece)| {
-                let tokens = counter.count(piece);
-                bar.inc(piece.len() as u64);
-                (*index, tokens)
-            })
-            .collect()
-    });
+    let count_piece = |(index, piece): &(usize, &str)| {
+        let tokens = counter.count(piece);
+        bar.inc(piece.len() as u64);
+        (*index, tokens)
+    };
+    let piece_counts: Vec<(usize, u64)> = if jobs == 1 {
+        pieces.iter().map(count_piece).collect()
+    } else {
+        // The encoders' pre-tokenizer regexes keep their scratch space in a regex-automata
+        // pool whose fast path belongs to the first thread that uses it, and that thread
+        // writes the pool's owner word on every match, which every other thread reads on
+        // every match: two counting threads then spend their time passing one cache line
+        // back and forth (measured: two threads slower than one). Counting a word here first
+        // makes this thread, which only waits while the pool counts, the owner, so the
+        // counting threads share nothing they write.
+        counter.count("warm");
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(jobs)
+            .build()
+            .map_err(|error| Error::new(format!("could not start {jobs} threads: {error}")))?;
+        pool.install(|| pieces.par_iter().map(count_piece).collect())
+    };
     bar.finish_and_clear();
     let mut counts = vec![0_u64; inputs.len()];
     for (index, tokens) in piece_counts {
