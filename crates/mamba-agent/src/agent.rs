@@ -14,7 +14,7 @@ use tracing::Instrument;
 
 use crate::attempt::AttemptLog;
 use crate::flight::{Booked, Flight, Prompt};
-use crate::inner::{Answer, Inner, Reply};
+use crate::inner::{Answer, Inner, Offer, Reply};
 use crate::result::{RunBooks, RunOptions};
 use crate::wire;
 use crate::{AgentError, Completion, RunError, RunResult, Tool};
@@ -129,6 +129,7 @@ impl Agent {
                 messages.push(ChatMessage::assistant(content.clone()));
                 books.result.output = content;
                 inner.commit(&messages[first_new..]);
+                self.compact_if_due().await;
                 return Ok(books.result);
             }
             messages.push(ChatMessage::assistant(content).with_tool_calls(calls.clone()));
@@ -254,8 +255,7 @@ impl Agent {
     /// Tokens the current conversation would take as a prompt: system prompt, messages and
     /// tool definitions, with the chat format's overhead.
     pub fn context_token_count(&self) -> u64 {
-        self.inner
-            .count_prompt(&self.inner.conversation_snapshot(), &[])
+        self.inner.lock_context().manager.token_count()
     }
 
     /// The conversation so far (without the system prompt).
@@ -277,7 +277,7 @@ impl Agent {
     /// [`reset_tracking`](Agent::reset_tracking), and forgets the conversation.
     pub fn reset_all(&self) {
         self.reset_tracking();
-        self.inner.lock_conversation().clear();
+        self.clear_context();
     }
 
     /// One model request with `messages` (after the system prompt; the agent's own
@@ -313,6 +313,18 @@ impl Agent {
             .await
     }
 
+    /// One request of `messages` alone: no system prompt, no tools (a compaction's summary or
+    /// scores), reserved, recorded and priced like any other.
+    pub(crate) async fn complete_bare(
+        &self,
+        messages: &[ChatMessage],
+        options: RunOptions,
+    ) -> Result<Completion, AgentError> {
+        let mut books = self.inner.run_books(&options);
+        books.offer = Offer::Bare;
+        self.complete_within(messages, &[], &mut books, None).await
+    }
+
     /// [`complete`](Agent::complete), counting towards the run `books` (its run limits and
     /// records), and ended at `deadline` (the request is then recorded as cut off if it was
     /// sent).
@@ -326,7 +338,7 @@ impl Agent {
         let inner = &*self.inner;
         let reserved = inner
             .reserve_all(
-                || inner.count_prompt(messages, extra_tools),
+                || inner.count_prompt(messages, extra_tools, books.offer),
                 &books.budget,
                 &books.labels,
             )
@@ -336,9 +348,16 @@ impl Agent {
             None => Prompt::Uncounted {
                 messages,
                 extra_tools,
+                offer: books.offer,
             },
         };
-        let request = inner.request(messages, extra_tools, reserved.max_tokens, Answer::Whole);
+        let request = inner.request(
+            messages,
+            extra_tools,
+            books.offer,
+            reserved.max_tokens,
+            Answer::Whole,
+        );
         let log = AttemptLog::new(Answer::Whole, !inner.limited());
         let flight = Flight::new(
             self,

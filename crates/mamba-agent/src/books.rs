@@ -181,8 +181,13 @@ impl AgentBooks {
 
     /// The most output tokens one request of `model` can produce, from its price data.
     pub(crate) fn max_output_tokens(&self, model: &str) -> Option<u64> {
-        self.with_estimator(model, |estimator| estimator.context_window(model))
+        self.context_window(model)
             .and_then(|window| window.max_output_tokens)
+    }
+
+    /// The context window of `model`, from its price data.
+    pub(crate) fn context_window(&self, model: &str) -> Option<mamba_pricing::ContextWindow> {
+        self.with_estimator(model, |estimator| estimator.context_window(model))
     }
 
     /// The cost of a request of `input` and `output` tokens of `model`, for a reservation.

@@ -143,6 +143,7 @@ pub struct AgentBuilder {
     sinks: Vec<GivenSink>,
     sink_queue: Option<usize>,
     labels: Labels,
+    compaction_model: Option<Agent>,
     #[cfg(any(feature = "sqlite", feature = "postgres"))]
     ledgers: Vec<mamba_ledger::Ledger>,
     #[cfg(any(feature = "sqlite", feature = "postgres"))]
@@ -174,6 +175,7 @@ impl AgentBuilder {
             sinks: Vec::new(),
             sink_queue: None,
             labels: Labels::new(),
+            compaction_model: None,
             #[cfg(any(feature = "sqlite", feature = "postgres"))]
             ledgers: Vec::new(),
             #[cfg(any(feature = "sqlite", feature = "postgres"))]
@@ -181,6 +183,14 @@ impl AgentBuilder {
             #[cfg(feature = "otel")]
             meter: None,
         }
+    }
+
+    /// The agent asked for compaction summaries and importance scores (see
+    /// [`Agent::compact`]) instead of this one or the `[context] summarization_model`. Its
+    /// requests are recorded in its own books and count towards its own limits.
+    pub fn compaction_model(mut self, agent: Agent) -> Self {
+        self.compaction_model = Some(agent);
+        self
     }
 
     /// Records OpenTelemetry metrics of every request on `meter` (the `otel` feature): the
@@ -443,6 +453,22 @@ impl AgentBuilder {
         let tracker = self
             .tracker
             .unwrap_or_else(|| UsageTracker::with_config(settings.tracker_config()));
+        let compaction_model = match (
+            self.compaction_model,
+            settings.context.summarization_model(),
+        ) {
+            (Some(agent), _) => Some(agent),
+            (None, Some(model)) if model != self.model => Some(
+                // The same settings, backend and ledger; its records go to the same tracker.
+                Agent::builder(model)
+                    .settings(settings.clone())
+                    .tracker(tracker.clone())
+                    .labels(self.labels.clone())
+                    .retry_backoff(self.retry_backoff)
+                    .build()?,
+            ),
+            (None, _) => None,
+        };
         let backend = &settings.model_backend;
         let locality = match backend.local {
             Some(true) => Locality::Declared,
@@ -523,6 +549,7 @@ impl AgentBuilder {
             stream_usage: self.stream_usage,
             labels: self.labels,
             fleet_budgets,
+            compaction_model,
             settings,
         })))
     }

@@ -17,7 +17,7 @@ use mamba_usage::{Labels, UsageRecord};
 use crate::agent::Agent;
 use crate::attempt::AttemptLog;
 use crate::inner::Reply;
-use crate::inner::{FleetHolds, Holds};
+use crate::inner::{FleetHolds, Holds, Offer};
 use crate::result::RunBooks;
 use crate::sinks::Delivery;
 
@@ -27,6 +27,7 @@ pub(crate) enum Prompt<'a> {
     Uncounted {
         messages: &'a [ChatMessage],
         extra_tools: &'a [ToolDefinition],
+        offer: Offer,
     },
 }
 
@@ -119,7 +120,11 @@ impl<'a> Flight<'a> {
             Prompt::Uncounted {
                 messages,
                 extra_tools,
-            } => self.agent.inner().count_prompt(messages, extra_tools),
+                offer,
+            } => self
+                .agent
+                .inner()
+                .count_prompt(messages, extra_tools, offer),
         };
         self.prompt = Prompt::Counted(count);
         count

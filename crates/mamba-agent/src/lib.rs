@@ -98,6 +98,7 @@ mod agent;
 mod attempt;
 mod books;
 mod builder;
+pub mod context;
 mod error;
 mod flight;
 mod inner;

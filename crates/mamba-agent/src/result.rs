@@ -7,6 +7,7 @@ use mamba_tokens::ToolCall;
 use mamba_usage::{Labels, TokenUsage, UsageRecord};
 
 use crate::ToolError;
+use crate::inner::Offer;
 
 /// One tool call the model made during a run, and what the tool answered.
 ///
@@ -165,6 +166,8 @@ pub(crate) struct RunBooks {
     pub(crate) result: RunResult,
     pub(crate) budget: Arc<LocalBudget>,
     pub(crate) labels: Labels,
+    /// What its requests send besides their messages.
+    pub(crate) offer: Offer,
 }
 
 impl RunBooks {
@@ -175,6 +178,7 @@ impl RunBooks {
             result: RunResult::default(),
             budget: Arc::new(LocalBudget::new(limits)),
             labels,
+            offer: Offer::Agent,
         }
     }
 

@@ -18,7 +18,7 @@ use tracing::Instrument;
 use crate::agent::Agent;
 use crate::attempt::AttemptLog;
 use crate::flight::{Flight, Prompt};
-use crate::inner::{Answer, Reply};
+use crate::inner::{Answer, Offer, Reply};
 use crate::result::{RunBooks, RunOptions};
 use crate::sinks::Delivery;
 use crate::transport::ChunkStream;
@@ -167,13 +167,19 @@ impl State {
         if self.turn >= inner.max_turns() {
             return Err(AgentError::MaxTurns(inner.max_turns()));
         }
-        let count = || inner.count_prompt(&self.messages, &[]);
+        let count = || inner.count_prompt(&self.messages, &[], Offer::Agent);
         let reserved = inner
             .reserve_all(count, &self.books.budget, &self.books.labels)
             .await?;
         // A stream may be dropped mid-response, when no time is left to count: count now.
         let prompt = reserved.prompt.unwrap_or_else(count);
-        let request = inner.request(&self.messages, &[], reserved.max_tokens, Answer::Streamed);
+        let request = inner.request(
+            &self.messages,
+            &[],
+            Offer::Agent,
+            reserved.max_tokens,
+            Answer::Streamed,
+        );
         let flight = Flight::new(
             &self.agent,
             AttemptLog::new(Answer::Streamed, !inner.limited()),

@@ -339,6 +339,19 @@ impl SettingsBuilder {
             value.apply(&mut settings)?;
             provenance.record(value.path.clone(), Origin::Code);
         }
+        if let Some((trigger, target)) = settings.context.threshold_problem() {
+            let key = ["context".to_owned(), "target_tokens".to_owned()];
+            return Err(SettingsError::InvalidValue {
+                key: key.join("."),
+                origin: provenance.origin_of(&key),
+                problem: format!(
+                    "{target} is not below `context.trigger_threshold_tokens` ({trigger}, from {})",
+                    provenance
+                        .origin_of(&["context".to_owned(), "trigger_threshold_tokens".to_owned()])
+                ),
+                expected: "a target below the trigger".to_owned(),
+            });
+        }
         if !unknown.is_empty() {
             let list = unknown
                 .iter()

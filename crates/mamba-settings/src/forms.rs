@@ -9,7 +9,7 @@ use mamba_tokens::Encoding;
 use rust_decimal::Decimal;
 
 use crate::values::{Parsed, Problem, boolean, bounded_decimal, duration, float_in, string, whole};
-use crate::{ApiKey, LogLevel};
+use crate::{ApiKey, CompactionStrategy, LogLevel};
 
 /// One form of value.
 pub(crate) trait Form {
@@ -159,29 +159,41 @@ where
     }
 }
 
-/// A whole number of tokens above zero.
-pub(crate) struct Positive {
+/// A whole number above zero that fits `T` (tokens, records).
+pub(crate) struct Positive<T> {
     pub(crate) expected: &'static str,
+    marker: std::marker::PhantomData<T>,
 }
 
-impl Form for Positive {
-    type Value = u32;
+/// A [`Positive`] number of type `T`, described by `expected`.
+pub(crate) const fn positive<T>(expected: &'static str) -> Positive<T> {
+    Positive {
+        expected,
+        marker: std::marker::PhantomData,
+    }
+}
 
-    fn read(&self, value: &Value) -> Parsed<u32> {
+impl<T> Form for Positive<T>
+where
+    T: TryFrom<u64> + TryInto<u64> + Copy + PartialEq + Default + Send + Sync + 'static,
+{
+    type Value = T;
+
+    fn read(&self, value: &Value) -> Parsed<T> {
         let n = whole(value, self.expected)?;
         self.check(&n)?;
         Ok(n)
     }
 
-    fn check(&self, value: &u32) -> Parsed<()> {
-        if *value == 0 {
+    fn check(&self, value: &T) -> Parsed<()> {
+        if *value == T::default() {
             return problem("0 is not positive".to_owned(), self.expected);
         }
         Ok(())
     }
 
-    fn dump(&self, value: &u32) -> Option<toml::Value> {
-        Some(toml_int(u64::from(*value)))
+    fn dump(&self, value: &T) -> Option<toml::Value> {
+        (*value).try_into().ok().map(toml_int)
     }
 }
 
@@ -286,25 +298,58 @@ impl Form for EncodingName {
     }
 }
 
+/// A value named by one of a fixed list of names (a log level, a compaction strategy).
+pub(crate) trait Named:
+    Copy + std::str::FromStr<Err = String> + Send + Sync + 'static
+{
+    /// Every value, in the order an error lists their names.
+    fn all() -> &'static [Self];
+    /// The name used in settings.
+    fn name(self) -> &'static str;
+}
+
+impl Named for LogLevel {
+    fn all() -> &'static [Self] {
+        &LogLevel::ALL
+    }
+    fn name(self) -> &'static str {
+        LogLevel::name(self)
+    }
+}
+
+impl Named for CompactionStrategy {
+    fn all() -> &'static [Self] {
+        &CompactionStrategy::ALL
+    }
+    fn name(self) -> &'static str {
+        CompactionStrategy::name(self)
+    }
+}
+
+/// One of the names of a [`Named`] type.
+pub(crate) struct OneOf<T>(std::marker::PhantomData<T>);
+
 /// A log level name.
-pub(crate) struct Level;
+pub(crate) const LEVEL: OneOf<LogLevel> = OneOf(std::marker::PhantomData);
+/// A compaction strategy name.
+pub(crate) const STRATEGY: OneOf<CompactionStrategy> = OneOf(std::marker::PhantomData);
 
-impl Form for Level {
-    type Value = LogLevel;
+impl<T: Named> Form for OneOf<T> {
+    type Value = T;
 
-    fn read(&self, value: &Value) -> Parsed<LogLevel> {
+    fn read(&self, value: &Value) -> Parsed<T> {
         let text = string(value)?;
-        text.parse::<LogLevel>().or_else(|message| {
-            let names: Vec<&str> = LogLevel::ALL.iter().map(|l| l.name()).collect();
+        text.parse::<T>().or_else(|message| {
+            let names: Vec<&str> = T::all().iter().map(|value| value.name()).collect();
             problem(message, &format!("one of {}", names.join(", ")))
         })
     }
 
-    fn check(&self, _: &LogLevel) -> Parsed<()> {
+    fn check(&self, _: &T) -> Parsed<()> {
         Ok(())
     }
 
-    fn dump(&self, value: &LogLevel) -> Option<toml::Value> {
+    fn dump(&self, value: &T) -> Option<toml::Value> {
         Some(value.name().into())
     }
 }
@@ -467,7 +512,7 @@ mod tests {
             margin.read(&s("0.7")).unwrap_err().problem,
             "`0.7` is out of range"
         );
-        let tokens = Positive { expected: "x" };
+        let tokens = positive::<u32>("x");
         assert_eq!(tokens.check(&0).unwrap_err().problem, "0 is not positive");
         assert_eq!(
             tokens.read(&s("0")).unwrap_err().problem,
@@ -494,7 +539,7 @@ mod tests {
 
     #[test]
     fn an_empty_value_clears_an_optional_key() {
-        let tokens = Optional(Positive { expected: "x" });
+        let tokens = Optional(positive::<u32>("x"));
         assert_eq!(tokens.read(&s("")), Ok(None));
         assert_eq!(tokens.read(&Value::new(None, ValueKind::Nil)), Ok(None));
         assert_eq!(tokens.read(&s("7")), Ok(Some(7)));

@@ -12,14 +12,16 @@ use std::sync::Arc;
 use config::Value;
 
 use crate::forms::{
-    EncodingName, FilePath, Flag, Float32, Form, Fraction, LedgerDurability, LedgerUrl, Level,
-    Optional, Positive, Seconds, Secret, Text, Usd, plain, whole_number,
+    EncodingName, FilePath, Flag, Float32, Form, Fraction, LEVEL, LedgerDurability, LedgerUrl,
+    Optional, STRATEGY, Seconds, Secret, Text, Usd, plain, positive, whole_number,
 };
 use crate::layers::{KeyPath, OPENAI_FALLBACKS, env_var_name};
 use crate::rates::COST_RATES_VAR;
 use crate::read::{Reader, display_path};
 use crate::values::{Parsed, Problem};
-use crate::{AgentSettings, ApiKey, LogLevel, Origin, SettingsBuilder, SettingsError};
+use crate::{
+    AgentSettings, ApiKey, CompactionStrategy, LogLevel, Origin, SettingsBuilder, SettingsError,
+};
 
 /// One key mamba reads: its dotted path, the environment variables that set it, its default
 /// and what it accepts. docs/configuration.md's key table lists exactly these.
@@ -245,7 +247,7 @@ scalar_keys! {
         unset = "server's",
         doc = "the sampling temperature, 0 to 2",
         pub fn temperature(temperature: f32) => Some(temperature);
-    model_backend.max_tokens: Optional(Positive { expected: "a positive whole number of tokens, e.g. 1024" }),
+    model_backend.max_tokens: Optional(positive::<u32>("a positive whole number of tokens, e.g. 1024")),
         unset = "server's",
         doc = "the most tokens one completion may have, a positive whole number",
         pub fn max_tokens(tokens: u32) => Some(tokens);
@@ -267,12 +269,35 @@ scalar_keys! {
         unset = "keep all",
         doc = "how many per-request records to keep, a whole number; totals still count every request",
         pub fn max_history_records(records: usize) => Some(records);
-    tracking.log_level: Level,
+    tracking.log_level: LEVEL,
         doc = "the level of the per-request event: `off`, `error`, `warn`, `info`, `debug`, `trace`",
         pub fn log_level(level: LogLevel) => level;
-    tracking.sink_queue_capacity: Positive { expected: "a positive whole number of records, e.g. 1024" },
+    tracking.sink_queue_capacity: positive::<u32>("a positive whole number of records, e.g. 1024"),
         doc = "how many records may wait for each optional usage sink before new ones are dropped for it (the tracker keeps every record)",
         pub fn sink_queue_capacity(records: u32) => records;
+    context.strategy: STRATEGY,
+        doc = "how a conversation past its trigger is compacted: `sliding_window` (drop the oldest turns), `summarize_older` (a model summarizes them), `selective_pruning` (completed tool calls become a line naming the tools), `importance_scoring` (a model rates the messages; the lowest go), `hybrid` (pruning, then the sliding window)",
+        pub fn compaction_strategy(strategy: CompactionStrategy) => strategy;
+    context.trigger_threshold_tokens: Optional(positive::<u64>("a positive whole number of tokens, e.g. 100000")),
+        unset = "the model's input window less its largest answer, or 100000",
+        doc = "compact when the conversation's prompt reaches this many tokens",
+        pub fn compaction_trigger_tokens(tokens: u64) => Some(tokens);
+    context.target_tokens: Optional(positive::<u64>("a positive whole number of tokens, e.g. 80000")),
+        unset = "80% of the trigger",
+        doc = "compact down to at most this many tokens; below the trigger",
+        pub fn compaction_target_tokens(tokens: u64) => Some(tokens);
+    context.preserve_recent_turns: whole_number::<u32>("a whole number of turns, e.g. 10"),
+        doc = "how many of the latest turns (a user message and everything after it) are never compacted",
+        pub fn preserve_recent_turns(turns: u32) => turns;
+    context.preserve_system_prompt: Flag,
+        doc = "whether system messages given to a context manager are kept aside as its system prompt, never compacted",
+        pub fn preserve_system_prompt(on: bool) => on;
+    context.summarization_model: Text,
+        doc = "the model that writes summaries and importance scores; `same`: the agent's own",
+        pub fn summarization_model(model: impl Into<String>) => model.into();
+    context.auto_compact: Flag,
+        doc = "whether an agent compacts its conversation by itself, after a run and before a request that would not fit",
+        pub fn auto_compact(on: bool) => on;
     usage_limits.requests: Optional(whole_number::<u64>("a whole number, e.g. 100000")),
         unset = "unlimited",
         doc = "the most requests of one agent, a whole number",
@@ -304,7 +329,7 @@ scalar_keys! {
         unset = "no spill file",
         doc = "a file records are appended to while the ledger's database cannot take them (down, unreachable, locked), written to it once it is back; empty clears it",
         pub fn ledger_spill(path: std::path::PathBuf) => Some(path);
-    ledger.batch_records: Optional(Positive { expected: "a positive whole number of records, e.g. 1000" }),
+    ledger.batch_records: Optional(positive::<u32>("a positive whole number of records, e.g. 1000")),
         unset = "write-through",
         doc = "batched writes: records wait in memory and are committed this many at a time (or after `batch_delay`, on flush and on shutdown), so a crash can lose the last two batches; unset, each record is committed before its request returns",
         pub fn ledger_batch_records(records: u32) => Some(records);

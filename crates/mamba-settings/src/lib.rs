@@ -74,6 +74,7 @@
 )]
 
 mod builder;
+mod context;
 mod dotenv;
 mod error;
 mod forms;
@@ -90,6 +91,7 @@ mod values;
 pub use builder::{
     CONFIG_FILE_NAME, DOTENV_FILE_NAME, HOME_DOTENV_FILE_NAME, LoadReport, SettingsBuilder,
 };
+pub use context::{CompactionConfig, CompactionStrategy};
 pub use error::{SettingsError, UnknownKey};
 pub use keys::SettingKey;
 pub use mamba_pricing::UsageLimits;

@@ -14,8 +14,8 @@ use crate::forms::toml_int;
 use crate::keys::dump_scalars;
 use crate::read::set_price_fields;
 use crate::{
-    LedgerSettings, ModelBackendSettings, SettingsBuilder, SettingsError, TrackingSettings,
-    UsageLimits,
+    CompactionConfig, LedgerSettings, ModelBackendSettings, SettingsBuilder, SettingsError,
+    TrackingSettings, UsageLimits,
 };
 
 /// The settings of an agent, loaded from (lowest priority first) built-in defaults,
@@ -61,6 +61,8 @@ pub struct AgentSettings {
     pub usage_limits: UsageLimits,
     /// `[ledger]`: the durable usage ledger, if any.
     pub ledger: LedgerSettings,
+    /// `[context]`: when and how an agent compacts its conversation.
+    pub context: CompactionConfig,
 }
 
 impl AgentSettings {

@@ -5,7 +5,7 @@
 use std::time::Duration;
 
 use mamba_pricing::{ModelPrice, Price, UsageLimits};
-use mamba_settings::{AgentSettings, LogLevel, Origin, SettingKey};
+use mamba_settings::{AgentSettings, CompactionStrategy, LogLevel, Origin, SettingKey};
 use mamba_tokens::Encoding;
 use rust_decimal::Decimal;
 
@@ -31,6 +31,13 @@ fn everything_set_in_code() -> AgentSettings {
         .ledger_spill("spill.jsonl".into())
         .ledger_batch_records(250)
         .ledger_batch_delay(Duration::from_millis(20))
+        .compaction_strategy(CompactionStrategy::Hybrid)
+        .compaction_trigger_tokens(50_000)
+        .compaction_target_tokens(40_000)
+        .preserve_recent_turns(3)
+        .preserve_system_prompt(false)
+        .summarization_model("gpt-4o-mini")
+        .auto_compact(false)
         .usage_limits(
             UsageLimits::default()
                 .with_requests(1)
@@ -80,7 +87,7 @@ fn every_declared_key_reads_from_its_variable_what_the_dump_shows() {
         );
         checked += 1;
     }
-    assert_eq!(checked, 23, "every scalar key was set in code and checked");
+    assert_eq!(checked, 30, "every scalar key was set in code and checked");
 }
 
 #[test]

@@ -18,6 +18,7 @@ use mamba_usage::Labels;
 use tracing::Instrument;
 
 use crate::books::AgentBooks;
+use crate::context::ContextManager;
 use crate::result::{RunBooks, RunOptions};
 use crate::transport::Transport;
 use crate::wire::{self, ChatRequest, StreamOptions};
@@ -34,6 +35,17 @@ pub(crate) enum Answer {
     Whole,
     /// Server-sent events, ending with the usage chunk when the agent asks for it.
     Streamed,
+}
+
+/// What a request sends besides its messages.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub(crate) enum Offer {
+    /// The agent's system prompt and tools: every run and `complete`.
+    #[default]
+    Agent,
+    /// The messages alone: a compaction's summary or scoring request, which must be answered
+    /// with text, not with a tool call.
+    Bare,
 }
 
 /// What the builder hands over to make an [`Inner`].
@@ -53,6 +65,15 @@ pub(crate) struct Parts {
     pub(crate) labels: Labels,
     /// The fleet budgets (on the agent's ledger) every request reserves in when it is covered.
     pub(crate) fleet_budgets: FleetBudgets,
+    /// The agent that writes compaction summaries and scores, if not this one.
+    pub(crate) compaction_model: Option<crate::Agent>,
+}
+
+/// The agent's conversation, counted as it grows, and how many times it was replaced (cleared
+/// or compacted): a compaction that started before a replacement is not applied after it.
+pub(crate) struct AgentContext {
+    pub(crate) manager: ContextManager,
+    pub(crate) generation: u64,
 }
 
 /// The shared state of an agent and its clones.
@@ -70,7 +91,8 @@ pub(crate) struct Inner {
     agent_budget: LocalBudget,
     run_limits: UsageLimits,
     ledger: AgentBooks,
-    conversation: Mutex<Vec<ChatMessage>>,
+    context: Mutex<AgentContext>,
+    compaction_model: Option<crate::Agent>,
     stream_usage: bool,
     /// The labels of every record of this agent (a run's labels go over them).
     labels: Labels,
@@ -79,7 +101,18 @@ pub(crate) struct Inner {
 
 impl Inner {
     pub(crate) fn new(parts: Parts) -> Inner {
-        let tool_definitions = parts.tools.iter().map(|t| t.definition().clone()).collect();
+        let tool_definitions: Vec<ToolDefinition> =
+            parts.tools.iter().map(|t| t.definition().clone()).collect();
+        let mut manager =
+            ContextManager::new(parts.settings.context.clone(), parts.counter.clone())
+                .with_tools(&tool_definitions);
+        if let Some(window) = parts.ledger.context_window(&parts.model) {
+            manager = manager.with_context_window(window);
+        }
+        if let Some(prompt) = &parts.system_prompt {
+            manager.set_system_prompt(prompt.clone());
+        }
+        manager.push_messages(&parts.conversation);
         Inner {
             model: parts.model,
             settings: parts.settings,
@@ -92,7 +125,11 @@ impl Inner {
             agent_budget: LocalBudget::new(parts.agent_limits),
             run_limits: parts.run_limits,
             ledger: parts.ledger,
-            conversation: Mutex::new(parts.conversation),
+            context: Mutex::new(AgentContext {
+                manager,
+                generation: 0,
+            }),
+            compaction_model: parts.compaction_model,
             stream_usage: parts.stream_usage,
             labels: parts.labels,
             fleet_budgets: parts.fleet_budgets,
@@ -142,14 +179,17 @@ impl Inner {
         &self.labels
     }
 
-    pub(crate) fn lock_conversation(&self) -> std::sync::MutexGuard<'_, Vec<ChatMessage>> {
-        self.conversation
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
+    pub(crate) fn lock_context(&self) -> std::sync::MutexGuard<'_, AgentContext> {
+        self.context.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
     pub(crate) fn conversation_snapshot(&self) -> Vec<ChatMessage> {
-        self.lock_conversation().clone()
+        self.lock_context().manager.messages().to_vec()
+    }
+
+    /// The agent asked for compaction summaries and scores, if not this one.
+    pub(crate) fn compaction_model(&self) -> Option<&crate::Agent> {
+        self.compaction_model.as_ref()
     }
 
     /// The books of a run made with `options`: the run limits, and the run's labels over the
@@ -159,44 +199,52 @@ impl Inner {
     }
 
     pub(crate) fn commit(&self, turn: &[ChatMessage]) {
-        self.lock_conversation().extend_from_slice(turn);
+        self.lock_context().manager.push_messages(turn);
     }
 
-    fn request_messages(&self, messages: &[ChatMessage]) -> Vec<ChatMessage> {
-        let mut all = Vec::with_capacity(messages.len() + 1);
-        all.extend(self.system_prompt.as_deref().map(ChatMessage::system));
-        all.extend_from_slice(messages);
-        all
+    /// The system prompt and the tools a request with `offer` sends.
+    fn offered(&self, offer: Offer) -> (Option<&str>, &[ToolDefinition]) {
+        match offer {
+            Offer::Agent => (self.system_prompt.as_deref(), &self.tool_definitions),
+            Offer::Bare => (None, &[]),
+        }
     }
 
-    /// The counter's estimate of the prompt tokens of a request of `messages` (system prompt,
-    /// messages, the agent's tools and `extra_tools`).
+    /// The counter's estimate of the prompt tokens of a request of `messages` (with `offer`'s
+    /// system prompt and tools, and `extra_tools`).
     pub(crate) fn count_prompt(
         &self,
         messages: &[ChatMessage],
         extra_tools: &[ToolDefinition],
+        offer: Offer,
     ) -> u64 {
-        let all = self.request_messages(messages);
-        let tools: Vec<&ToolDefinition> = self.tool_definitions.iter().chain(extra_tools).collect();
+        let (system_prompt, agent_tools) = self.offered(offer);
+        let mut all = Vec::with_capacity(messages.len() + 1);
+        all.extend(system_prompt.map(ChatMessage::system));
+        all.extend_from_slice(messages);
+        let tools: Vec<&ToolDefinition> = agent_tools.iter().chain(extra_tools).collect();
         self.counter
             .count_messages(&all)
             .saturating_add(self.counter.count_tools(&tools))
     }
 
-    /// The request body for `messages`, asking for at most `max_tokens`, answered `shape`.
+    /// The request body for `messages` with `offer`'s system prompt and tools, asking for at
+    /// most `max_tokens`, answered `shape`.
     pub(crate) fn request(
         &self,
         messages: &[ChatMessage],
         extra_tools: &[ToolDefinition],
+        offer: Offer,
         max_tokens: Option<u32>,
         shape: Answer,
     ) -> ChatRequest {
         let stream = shape == Answer::Streamed;
         let backend = &self.settings.model_backend;
-        let tools = self.tool_definitions.iter().chain(extra_tools);
+        let (system_prompt, agent_tools) = self.offered(offer);
+        let tools = agent_tools.iter().chain(extra_tools);
         let mut messages_json = Vec::with_capacity(messages.len() + 1);
-        if let Some(system) = &self.system_prompt {
-            messages_json.push(wire::message_json(&ChatMessage::system(system.clone())));
+        if let Some(system) = system_prompt {
+            messages_json.push(wire::message_json(&ChatMessage::system(system)));
         }
         messages_json.extend(messages.iter().map(wire::message_json));
         ChatRequest {

@@ -1,0 +1,102 @@
+//! The agent's own context management: [`Agent::should_compact`], [`Agent::compact`],
+//! [`Agent::context_state`] and [`Agent::clear_context`], and the automatic compaction after a
+//! run (`[context] auto_compact`).
+//!
+//! The conversation lives in a [`ContextManager`] behind the agent's lock, counted as it
+//! grows. A compaction works on a copy, outside the lock (its model request may take seconds),
+//! then puts the copy back with the turns other runs committed meanwhile appended; if the
+//! conversation was cleared or compacted by someone else meanwhile, the copy is dropped.
+
+use super::{CompactionResult, ContextError, ContextManager, ContextState};
+use crate::Agent;
+
+impl Agent {
+    /// Whether the conversation's prompt (system prompt, messages, tools) has reached the
+    /// compaction trigger: `[context] trigger_threshold_tokens`, or the model's input window
+    /// less its largest answer.
+    pub fn should_compact(&self) -> bool {
+        self.inner().lock_context().manager.should_compact()
+    }
+
+    /// Compacts the conversation with the `[context]` strategy. `summarize_older` and
+    /// `importance_scoring` ask this agent (or the agent of `[context] summarization_model`,
+    /// or the one given to [`AgentBuilder::compaction_model`](crate::AgentBuilder::compaction_model))
+    /// with a request of the conversation alone, no system prompt and no tools, recorded and
+    /// priced like every request and labelled `operation=compaction`.
+    ///
+    /// ```no_run
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let agent = mamba_agent::Agent::new("gpt-4o")?;
+    /// agent.run("Plan a week in Rome.").await?;
+    /// if agent.should_compact() {
+    ///     let result = agent.compact().await?;
+    ///     println!("{} -> {} tokens", result.tokens_before, result.tokens_after);
+    /// }
+    /// # Ok(())
+    /// # }
+    /// ```
+    ///
+    /// # Errors
+    /// A [`ContextError`]; the conversation is then left as it was.
+    pub async fn compact(&self) -> Result<CompactionResult, ContextError> {
+        let (manager, generation, length) = {
+            let context = self.inner().lock_context();
+            (
+                context.manager.clone(),
+                context.generation,
+                context.manager.messages().len(),
+            )
+        };
+        let model = self
+            .inner()
+            .compaction_model()
+            .cloned()
+            .unwrap_or_else(|| self.clone());
+        let mut manager = manager.with_model(model);
+        let result = manager.compact().await?;
+        // The stored manager must not hold an agent: that would be a cycle through the
+        // agent's own state, which would never be freed.
+        manager.take_model();
+        let mut context = self.inner().lock_context();
+        if context.generation == generation {
+            let committed_meanwhile = context.manager.messages()[length..].to_vec();
+            manager.push_messages(&committed_meanwhile);
+            context.manager = manager;
+            context.generation += 1;
+        }
+        Ok(result)
+    }
+
+    /// The conversation's size, the system prompt and every compaction so far.
+    pub fn context_state(&self) -> ContextState {
+        self.inner().lock_context().manager.context_state()
+    }
+
+    /// Forgets the conversation and its compaction history; keeps the system prompt, the
+    /// usage and the cost.
+    pub fn clear_context(&self) {
+        let mut context = self.inner().lock_context();
+        context.manager.clear_messages();
+        context.generation += 1;
+    }
+
+    /// After a successful run: compacts when `[context] auto_compact` is on and the
+    /// conversation has reached the trigger. A failed compaction does not fail the run that
+    /// succeeded; it is logged, and the conversation stays as it was.
+    pub(crate) async fn compact_if_due(&self) {
+        if !self.inner().settings().context.auto_compact || !self.should_compact() {
+            return;
+        }
+        if let Err(error) = self.compact().await {
+            tracing::warn!(%error, "the conversation could not be compacted");
+        }
+    }
+}
+
+impl ContextManager {
+    /// Drops the model agent.
+    pub(crate) fn take_model(&mut self) {
+        self.model = None;
+    }
+}
