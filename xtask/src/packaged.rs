@@ -34,12 +34,69 @@ pub(crate) fn package() -> Result<()> {
     if out.exists() {
         fs::remove_dir_all(&out).with_context(|| format!("could not clear {}", out.display()))?;
     }
+    forget_unpacked_packages()?;
     let mut command = cargo();
     command.args(["package", "--workspace", "--allow-dirty", "--locked"]);
     for name in UNPUBLISHED {
         command.args(["--exclude", name]);
     }
     run_command(command)
+}
+
+/// Removes cargo's unpacked copies of earlier runs' packages of our crates.
+///
+/// Cargo verifies a crate against the workspace crates it depends on through a local registry
+/// under `target/package/tmp-registry`, and unpacks those `.crate` files under
+/// `$CARGO_HOME/registry/src/-<hash of that path>/`. It never unpacks one twice: a checkout at
+/// the same path whose crates changed since the last run (same name, same version) was
+/// verified against the old sources (seen: `mamba-cli` failing on a function its new
+/// `mamba-tokens` has). Local registries are the source directories whose name starts with
+/// `-`; crates.io's are named after it, and are left alone.
+fn forget_unpacked_packages() -> Result<()> {
+    let cargo_home = match std::env::var_os("CARGO_HOME") {
+        Some(home) => PathBuf::from(home),
+        None => match std::env::var_os("HOME") {
+            Some(home) => PathBuf::from(home).join(".cargo"),
+            None => return Ok(()),
+        },
+    };
+    forget_unpacked_in(&cargo_home.join("registry").join("src"))
+}
+
+/// [`forget_unpacked_packages`] in the registry sources directory `sources`.
+fn forget_unpacked_in(sources: &Path) -> Result<()> {
+    let Ok(registries) = fs::read_dir(sources) else {
+        return Ok(());
+    };
+    for registry in registries {
+        let registry = registry?.path();
+        let is_local = registry
+            .file_name()
+            .and_then(|name| name.to_str())
+            .is_some_and(|name| name.starts_with('-'));
+        if !is_local {
+            continue;
+        }
+        for (name, _) in crate::tidy::LAYERS {
+            for unpacked in fs::read_dir(&registry)? {
+                let unpacked = unpacked?.path();
+                let is_ours = unpacked
+                    .file_name()
+                    .and_then(|file| file.to_str())
+                    .and_then(|file| file.strip_prefix(name))
+                    .is_some_and(|rest| {
+                        rest.strip_prefix('-').is_some_and(|version| {
+                            version.starts_with(|c: char| c.is_ascii_digit())
+                        })
+                    });
+                if is_ours {
+                    fs::remove_dir_all(&unpacked)
+                        .with_context(|| format!("could not remove {}", unpacked.display()))?;
+                }
+            }
+        }
+    }
+    Ok(())
 }
 
 /// Extracts the tarballs [`package`] made and runs their tests (unit, integration and doc,
@@ -140,6 +197,32 @@ fn workspace_manifest(packages: &[Extracted]) -> String {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn only_our_crates_unpacked_from_local_registries_are_forgotten() {
+        let sources = std::env::temp_dir().join(format!("xtask-unpacked-{}", std::process::id()));
+        let keep = [
+            "index.crates.io-1949cf8c6b5b557f/mamba-tokens-0.1.0",
+            "index.crates.io-1949cf8c6b5b557f/serde-1.0.0",
+            "-22c3805da5a543b4/serde-1.0.0",
+            "-22c3805da5a543b4/mamba-tokens-extra-0.1.0",
+        ];
+        let forget = [
+            "-22c3805da5a543b4/mamba-tokens-0.1.0",
+            "-f84f636099873dcc/mamba-cli-0.2.1",
+        ];
+        for dir in keep.iter().chain(&forget) {
+            fs::create_dir_all(sources.join(dir).join("src")).unwrap();
+        }
+        forget_unpacked_in(&sources).unwrap();
+        for dir in keep {
+            assert!(sources.join(dir).exists(), "{dir} was removed");
+        }
+        for dir in forget {
+            assert!(!sources.join(dir).exists(), "{dir} is still there");
+        }
+        fs::remove_dir_all(&sources).unwrap();
+    }
     use super::*;
 
     #[test]
