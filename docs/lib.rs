@@ -24,3 +24,6 @@ struct Configuration;
 
 #[doc = include_str!("token-tracking.md")]
 struct TokenTracking;
+
+#[doc = include_str!("context-management.md")]
+struct ContextManagement;

@@ -111,11 +111,27 @@ impl Agent {
 
     async fn run_turns(&self, prompt: &str, options: RunOptions) -> Result<RunResult, RunError> {
         let inner = &*self.inner;
-        let mut messages = inner.conversation_snapshot();
-        let first_new = messages.len();
+        let (mut messages, base) = inner.conversation_for_run();
+        let mut first_new = messages.len();
         messages.push(ChatMessage::user(prompt));
         let mut books = inner.run_books(&options);
+        let mut compactions = Vec::new();
         for _ in 0..inner.max_turns() {
+            // A request that would not fit is compacted first; the run's own turn is kept.
+            let turn_length = messages.len() - first_new;
+            match self
+                .compact_working(&mut messages, 0, false, &[], 1.0)
+                .await
+            {
+                Some(Ok(result)) if result.removed_count > 0 => {
+                    first_new = messages.len() - turn_length;
+                    compactions.push(result);
+                }
+                Some(Err(error)) => {
+                    tracing::warn!(%error, "the conversation could not be compacted before a request");
+                }
+                _ => {}
+            }
             let completion = self.complete_within(&messages, &[], &mut books, None).await;
             let Completion {
                 content,
@@ -128,7 +144,12 @@ impl Agent {
             if calls.is_empty() {
                 messages.push(ChatMessage::assistant(content.clone()));
                 books.result.output = content;
-                inner.commit(&messages[first_new..]);
+                if compactions.is_empty() {
+                    inner.commit(&messages[first_new..]);
+                } else {
+                    let (prefix, turn) = messages.split_at(first_new);
+                    inner.commit_compacted(base, prefix, turn, compactions);
+                }
                 self.compact_if_due().await;
                 return Ok(books.result);
             }

@@ -4,8 +4,8 @@
 //! This crate provides [`Agent`] (runs, tool loops, streaming, usage and cost), [`Tool`]
 //! (typed async Rust functions with a derived JSON schema), [`RunResult`], usage limits
 //! ([`UsageLimits`](settings::UsageLimits), [`LimitExceeded`]) and [`AgentError`]. It is layer
-//! 4 of the mamba workspace (with [`workflows`]: [`ReActWorkflow`](workflows::ReActWorkflow) and
-//! [`WorkflowHooks`](workflows::WorkflowHooks)), the only one with tokio, async-openai and network I/O, and it
+//! 5 of the mamba workspace (with [`workflows`]: [`ReActWorkflow`](workflows::ReActWorkflow) and
+//! [`WorkflowHooks`](workflows::WorkflowHooks); and [`context`]: compaction of conversations), the only one with tokio, async-openai and network I/O, and it
 //! re-exports the lower crates so one dependency is enough: [`tokens`], [`usage`],
 //! [`pricing`], [`settings`].
 //!
@@ -19,6 +19,7 @@
 //! | `agent.get_usage_history()` | [`agent.usage_history()`](Agent::usage_history) |
 //! | `agent.get_token_count("text")` / `get_token_count()` | [`agent.token_count("text")`](Agent::token_count) / [`agent.context_token_count()`](Agent::context_token_count) |
 //! | `agent.reset_tracking()` / `reset_all()` | [`agent.reset_tracking()`](Agent::reset_tracking) / [`agent.reset_all()`](Agent::reset_all) |
+//! | `agent.should_compact()` / `await agent.compact()` / `get_context_state()` / `clear_context()` | [`agent.should_compact()`](Agent::should_compact) / [`agent.compact().await`](Agent::compact) / [`agent.context_state()`](Agent::context_state) / [`agent.clear_context()`](Agent::clear_context) ([`context`]) |
 //!
 //! # Tracking
 //!

@@ -578,21 +578,19 @@ async fn an_agent_summarizes_its_older_turns_after_the_run_that_reaches_the_trig
     .await;
     // The system prompt and the tool definition alone.
     let empty = agent_with_context(&server, |settings| settings).context_token_count();
-    // One turn (8 + 12 tokens) passes the trigger.
+    // Two turns (8 + 12 tokens each) pass the trigger; one and a question do not.
     let agent = agent_with_context(&server, |settings| {
         settings
             .compaction_strategy(CompactionStrategy::SummarizeOlder)
-            .compaction_trigger_tokens(empty + 10)
-            .compaction_target_tokens(empty + 5)
+            .compaction_trigger_tokens(empty + 30)
+            .compaction_target_tokens(empty + 25)
             .preserve_recent_turns(1)
     });
     assert_eq!(agent.context_state().token_count, empty);
 
     agent.run("Weather in Paris?").await.unwrap();
-    // Past the trigger, but the only turn is preserved: nothing to summarize, no request.
     assert_eq!(agent.context_token_count(), empty + 8 + 12);
-    assert!(agent.should_compact());
-    assert_eq!(server.received_requests().await.unwrap().len(), 1);
+    assert!(!agent.should_compact());
     agent.run("And in Rome?").await.unwrap();
 
     let requests = server.received_requests().await.unwrap();
@@ -616,9 +614,12 @@ async fn an_agent_summarizes_its_older_turns_after_the_run_that_reaches_the_trig
     let state = agent.context_state();
     assert_eq!(state.token_count, agent.context_token_count());
     let history = &state.compaction_history;
-    assert_eq!(history.len(), 2);
-    assert_eq!((history[0].removed_count, history[1].removed_count), (0, 2));
-    assert_eq!(history[1].tokens_after, state.token_count);
+    assert_eq!(history.len(), 1);
+    assert_eq!(
+        (history[0].removed_count, history[0].tokens_before),
+        (2, empty + 40)
+    );
+    assert_eq!(history[0].tokens_after, state.token_count);
     // The summary request is in the agent's books, labelled as compaction.
     assert_eq!(agent.usage().request_count, 3);
     assert_eq!(agent.usage().total_tokens, 98 + 118 + 47);
@@ -631,6 +632,48 @@ async fn an_agent_summarizes_its_older_turns_after_the_run_that_reaches_the_trig
     assert_eq!(agent.context_token_count(), empty);
     assert!(agent.context_state().compaction_history.is_empty());
     assert_eq!(agent.usage().request_count, 3);
+}
+
+#[tokio::test]
+async fn a_request_that_would_not_fit_is_compacted_before_it_is_sent() {
+    let server = server().await;
+    script_two_weather_answers(&server).await;
+    let empty = agent_with_context(&server, |settings| settings).context_token_count();
+    // After the first turn (20 tokens) the second question (8) reaches the trigger.
+    let agent = agent_with_context(&server, |settings| {
+        settings
+            .compaction_trigger_tokens(empty + 25)
+            .compaction_target_tokens(empty + 15)
+            .preserve_recent_turns(1)
+    });
+    agent.run("Weather in Paris?").await.unwrap();
+    agent.run("And in Rome?").await.unwrap();
+
+    let requests = server.received_requests().await.unwrap();
+    assert_eq!(requests.len(), 2);
+    let second: Value = serde_json::from_slice(&requests[1].body).unwrap();
+    let sent: Vec<&str> = second["messages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|message| message["content"].as_str().unwrap())
+        .collect();
+    assert_eq!(sent, [SYSTEM, "And in Rome?"]);
+    assert_eq!(
+        contents(&agent.conversation()),
+        ["user:And in Rome?", "assistant:Rome is rainy, 18 degrees."]
+    );
+    assert_eq!(agent.context_token_count(), empty + 8 + 12);
+    let history = agent.context_state().compaction_history;
+    assert_eq!(history.len(), 1);
+    assert_eq!(
+        (
+            history[0].removed_count,
+            history[0].tokens_before,
+            history[0].tokens_after
+        ),
+        (2, empty + 28, empty + 8)
+    );
 }
 
 #[tokio::test]
@@ -662,4 +705,87 @@ async fn with_auto_compact_off_the_agent_only_compacts_when_asked() {
         ["user:And in Rome?", "assistant:Rome is rainy, 18 degrees."]
     );
     assert_eq!(server.received_requests().await.unwrap().len(), 2);
+}
+
+#[tokio::test]
+async fn a_react_run_compacts_its_older_steps_mid_run_and_tells_its_hook() {
+    use mamba_agent::workflows::{ReActConfig, ReActState, ReActWorkflow, WorkflowHooks};
+    use std::sync::{Arc, Mutex};
+
+    let server = server().await;
+    for (name, arguments, tokens) in [
+        ("get_weather", r#"{"city":"Paris"}"#, (100, 20)),
+        ("get_weather", r#"{"city":"Rome"}"#, (140, 20)),
+    ] {
+        then(
+            &server,
+            tool_call("gpt-4o", name, arguments, usage(tokens.0, tokens.1)),
+        )
+        .await;
+    }
+    // Before the third request, the Paris step is summarized (the Rome step, the latest, is
+    // kept), then the model answers.
+    then(
+        &server,
+        completion("gpt-4o", "Paris: sunny, 21C.", Some(usage(60, 6))),
+    )
+    .await;
+    then(
+        &server,
+        tool_call(
+            "gpt-4o",
+            "final_answer",
+            r#"{"answer":"Sunny in both"}"#,
+            usage(150, 10),
+        ),
+    )
+    .await;
+    let agent = agent_with_context(&server, |settings| {
+        settings
+            .compaction_strategy(CompactionStrategy::SummarizeOlder)
+            .compaction_trigger_tokens(20)
+            .compaction_target_tokens(10)
+            .preserve_recent_turns(1)
+    });
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let hook_seen = Arc::clone(&seen);
+    let hooks = WorkflowHooks::<ReActState>::new().on_compaction(move |_, result| {
+        hook_seen.lock().unwrap().push(result.clone());
+    });
+    let workflow = ReActWorkflow::new(agent.clone())
+        .with_config(ReActConfig::default().with_compact_threshold_ratio(0.8))
+        .with_hooks(hooks);
+    let result = workflow.run("Weather in Paris and Rome?").await;
+    assert!(result.success, "{result:?}");
+    assert_eq!(result.output.as_deref(), Some("Sunny in both"));
+
+    let seen = seen.lock().unwrap().clone();
+    assert_eq!(seen.len(), 1);
+    assert_eq!(
+        (seen[0].strategy.as_str(), seen[0].removed_count),
+        ("summarize_older", 2)
+    );
+    assert_eq!(seen[0].usage.total_tokens, 66);
+    // The last request: the task, the summary, then the Rome call with its result.
+    let requests = server.received_requests().await.unwrap();
+    assert_eq!(requests.len(), 4);
+    let last: Value = serde_json::from_slice(&requests[3].body).unwrap();
+    let roles: Vec<&str> = last["messages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|message| message["role"].as_str().unwrap())
+        .collect();
+    assert_eq!(roles, ["system", "user", "user", "assistant", "tool"]);
+    assert_eq!(
+        last["messages"][2]["content"],
+        "Summary of the earlier conversation:\nParis: sunny, 21C."
+    );
+    assert!(asked(&serde_json::from_slice(&requests[2].body).unwrap()).ends_with(
+        "assistant:  [calls get_weather({\"city\":\"Paris\"})]\ntool result: Sunny, 21C in Paris"
+    ));
+    // The workflow's usage includes the summary request.
+    assert_eq!(result.usage.total_tokens, 120 + 160 + 66 + 160);
+    assert_eq!(workflow.token_usage().total_tokens, 120 + 160 + 66 + 160);
+    assert_eq!(agent.usage().total_tokens, 120 + 160 + 66 + 160);
 }

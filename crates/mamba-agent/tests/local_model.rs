@@ -286,3 +286,61 @@ async fn a_react_workflow_on_the_real_model() {
     assert_eq!(agent.usage(), result.usage);
     assert!(agent.usage_history().iter().all(|r| !r.is_estimated()));
 }
+
+/// `summarize_older` against the real model: the older turns (a tool call and its result
+/// among them) become the model's summary, the result is within the target, no tool result is
+/// left without its call, and the summary request is in the books as compaction usage.
+#[tokio::test]
+async fn summarize_older_compacts_within_the_target_with_the_real_models_summary() {
+    use mamba_agent::context::{CompactionConfig, CompactionStrategy, ContextManager};
+    use mamba_agent::tokens::{Role, TokenCounter};
+
+    let Some(url) = server_url() else { return };
+    let _serial = SERIAL.lock().await;
+    let agent = builder(&url).build().unwrap();
+    let counter = TokenCounter::for_model("smollm2");
+    let older = [
+        ChatMessage::user("I am planning a trip to Rome in May with two friends."),
+        ChatMessage::assistant("").with_tool_calls([ToolCall::new(
+            "call_1",
+            "get_weather",
+            r#"{"city":"Rome"}"#,
+        )]),
+        ChatMessage::tool("call_1", "Rome in May: sunny, 24 degrees, little rain."),
+        ChatMessage::assistant("May is warm and sunny in Rome, a good time to visit."),
+        ChatMessage::user("We like museums and food markets."),
+        ChatMessage::assistant("Visit the Vatican Museums and the Campo de' Fiori market."),
+    ];
+    let last = [ChatMessage::user("What should we pack?")];
+    let last_tokens = counter.count_messages(&last);
+    // The last turn, and room for a summary of at most 24 model tokens (max_tokens) with its
+    // heading, in the counter's tokens.
+    let target = last_tokens + 60;
+    let config = CompactionConfig::default()
+        .with_strategy(CompactionStrategy::SummarizeOlder)
+        .with_thresholds(target + 1, target)
+        .with_preserve_recent_turns(1);
+    let mut context = ContextManager::new(config, counter.clone()).with_model(agent.clone());
+    context.add_messages(older.iter().cloned().chain(last.iter().cloned()));
+    assert!(context.token_count() > target);
+
+    let result = context.compact().await.unwrap();
+    assert_eq!(result.removed_count, older.len());
+    assert!(result.tokens_after <= target, "{result:?}");
+    assert_eq!(
+        result.tokens_after,
+        counter.count_messages(context.messages())
+    );
+    assert!(context.messages().iter().all(|m| m.role != Role::Tool));
+    assert_eq!(&context.messages()[1..], &last);
+    assert!(
+        context.messages()[0]
+            .content
+            .starts_with("Summary of the earlier conversation:\n")
+    );
+    let records = agent.usage_history().to_vec();
+    assert_eq!(records.len(), 1);
+    assert_eq!(records[0].labels().get("operation"), Some("compaction"));
+    assert!(records[0].prompt_tokens() > 0 && records[0].completion_tokens() > 0);
+    assert_eq!(result.usage.total_tokens, agent.usage().total_tokens);
+}

@@ -7,8 +7,11 @@
 //! then puts the copy back with the turns other runs committed meanwhile appended; if the
 //! conversation was cleared or compacted by someone else meanwhile, the copy is dropped.
 
+use mamba_tokens::{ChatMessage, ToolDefinition};
+
 use super::{CompactionResult, ContextError, ContextManager, ContextState};
 use crate::Agent;
+use crate::inner::Offer;
 
 impl Agent {
     /// Whether the conversation's prompt (system prompt, messages, tools) has reached the
@@ -91,6 +94,70 @@ impl Agent {
         if let Err(error) = self.compact().await {
             tracing::warn!(%error, "the conversation could not be compacted");
         }
+    }
+}
+
+impl Agent {
+    /// Compacts a run's working `messages` (what its next request sends after the system
+    /// prompt, with `extra_tools`) when their prompt has reached `ratio` of the trigger and
+    /// `[context] auto_compact` is on. The first `fixed` messages (a workflow's task) and the
+    /// latest turn are never compacted; with `steps`, each step after them (a thought, a tool
+    /// call with its results) is a turn, as in a workflow's scratchpad. `None` when nothing
+    /// was due.
+    pub(crate) async fn compact_working(
+        &self,
+        messages: &mut Vec<ChatMessage>,
+        fixed: usize,
+        steps: bool,
+        extra_tools: &[ToolDefinition],
+        ratio: f64,
+    ) -> Option<Result<CompactionResult, ContextError>> {
+        let inner = self.inner();
+        let mut config = inner.settings().context.clone();
+        if !config.auto_compact || fixed > messages.len() {
+            return None;
+        }
+        // The run's own turn is what the next request is about.
+        config.preserve_recent_turns = config.preserve_recent_turns.max(1);
+        let (trigger, _) = inner.lock_context().manager.thresholds();
+        let prompt = inner.count_prompt(messages, extra_tools, Offer::Agent);
+        if (prompt as f64) < trigger as f64 * ratio {
+            return None;
+        }
+        let model = inner
+            .compaction_model()
+            .cloned()
+            .unwrap_or_else(|| self.clone());
+        let mut tools: Vec<ToolDefinition> = inner
+            .tools()
+            .iter()
+            .map(|t| t.definition().clone())
+            .collect();
+        tools.extend_from_slice(extra_tools);
+        let mut manager = ContextManager::new(config, inner.counter().clone())
+            .with_tools(&tools)
+            .with_model(model);
+        if let Some(window) = inner.ledger().context_window(inner.model()) {
+            manager = manager.with_context_window(window);
+        }
+        if let Some(prompt) = inner.system_prompt() {
+            manager.set_system_prompt(prompt);
+        }
+        let prefix_tokens = inner
+            .counter()
+            .count_messages(&messages[..fixed])
+            .saturating_sub(inner.counter().count_messages::<ChatMessage>(&[]));
+        manager = manager.with_fixed_tokens(prefix_tokens);
+        if steps {
+            manager = manager.with_steps_as_turns();
+        }
+        manager.push_messages(&messages[fixed..]);
+        let result = manager.compact().await;
+        if let Ok(result) = &result {
+            messages.truncate(fixed);
+            messages.extend_from_slice(&result.messages);
+        }
+        Some(result)
     }
 }
 

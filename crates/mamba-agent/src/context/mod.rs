@@ -31,7 +31,9 @@ use mamba_tokens::{ChatMessage, Role, TokenCounter, ToolDefinition};
 use mamba_usage::{Labels, TokenUsage, UsageRecord};
 use thiserror::Error;
 
-use crate::{Agent, AgentError, RunOptions};
+use rust_decimal::Decimal;
+
+use crate::{Agent, AgentError, Completion, RunOptions};
 use strategies::Counted;
 
 /// What one compaction did.
@@ -74,6 +76,8 @@ pub struct CompactionResult {
     pub records: Vec<UsageRecord>,
     /// The sum of `records`.
     pub usage: TokenUsage,
+    /// The cost of `records`, in USD.
+    pub cost: Decimal,
 }
 
 /// The state of a context: its size, its system prompt and what compaction did so far.
@@ -166,6 +170,8 @@ pub struct ContextManager {
     system_tokens: u64,
     /// The tokens of the tool definitions sent with every request.
     tool_tokens: u64,
+    /// What a turn is.
+    segmentation: units::Segmentation,
     messages: Vec<ChatMessage>,
     /// Each message's tokens, as [`TokenCounter::count_messages`] counts it in a prompt.
     counts: Vec<u64>,
@@ -186,6 +192,7 @@ impl ContextManager {
             system_prompt: None,
             system_tokens: 0,
             tool_tokens: 0,
+            segmentation: units::Segmentation::UserTurns,
             messages: Vec::new(),
             counts: Vec::new(),
             message_tokens: 0,
@@ -232,6 +239,20 @@ impl ContextManager {
         self
     }
 
+    /// Counting `tokens` more into every prompt: messages before these that are never
+    /// compacted (a workflow's task).
+    pub(crate) fn with_fixed_tokens(mut self, tokens: u64) -> ContextManager {
+        self.tool_tokens = self.tool_tokens.saturating_add(tokens);
+        self
+    }
+
+    /// Counting each step (a thought, a tool call with its results) as a turn: a
+    /// workflow's scratchpad after its one task message.
+    pub(crate) fn with_steps_as_turns(mut self) -> ContextManager {
+        self.segmentation = units::Segmentation::Units;
+        self
+    }
+
     /// The configuration.
     pub fn config(&self) -> &CompactionConfig {
         &self.config
@@ -272,6 +293,20 @@ impl ContextManager {
             self.counts.push(tokens);
             self.messages.push(message.clone());
         }
+    }
+
+    /// Replaces the messages with `messages`, adding `compactions` (made on a copy) to the
+    /// history.
+    pub(crate) fn replace_messages(
+        &mut self,
+        messages: &[ChatMessage],
+        compactions: Vec<CompactionResult>,
+    ) {
+        self.messages.clear();
+        self.counts.clear();
+        self.message_tokens = 0;
+        self.push_messages(messages);
+        self.history.extend(compactions);
     }
 
     /// Forgets the messages and the compaction history; keeps the system prompt and tools.
@@ -323,8 +358,9 @@ impl ContextManager {
             messages: self.messages.clone(),
             counts: self.counts.clone(),
             fixed: self.fixed_tokens(),
+            segmentation: self.segmentation,
         };
-        let mut records = Vec::new();
+        let mut asked = Vec::new();
         let mut removed_count = 0;
         let mut strategy = self.config.strategy.name().to_owned();
         if tokens_before > target {
@@ -346,11 +382,11 @@ impl ContextManager {
                     strategy = format!("hybrid({})", steps.join("+"));
                 }
                 CompactionStrategy::SummarizeOlder => {
-                    let preserved = units::preserved_start(&counted.messages, turns);
+                    let preserved = self.segmentation.preserved_start(&counted.messages, turns);
                     if preserved > 0 {
                         let (summary, record) =
                             self.ask_summary(&counted.messages[..preserved]).await?;
-                        records.push(record);
+                        asked.push(record);
                         removed_count =
                             strategies::summarized(&mut counted, turns, &summary, &count);
                     }
@@ -360,7 +396,7 @@ impl ContextManager {
                     if !scorable.is_empty() {
                         let (scores, record) =
                             self.ask_scores(&counted.messages, &scorable).await?;
-                        records.push(record);
+                        asked.push(record);
                         let scored: Vec<_> = scorable.into_iter().zip(scores).collect();
                         removed_count =
                             strategies::drop_least_important(&mut counted, &scored, target);
@@ -377,15 +413,20 @@ impl ContextManager {
         self.message_tokens = counted.counts.iter().sum();
         self.messages = counted.messages;
         self.counts = counted.counts;
-        let usage = records.iter().map(TokenUsage::from_record).sum();
+        let usage = asked
+            .iter()
+            .map(|c| TokenUsage::from_record(&c.record))
+            .sum();
+        let cost = asked.iter().map(|c| c.cost.total_cost).sum();
         let result = CompactionResult {
             messages: self.messages.clone(),
             removed_count,
             tokens_before,
             tokens_after,
             strategy,
-            records,
+            records: asked.into_iter().map(|c| c.record).collect(),
             usage,
+            cost,
         };
         self.history.push(result.clone());
         Ok(result)
@@ -438,7 +479,7 @@ impl ContextManager {
         &self,
         prompt: String,
         asked: &'static str,
-    ) -> Result<(String, UsageRecord), ContextError> {
+    ) -> Result<(String, Completion), ContextError> {
         let agent = self.model()?;
         let labels = Labels::new()
             .tag("operation", "compaction")
@@ -470,13 +511,13 @@ impl ContextManager {
                 reason: "it was empty".to_owned(),
             });
         }
-        Ok((completion.content, completion.record))
+        Ok((completion.content.clone(), completion))
     }
 
     async fn ask_summary(
         &self,
         older: &[ChatMessage],
-    ) -> Result<(String, UsageRecord), ContextError> {
+    ) -> Result<(String, Completion), ContextError> {
         let prompt = format!(
             "Summarize the conversation below so that it can be continued without it: keep \
              names, numbers, decisions, tool results that matter and open questions. Reply \
@@ -490,7 +531,7 @@ impl ContextManager {
         &self,
         messages: &[ChatMessage],
         units: &[std::ops::Range<usize>],
-    ) -> Result<(Vec<f64>, UsageRecord), ContextError> {
+    ) -> Result<(Vec<f64>, Completion), ContextError> {
         let mut listing = String::new();
         for (number, unit) in units.iter().enumerate() {
             listing.push_str(&format!(

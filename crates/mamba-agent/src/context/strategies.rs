@@ -5,7 +5,7 @@
 
 use mamba_tokens::{ChatMessage, Role};
 
-use super::units::{preserved_start, turns, units};
+use super::units::{Segmentation, units};
 
 /// Messages with their counts (as `count_messages` counts each, less the reply priming) and
 /// the tokens the rest of the prompt takes (system prompt and priming).
@@ -15,6 +15,8 @@ pub(crate) struct Counted {
     pub(crate) counts: Vec<u64>,
     /// System prompt and reply priming.
     pub(crate) fixed: u64,
+    /// What a turn is.
+    pub(crate) segmentation: Segmentation,
 }
 
 impl Counted {
@@ -41,10 +43,12 @@ impl Counted {
 /// returns how many messages it dropped. Whole turns go, so no answer is left without its
 /// question and no tool result without its call.
 pub(crate) fn sliding_window(counted: &mut Counted, preserve_turns: u32, target: u64) -> usize {
-    let preserved = preserved_start(&counted.messages, preserve_turns);
+    let preserved = counted
+        .segmentation
+        .preserved_start(&counted.messages, preserve_turns);
     let mut total = counted.total();
     let mut drop_until = 0;
-    for turn in turns(&counted.messages) {
+    for turn in counted.segmentation.turns(&counted.messages) {
         if total <= target || turn.end > preserved {
             break;
         }
@@ -67,7 +71,9 @@ pub(crate) fn selective_pruning(
     let mut removed = 0;
     // Units are taken from the back so that replacing one leaves the earlier ones' indices
     // as they were; the oldest go first, so they are chosen first and applied in reverse.
-    let preserved = preserved_start(&counted.messages, preserve_turns);
+    let preserved = counted
+        .segmentation
+        .preserved_start(&counted.messages, preserve_turns);
     let calls: Vec<_> = units(&counted.messages)
         .into_iter()
         .filter(|unit| unit.end <= preserved && unit.len() > 1)
@@ -119,7 +125,9 @@ pub(crate) fn summarized(
     summary: &str,
     count: &dyn Fn(&ChatMessage) -> u64,
 ) -> usize {
-    let preserved = preserved_start(&counted.messages, preserve_turns);
+    let preserved = counted
+        .segmentation
+        .preserved_start(&counted.messages, preserve_turns);
     if preserved == 0 {
         return 0;
     }
@@ -137,7 +145,9 @@ pub(crate) fn scorable_units(
     counted: &Counted,
     preserve_turns: u32,
 ) -> Vec<std::ops::Range<usize>> {
-    let preserved = preserved_start(&counted.messages, preserve_turns);
+    let preserved = counted
+        .segmentation
+        .preserved_start(&counted.messages, preserve_turns);
     units(&counted.messages)
         .into_iter()
         .filter(|unit| unit.end <= preserved)

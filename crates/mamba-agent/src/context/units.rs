@@ -70,6 +70,43 @@ pub(crate) fn preserved_start(messages: &[ChatMessage], turns: u32) -> usize {
     0
 }
 
+/// What counts as a turn: for conversations, a user message and what follows; for a
+/// workflow's scratchpad, where one user message (the task) starts everything, each unit (one
+/// step: a thought, or a tool call with its results).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub(crate) enum Segmentation {
+    #[default]
+    UserTurns,
+    Units,
+}
+
+impl Segmentation {
+    /// The turns of `messages`, in order.
+    pub(crate) fn turns(self, messages: &[ChatMessage]) -> Vec<Range<usize>> {
+        match self {
+            Segmentation::UserTurns => turns(messages),
+            Segmentation::Units => units(messages),
+        }
+    }
+
+    /// Where the latest `count` turns start (`messages.len()` for 0, 0 when there are not
+    /// that many).
+    pub(crate) fn preserved_start(self, messages: &[ChatMessage], count: u32) -> usize {
+        match self {
+            Segmentation::UserTurns => preserved_start(messages, count),
+            Segmentation::Units => {
+                let units = units(messages);
+                let count = usize::try_from(count).unwrap_or(usize::MAX);
+                match units.len().checked_sub(count) {
+                    _ if count == 0 => messages.len(),
+                    Some(first_kept) => units.get(first_kept).map_or(messages.len(), |u| u.start),
+                    None => 0,
+                }
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use mamba_tokens::ToolCall;
@@ -114,6 +151,17 @@ mod tests {
         ];
         assert_eq!(turns(&greeting_first), [0..1, 1..2]);
         assert_eq!(turns(&[]), Vec::<Range<usize>>::new());
+    }
+
+    #[test]
+    fn a_scratchpad_keeps_its_latest_steps() {
+        let steps = Segmentation::Units;
+        let messages = conversation();
+        assert_eq!(steps.turns(&messages), units(&messages));
+        assert_eq!(steps.preserved_start(&messages, 0), 7);
+        assert_eq!(steps.preserved_start(&messages, 2), 5);
+        assert_eq!(steps.preserved_start(&messages, 4), 1);
+        assert_eq!(steps.preserved_start(&messages, 9), 0);
     }
 
     #[test]

@@ -18,7 +18,7 @@ use mamba_usage::Labels;
 use tracing::Instrument;
 
 use crate::books::AgentBooks;
-use crate::context::ContextManager;
+use crate::context::{CompactionResult, ContextManager};
 use crate::result::{RunBooks, RunOptions};
 use crate::transport::Transport;
 use crate::wire::{self, ChatRequest, StreamOptions};
@@ -67,6 +67,13 @@ pub(crate) struct Parts {
     pub(crate) fleet_budgets: FleetBudgets,
     /// The agent that writes compaction summaries and scores, if not this one.
     pub(crate) compaction_model: Option<crate::Agent>,
+}
+
+/// Where the conversation stood when a run started.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Base {
+    generation: u64,
+    length: usize,
 }
 
 /// The agent's conversation, counted as it grows, and how many times it was replaced (cleared
@@ -153,6 +160,10 @@ impl Inner {
         &self.counter
     }
 
+    pub(crate) fn system_prompt(&self) -> Option<&str> {
+        self.system_prompt.as_deref()
+    }
+
     pub(crate) fn tools(&self) -> &[Tool] {
         &self.tools
     }
@@ -185,6 +196,40 @@ impl Inner {
 
     pub(crate) fn conversation_snapshot(&self) -> Vec<ChatMessage> {
         self.lock_context().manager.messages().to_vec()
+    }
+
+    /// The conversation a run starts from, and where it stood: its generation and length.
+    pub(crate) fn conversation_for_run(&self) -> (Vec<ChatMessage>, Base) {
+        let context = self.lock_context();
+        let messages = context.manager.messages().to_vec();
+        let base = Base {
+            generation: context.generation,
+            length: messages.len(),
+        };
+        (messages, base)
+    }
+
+    /// Commits a run's `turn` after the run compacted the conversation it started from
+    /// (`base`) into `prefix` (the `compactions` it made): the conversation becomes `prefix`,
+    /// the turns other runs committed meanwhile, then `turn`. If it was cleared or compacted
+    /// meanwhile, `turn` is appended to it as it is.
+    pub(crate) fn commit_compacted(
+        &self,
+        base: Base,
+        prefix: &[ChatMessage],
+        turn: &[ChatMessage],
+        compactions: Vec<CompactionResult>,
+    ) {
+        let mut context = self.lock_context();
+        if context.generation != base.generation {
+            context.manager.push_messages(turn);
+            return;
+        }
+        let mut all = prefix.to_vec();
+        all.extend_from_slice(&context.manager.messages()[base.length..]);
+        all.extend_from_slice(turn);
+        context.manager.replace_messages(&all, compactions);
+        context.generation += 1;
     }
 
     /// The agent asked for compaction summaries and scores, if not this one.

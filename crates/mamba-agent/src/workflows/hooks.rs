@@ -1,4 +1,4 @@
-//! [`WorkflowHooks`]: the Python library's eight callbacks, sync or async.
+//! [`WorkflowHooks`]: the Python library's eight callbacks and `on_compaction`, sync or async.
 //!
 //! Hooks see the state read-only, so they cannot change a run's steps or usage. A hook that
 //! returns an error or panics does not end the run: the failure is logged (`WARN`) and listed
@@ -13,6 +13,7 @@ use std::sync::Arc;
 use futures::FutureExt;
 
 use super::{HookError, WorkflowState, WorkflowStep};
+use crate::context::CompactionResult;
 
 /// What a hook may return: nothing, or a `Result` whose error is reported.
 ///
@@ -159,6 +160,7 @@ hooks! {
     on_step_error, on_step_error_async, WorkflowStep, "when a step fails (its `error` says why)";
     on_iteration_start, on_iteration_start_async, u32, "when an iteration starts (with its number)";
     on_iteration_complete, on_iteration_complete_async, u32, "when an iteration ends (with its number)";
+    on_compaction, on_compaction_async, CompactionResult, "when the run's context was compacted (with what compaction did)";
 }
 
 impl<C: Clone + Send + Sync + 'static> WorkflowHooks<C> {
@@ -223,6 +225,18 @@ impl<C: Clone + Send + Sync + 'static> WorkflowHooks<C> {
     }
 }
 
+impl<C: Clone + Send + Sync + 'static> WorkflowHooks<C> {
+    pub(crate) async fn fire_compaction(
+        &self,
+        state: &WorkflowState<C>,
+        result: &CompactionResult,
+        errors: &mut Vec<HookError>,
+    ) {
+        let hook = name(HookKind::on_compaction);
+        fire(&self.on_compaction, hook, state, result, errors).await;
+    }
+}
+
 fn name(kind: HookKind) -> &'static str {
     match kind {
         HookKind::on_workflow_start => "on_workflow_start",
@@ -233,6 +247,7 @@ fn name(kind: HookKind) -> &'static str {
         HookKind::on_step_error => "on_step_error",
         HookKind::on_iteration_start => "on_iteration_start",
         HookKind::on_iteration_complete => "on_iteration_complete",
+        HookKind::on_compaction => "on_compaction",
     }
 }
 

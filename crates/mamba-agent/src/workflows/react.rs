@@ -18,7 +18,7 @@ use crate::{Agent, RunOptions};
 /// let config = ReActConfig::default().with_max_iterations(5);
 /// assert_eq!((config.max_iterations, config.final_answer_tool.as_str()), (5, "final_answer"));
 /// ```
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct ReActConfig {
     /// The most Thought -> Action -> Observation rounds.
@@ -38,6 +38,10 @@ pub struct ReActConfig {
     /// Messages sent before the task: an example exchange steers small models to the
     /// tool-call format.
     pub examples: Vec<ChatMessage>,
+    /// With `[context] auto_compact`, the run's messages are compacted before a request once
+    /// they reach this fraction of the agent's compaction trigger (the task and the latest
+    /// turn are kept); `on_compaction` hooks see the result.
+    pub compact_threshold_ratio: f64,
 }
 
 impl Default for ReActConfig {
@@ -53,11 +57,19 @@ impl Default for ReActConfig {
                            result. When you know the answer, call final_answer with it."
                 .to_owned(),
             examples: Vec::new(),
+            compact_threshold_ratio: 0.8,
         }
     }
 }
 
 impl ReActConfig {
+    /// Compacting the run's messages from `ratio` of the agent's compaction trigger.
+    #[must_use]
+    pub fn with_compact_threshold_ratio(mut self, ratio: f64) -> ReActConfig {
+        self.compact_threshold_ratio = ratio;
+        self
+    }
+
     /// At most `iterations` Thought -> Action -> Observation rounds.
     #[must_use]
     pub fn with_max_iterations(mut self, iterations: u32) -> ReActConfig {
@@ -215,8 +227,24 @@ impl ReActWorkflow {
             self.config.instructions
         )));
         let mut thoughts_in_a_row = 0;
+        // The examples and the task are never compacted.
+        let fixed = messages.len();
         loop {
             run.begin_iteration().await?;
+            let ratio = self.config.compact_threshold_ratio;
+            match self
+                .agent
+                .compact_working(&mut messages, fixed, true, &final_answer, ratio)
+                .await
+            {
+                Some(Ok(result)) if result.removed_count > 0 || !result.records.is_empty() => {
+                    run.compacted(&result).await;
+                }
+                Some(Err(error)) => {
+                    tracing::warn!(%error, "the workflow's messages could not be compacted");
+                }
+                _ => {}
+            }
             let completion = run
                 .model_step(
                     &self.agent,

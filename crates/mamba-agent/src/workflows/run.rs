@@ -15,6 +15,7 @@ use super::{
     HookError, StepKind, TerminationReason, WorkflowConfig, WorkflowHooks, WorkflowResult,
     WorkflowState, WorkflowStep,
 };
+use crate::context::CompactionResult;
 use crate::result::{RunBooks, RunOptions};
 use crate::{Agent, Completion};
 
@@ -455,6 +456,16 @@ impl<'h, C: Clone + Send + Sync + 'static> WorkflowRun<'h, C> {
                 Err(stop)
             }
         }
+    }
+
+    /// The run's context was compacted: what the compaction's requests used and cost count
+    /// in the run's, and `on_compaction` hooks are called.
+    pub async fn compacted(&mut self, result: &CompactionResult) {
+        self.state.usage += result.usage;
+        self.state.cost += result.cost;
+        self.hooks
+            .fire_compaction(&self.state, result, &mut self.hook_errors)
+            .await;
     }
 
     /// Ends the run with its answer or why there is none (calls `on_workflow_complete` or
