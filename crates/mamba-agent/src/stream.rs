@@ -17,8 +17,9 @@ use tracing::Instrument;
 
 use crate::agent::Agent;
 use crate::attempt::AttemptLog;
+use crate::context::CompactionResult;
 use crate::flight::{Flight, Prompt};
-use crate::inner::{Answer, Offer, Reply};
+use crate::inner::{Answer, Base, Offer, Reply};
 use crate::result::{RunBooks, RunOptions};
 use crate::sinks::Delivery;
 use crate::transport::ChunkStream;
@@ -84,13 +85,15 @@ impl Agent {
 
     /// [`run_stream`](Agent::run_stream) with options: the labels of this run's records.
     pub fn run_stream_with(&self, prompt: &str, options: RunOptions) -> AgentStream {
-        let mut messages = self.conversation();
+        let (mut messages, base) = self.inner().conversation_for_run();
         let first_new = messages.len();
         messages.push(ChatMessage::user(prompt));
         let state = State {
             agent: self.clone(),
             messages,
             first_new,
+            base,
+            compactions: Vec::new(),
             books: self.inner().run_books(&options),
             turn: 0,
             in_flight: None,
@@ -108,6 +111,10 @@ struct State {
     agent: Agent,
     messages: Vec<ChatMessage>,
     first_new: usize,
+    /// Where the conversation stood when the stream started.
+    base: Base,
+    /// The compactions made before this stream's requests.
+    compactions: Vec<CompactionResult>,
     books: RunBooks,
     turn: u32,
     in_flight: Option<InFlight>,
@@ -166,6 +173,22 @@ impl State {
         let inner = self.agent.inner();
         if self.turn >= inner.max_turns() {
             return Err(AgentError::MaxTurns(inner.max_turns()));
+        }
+        // As in a run: a request that would not fit is compacted first.
+        let turn_length = self.messages.len() - self.first_new;
+        match self
+            .agent
+            .compact_working(&mut self.messages, 0, false, &[], 1.0)
+            .await
+        {
+            Some(Ok(result)) if result.removed_count > 0 => {
+                self.first_new = self.messages.len() - turn_length;
+                self.compactions.push(result);
+            }
+            Some(Err(error)) => {
+                tracing::warn!(%error, "the conversation could not be compacted before a request");
+            }
+            _ => {}
         }
         let count = || inner.count_prompt(&self.messages, &[], Offer::Agent);
         let reserved = inner
@@ -246,7 +269,19 @@ impl State {
         delivery.finish().await?;
         if calls.is_empty() {
             self.messages.push(ChatMessage::assistant(content.clone()));
-            self.agent.inner().commit(&self.messages[self.first_new..]);
+            let inner = self.agent.inner();
+            if self.compactions.is_empty() {
+                inner.commit(&self.messages[self.first_new..]);
+            } else {
+                let (prefix, turn) = self.messages.split_at(self.first_new);
+                inner.commit_compacted(
+                    self.base,
+                    prefix,
+                    turn,
+                    std::mem::take(&mut self.compactions),
+                );
+            }
+            self.agent.compact_if_due().await;
             self.books.result.output = content;
             self.pending
                 .push_back(StreamEvent::Done(std::mem::take(&mut self.books.result)));

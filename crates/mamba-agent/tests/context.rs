@@ -789,3 +789,48 @@ async fn a_react_run_compacts_its_older_steps_mid_run_and_tells_its_hook() {
     assert_eq!(workflow.token_usage().total_tokens, 120 + 160 + 66 + 160);
     assert_eq!(agent.usage().total_tokens, 120 + 160 + 66 + 160);
 }
+
+#[tokio::test]
+async fn a_stream_compacts_like_a_run_before_a_request_that_would_not_fit() {
+    use futures::StreamExt;
+
+    let server = server().await;
+    then(
+        &server,
+        completion("gpt-4o", "Paris is sunny, 24 degrees.", Some(usage(90, 8))),
+    )
+    .await;
+    then(
+        &server,
+        sse(
+            "gpt-4o",
+            &["Rome is rainy, ", "18 degrees."],
+            Some(usage(110, 8)),
+        ),
+    )
+    .await;
+    let empty = agent_with_context(&server, |settings| settings).context_token_count();
+    let agent = agent_with_context(&server, |settings| {
+        settings
+            .compaction_trigger_tokens(empty + 25)
+            .compaction_target_tokens(empty + 15)
+            .preserve_recent_turns(1)
+    });
+    agent.run("Weather in Paris?").await.unwrap();
+    let events: Vec<_> = agent.run_stream("And in Rome?").collect().await;
+    assert!(events.iter().all(Result::is_ok), "{events:?}");
+
+    let bodies = bodies(&server).await;
+    let sent: Vec<&str> = bodies[1]["messages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|message| message["content"].as_str().unwrap())
+        .collect();
+    assert_eq!(sent, [SYSTEM, "And in Rome?"]);
+    assert_eq!(
+        contents(&agent.conversation()),
+        ["user:And in Rome?", "assistant:Rome is rainy, 18 degrees."]
+    );
+    assert_eq!(agent.context_state().compaction_history.len(), 1);
+}
