@@ -834,3 +834,27 @@ async fn a_stream_compacts_like_a_run_before_a_request_that_would_not_fit() {
     );
     assert_eq!(agent.context_state().compaction_history.len(), 1);
 }
+
+/// Compactions can run in spawned tasks: their futures are `Send` (no lock is held across an
+/// await), and the workflow's run with compaction too.
+#[tokio::test]
+async fn compaction_futures_can_be_spawned() {
+    fn spawnable<T: Send + 'static>(_: &T) {}
+    let server = server().await;
+    let agent = agent_with_context(&server, |settings| settings);
+    let for_agent = {
+        let agent = agent.clone();
+        async move { agent.compact().await }
+    };
+    spawnable(&for_agent);
+    let mut context =
+        ContextManager::new(CompactionConfig::default(), counter()).with_model(agent.clone());
+    context.add_messages(conversation());
+    let for_manager = async move { context.compact().await };
+    spawnable(&for_manager);
+    // Below the default thresholds nothing is asked: both finish without a request.
+    let (a, b) = (tokio::spawn(for_agent), tokio::spawn(for_manager));
+    assert_eq!(a.await.unwrap().unwrap().removed_count, 0);
+    assert_eq!(b.await.unwrap().unwrap().removed_count, 0);
+    assert!(server.received_requests().await.unwrap().is_empty());
+}
