@@ -858,3 +858,47 @@ async fn compaction_futures_can_be_spawned() {
     assert_eq!(b.await.unwrap().unwrap().removed_count, 0);
     assert!(server.received_requests().await.unwrap().is_empty());
 }
+
+#[tokio::test]
+async fn a_summarization_model_in_the_settings_writes_the_summaries_into_the_same_tracker() {
+    let server = server().await;
+    script_two_weather_answers(&server).await;
+    then(
+        &server,
+        completion(
+            "gpt-4o-mini",
+            "Paris was sunny, 24 degrees.",
+            Some(usage(40, 7)),
+        ),
+    )
+    .await;
+    let empty = agent_with_context(&server, |settings| settings).context_token_count();
+    let agent = agent_with_context(&server, |settings| {
+        settings
+            .compaction_strategy(CompactionStrategy::SummarizeOlder)
+            .compaction_trigger_tokens(empty + 30)
+            .compaction_target_tokens(empty + 25)
+            .preserve_recent_turns(1)
+            .summarization_model("gpt-4o-mini")
+    });
+    agent.run("Weather in Paris?").await.unwrap();
+    agent.run("And in Rome?").await.unwrap();
+
+    let bodies = bodies(&server).await;
+    let models: Vec<&str> = bodies
+        .iter()
+        .map(|b| b["model"].as_str().unwrap())
+        .collect();
+    assert_eq!(models, ["gpt-4o", "gpt-4o", "gpt-4o-mini"]);
+    // The summarizing agent shares the tracker: its record is in the history, priced as
+    // gpt-4o-mini; the agent's own totals are its own requests.
+    let records = agent.usage_history().to_vec();
+    assert_eq!(records.len(), 3);
+    assert_eq!(records[2].model(), "gpt-4o-mini");
+    assert_eq!(records[2].labels().get("operation"), Some("compaction"));
+    assert_eq!(agent.usage().request_count, 2);
+    let history = agent.context_state().compaction_history;
+    assert_eq!(history.len(), 1);
+    assert_eq!(history[0].records[0].model(), "gpt-4o-mini");
+    assert_eq!(history[0].usage.total_tokens, 47);
+}

@@ -25,7 +25,10 @@ impl Agent {
     /// `importance_scoring` ask this agent (or the agent of `[context] summarization_model`,
     /// or the one given to [`AgentBuilder::compaction_model`](crate::AgentBuilder::compaction_model))
     /// with a request of the conversation alone, no system prompt and no tools, recorded and
-    /// priced like every request and labelled `operation=compaction`.
+    /// priced like every request and labelled `operation=compaction`. This agent's requests
+    /// count in its [`usage`](Agent::usage), [`cost`](Agent::cost) and limits; another
+    /// model's agent (built on the same settings, sharing the tracker) keeps them in its own
+    /// totals, and they are in the shared tracker's history, the ledger and the result.
     ///
     /// ```no_run
     /// # #[tokio::main(flavor = "current_thread")]
