@@ -243,7 +243,9 @@ async fn each_deterministic_strategy_compacts_the_conversation_exactly() {
         assert_eq!(result.messages, context.messages(), "{label}");
         assert_no_orphan_results(&result.messages);
         assert!(result.records.is_empty(), "{label}");
-        assert_eq!(context.compaction_history(), [result], "{label}");
+        // Only a compaction that changed something is history.
+        let history: &[_] = if case.removed > 0 { &[result] } else { &[] };
+        assert_eq!(context.compaction_history(), history, "{label}");
     }
 }
 

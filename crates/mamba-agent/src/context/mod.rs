@@ -346,7 +346,8 @@ impl ContextManager {
     }
 
     /// Compacts the conversation towards the target with the configured strategy, and keeps
-    /// the result in the history. Below the target, nothing changes.
+    /// the result in the history when it changed something or asked a model. Below the
+    /// target, nothing changes.
     ///
     /// # Errors
     /// A [`ContextError`], leaving the conversation as it was: the strategy needs a model and
@@ -428,7 +429,11 @@ impl ContextManager {
             usage,
             cost,
         };
-        self.history.push(result.clone());
+        // A compaction that changed nothing and asked nothing is not history: an agent past
+        // its trigger with nothing left to cut would otherwise add one after every run.
+        if result.removed_count > 0 || !result.records.is_empty() {
+            self.history.push(result.clone());
+        }
         Ok(result)
     }
 
