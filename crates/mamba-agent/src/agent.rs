@@ -26,7 +26,10 @@ use crate::{AgentError, Completion, RunError, RunResult, Tool};
 /// cost. Concurrent runs each start from the conversation as it was when they started and
 /// append their own turn (prompt, tool calls, answer) when they finish, in the order they
 /// finish; they do not see each other's turns in flight. A run that fails leaves the
-/// conversation unchanged (its usage stays recorded).
+/// conversation unchanged (its usage stays recorded). With `[context] auto_compact` (the
+/// default) the conversation is compacted when it reaches its trigger, before a request that
+/// would not fit and after a run (see [`Agent::compact`]); a compaction's model requests carry
+/// the agent's labels and `operation=compaction`, not the run's labels.
 ///
 /// ```no_run
 /// use mamba_agent::Agent;
