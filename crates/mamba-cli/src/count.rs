@@ -187,14 +187,6 @@ fn count_all(
     let piece_counts: Vec<(usize, u64)> = if jobs == 1 {
         pieces.iter().map(count_piece).collect()
     } else {
-        // The encoders' pre-tokenizer regexes keep their scratch space in a regex-automata
-        // pool whose fast path belongs to the first thread that uses it, and that thread
-        // writes the pool's owner word on every match, which every other thread reads on
-        // every match: two counting threads then spend their time passing one cache line
-        // back and forth (measured: two threads slower than one). Counting a word here first
-        // makes this thread, which only waits while the pool counts, the owner, so the
-        // counting threads share nothing they write.
-        counter.count("warm");
         let pool = rayon::ThreadPoolBuilder::new()
             .num_threads(jobs)
             .build()

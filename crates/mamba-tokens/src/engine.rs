@@ -3,6 +3,8 @@
 //! Encoders are built once per process and encoding (building o200k_base takes far longer than
 //! counting a page of text), then shared by every counter on every thread.
 
+#[cfg(feature = "bpe-openai")]
+mod bpe_openai;
 mod long_whitespace;
 
 use tiktoken_rs::CoreBPE;
@@ -46,7 +48,7 @@ impl CountingEngine {
     /// ```
     pub fn default_for(encoding: Encoding) -> CountingEngine {
         #[cfg(feature = "bpe-openai")]
-        if bpe_openai_tokenizer(encoding).is_some() {
+        if bpe_openai::tokenizer(encoding).is_some() {
             return CountingEngine::BpeOpenai;
         }
         let _ = encoding;
@@ -60,7 +62,7 @@ impl CountingEngine {
         match self {
             CountingEngine::TiktokenRs => CountingEngine::TiktokenRs,
             #[cfg(feature = "bpe-openai")]
-            CountingEngine::BpeOpenai => match bpe_openai_tokenizer(encoding) {
+            CountingEngine::BpeOpenai => match bpe_openai::tokenizer(encoding) {
                 Some(_) => CountingEngine::BpeOpenai,
                 None => CountingEngine::TiktokenRs,
             },
@@ -75,10 +77,8 @@ pub(crate) fn count(engine: CountingEngine, encoding: Encoding, text: &str) -> u
     match engine {
         CountingEngine::TiktokenRs => long_whitespace::count(encoding, text),
         #[cfg(feature = "bpe-openai")]
-        CountingEngine::BpeOpenai => match bpe_openai_tokenizer(encoding) {
-            Some(tokenizer) => tokenizer.count(text),
-            None => long_whitespace::count(encoding, text),
-        },
+        CountingEngine::BpeOpenai => bpe_openai::count(encoding, text)
+            .unwrap_or_else(|| long_whitespace::count(encoding, text)),
     }
 }
 
@@ -91,16 +91,5 @@ pub(crate) fn tiktoken(encoding: Encoding) -> &'static CoreBPE {
         Encoding::P50kBase => tiktoken_rs::p50k_base_singleton(),
         Encoding::P50kEdit => tiktoken_rs::p50k_edit_singleton(),
         Encoding::R50kBase => tiktoken_rs::r50k_base_singleton(),
-    }
-}
-
-/// The bpe-openai tokenizer for an encoding, if that crate supports it. o200k_harmony differs from
-/// o200k_base only in special tokens, which ordinary-text counting never produces.
-#[cfg(feature = "bpe-openai")]
-fn bpe_openai_tokenizer(encoding: Encoding) -> Option<&'static bpe_openai::Tokenizer> {
-    match encoding {
-        Encoding::O200kBase | Encoding::O200kHarmony => Some(bpe_openai::o200k_base()),
-        Encoding::Cl100kBase => Some(bpe_openai::cl100k_base()),
-        Encoding::P50kBase | Encoding::P50kEdit | Encoding::R50kBase => None,
     }
 }
