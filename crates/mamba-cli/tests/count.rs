@@ -130,6 +130,62 @@ fn unreadable_inputs_are_named_the_others_still_counted_and_the_status_is_one() 
 }
 
 #[test]
+fn a_file_is_counted_while_it_is_read_from_disk_or_stdin_with_the_same_total() {
+    // Several read blocks: one long line without a cut, a file and stdin of the same text.
+    let dir = Scratch::new("blocks");
+    let mut text = mixed_text();
+    text.insert_str(text.len() / 2, &"y".repeat(3 << 20));
+    dir.file("big.txt", &text);
+    let expected = TokenCounter::for_model("gpt-4o").count(&text);
+    for (args, stdin) in [
+        (vec!["count", "big.txt", "--json"], None),
+        (
+            vec!["count", "-", "--json", "--jobs", "2"],
+            Some(text.as_bytes()),
+        ),
+    ] {
+        let run = mamba_in(&dir.0, &args, stdin);
+        assert_eq!(run.status, Some(0), "{}", run.stderr);
+        let value: Value = serde_json::from_str(&run.stdout).unwrap();
+        assert_eq!(value["files"][0]["bytes"], text.len(), "{args:?}");
+        assert_eq!(value["total_tokens"], expected, "{args:?}");
+    }
+}
+
+#[test]
+fn text_that_stops_being_utf8_deep_in_a_large_file_is_named_with_its_first_bad_offset() {
+    let dir = Scratch::new("late-latin1");
+    let text = mixed_text();
+    let mut bytes = text.clone().into_bytes();
+    // Two bad bytes in different blocks: the first is reported.
+    let first = text.len() / 2 + 1;
+    let second = text.len() - 10;
+    for at in [first, second] {
+        bytes[at] = 0xff;
+    }
+    dir.file("late.txt", &bytes);
+    dir.file("good.txt", "Hello, world!");
+    let run = mamba_in(
+        &dir.0,
+        &["count", "late.txt", "good.txt", "--jobs", "2"],
+        None,
+    );
+    assert_eq!(run.status, Some(1));
+    assert_eq!(run.stdout, "TOKENS  FILE\n     4  good.txt\n");
+    assert_eq!(
+        run.stderr,
+        format!("mamba: error: late.txt is not UTF-8 text (invalid byte at offset {first})\n")
+    );
+    assert_eq!(
+        String::from_utf8(bytes)
+            .unwrap_err()
+            .utf8_error()
+            .valid_up_to(),
+        first
+    );
+}
+
+#[test]
 fn bad_arguments_are_usage_errors_with_status_two_that_name_the_value() {
     let run = mamba(&["count", "--encoding", "cl100k"]);
     assert_eq!(run.status, Some(2));

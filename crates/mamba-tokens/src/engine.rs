@@ -48,7 +48,7 @@ impl CountingEngine {
     /// ```
     pub fn default_for(encoding: Encoding) -> CountingEngine {
         #[cfg(feature = "bpe-openai")]
-        if bpe_openai::tokenizer(encoding).is_some() {
+        if bpe_openai::supports(encoding) {
             return CountingEngine::BpeOpenai;
         }
         let _ = encoding;
@@ -62,10 +62,11 @@ impl CountingEngine {
         match self {
             CountingEngine::TiktokenRs => CountingEngine::TiktokenRs,
             #[cfg(feature = "bpe-openai")]
-            CountingEngine::BpeOpenai => match bpe_openai::tokenizer(encoding) {
-                Some(_) => CountingEngine::BpeOpenai,
-                None => CountingEngine::TiktokenRs,
-            },
+            CountingEngine::BpeOpenai if bpe_openai::supports(encoding) => {
+                CountingEngine::BpeOpenai
+            }
+            #[cfg(feature = "bpe-openai")]
+            CountingEngine::BpeOpenai => CountingEngine::TiktokenRs,
         }
     }
 }

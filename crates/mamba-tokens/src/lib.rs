@@ -78,7 +78,7 @@ pub use engine::CountingEngine;
 pub use error::TokensError;
 pub use message::{ChatMessage, MessagePart, Role, TokenizedMessage, ToolCall};
 pub use model::{Accuracy, ModelEncoding, encoding_for_model};
-pub use split::{SplitForCounting, split_for_counting};
+pub use split::{SplitForCounting, last_cut_for_counting, split_for_counting};
 pub use tools::{TokenizedTool, ToolDefinition, ToolProperty};
 
 // The user guide page (docs/token-counting.md) is compiled and run as doctests by the

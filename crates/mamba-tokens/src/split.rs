@@ -61,11 +61,7 @@ impl<'a> Iterator for SplitForCounting<'a> {
                 break bytes.len();
             };
             let after = at + offset + 1;
-            let alone = self.rest[..after - 1]
-                .chars()
-                .next_back()
-                .is_some_and(|c| !c.is_whitespace());
-            if alone && bytes.get(after).is_some_and(u8::is_ascii_alphabetic) {
+            if is_cut(bytes, after) {
                 break after;
             }
             at = after;
@@ -75,6 +71,60 @@ impl<'a> Iterator for SplitForCounting<'a> {
         self.rest = rest;
         Some(piece)
     }
+}
+
+/// The last place in `bytes` where [`split_for_counting`] may cut, if there is one: the counts
+/// of the text before it and of the text from it add up to the count of the whole, with any
+/// [`TokenCounter`](crate::TokenCounter).
+///
+/// It works on bytes, so a reader can count text as it arrives: count what stands before the
+/// last cut of what it has read, keep the rest, and read on. A cut follows a `\n` (an ASCII
+/// byte), so when the bytes are UTF-8 the text on each side is UTF-8 on its own. A cut needs
+/// the byte after it: bytes that end just after a line break have no cut there until more
+/// arrive.
+///
+/// ```
+/// use mamba_tokens::{TokenCounter, last_cut_for_counting};
+///
+/// let text = "First line.\nSecond line,\n  indented.\n";
+/// assert_eq!(last_cut_for_counting(text.as_bytes()), Some(12));
+/// assert_eq!(last_cut_for_counting(b"no line break here"), None);
+///
+/// let counter = TokenCounter::for_model("gpt-4o");
+/// let (head, tail) = text.split_at(12);
+/// assert_eq!(counter.count(head) + counter.count(tail), counter.count(text));
+/// ```
+pub fn last_cut_for_counting(bytes: &[u8]) -> Option<usize> {
+    let mut end = bytes.len();
+    loop {
+        let newline = bytes[..end].iter().rposition(|&b| b == b'\n')?;
+        if is_cut(bytes, newline + 1) {
+            return Some(newline + 1);
+        }
+        end = newline;
+    }
+}
+
+/// Whether `after`, just after a `\n` in `bytes`, is a cut: the character before the line break
+/// is not whitespace and an ASCII letter follows it. Bytes that are not UTF-8 before the line
+/// break make no cut.
+fn is_cut(bytes: &[u8], after: usize) -> bool {
+    let Some(newline) = after.checked_sub(1) else {
+        return false;
+    };
+    if bytes.get(newline) != Some(&b'\n') || !bytes.get(after).is_some_and(u8::is_ascii_alphabetic)
+    {
+        return false;
+    }
+    // The character before the line break starts at most three continuation bytes earlier.
+    let before = &bytes[..newline];
+    let start = (before.len().saturating_sub(4)..before.len())
+        .rev()
+        .find(|&at| before[at] & 0b1100_0000 != 0b1000_0000);
+    start
+        .and_then(|start| std::str::from_utf8(&before[start..]).ok())
+        .and_then(|previous| previous.chars().next_back())
+        .is_some_and(|previous| !previous.is_whitespace())
 }
 
 #[cfg(test)]
@@ -94,5 +144,27 @@ mod tests {
             split_for_counting("é\nx", 1).collect::<Vec<_>>(),
             ["é\n", "x"]
         );
+        // Whitespace before the line break, ASCII (vertical tab) or not (ideographic space).
+        assert_eq!(split_for_counting("a\u{b}\nx\u{3000}\ny", 1).count(), 1);
+    }
+
+    #[test]
+    fn the_last_cut_is_the_last_place_split_for_counting_cuts() {
+        let cases: &[(&[u8], Option<usize>)] = &[
+            (b"", None),
+            (b"\nx", None),
+            (b"a\nx", Some(2)),
+            (b"a\nx b\nyz\n", Some(6)),
+            (b"a\nx b \ny", Some(2)),
+            (b"a\nx\n", Some(2)),
+            ("\u{e9}\nx".as_bytes(), Some(3)),
+            ("\u{3000}\nx".as_bytes(), None),
+            // Not UTF-8 before the line break.
+            (b"\xe9\nx", None),
+            (b"\x80\x80\x80\x80\nx", None),
+        ];
+        for (bytes, expected) in cases {
+            assert_eq!(last_cut_for_counting(bytes), *expected, "{bytes:?}");
+        }
     }
 }

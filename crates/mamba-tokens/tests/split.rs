@@ -1,7 +1,9 @@
 //! `split_for_counting`: the pieces are the text, and their counts add up to the text's, for
 //! every encoding and every engine, on text made of the characters where pre-tokenizers cut.
 
-use mamba_tokens::{CountingEngine, Encoding, TokenCounter, split_for_counting};
+use mamba_tokens::{
+    CountingEngine, Encoding, TokenCounter, last_cut_for_counting, split_for_counting,
+};
 use proptest::prelude::*;
 
 fn engines() -> Vec<CountingEngine> {
@@ -64,5 +66,17 @@ fn a_real_document_splits_into_many_pieces_with_the_same_total() {
         let counter = TokenCounter::from_encoding(encoding);
         let sum: u64 = pieces.iter().map(|piece| counter.count(piece)).sum();
         assert_eq!(sum, counter.count(&document), "{encoding}");
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(256))]
+
+    #[test]
+    fn the_last_cut_is_where_the_last_piece_of_split_for_counting_starts(text in text()) {
+        let pieces: Vec<&str> = split_for_counting(&text, 1).collect();
+        let last_piece = pieces.last().map_or(0, |piece| piece.len());
+        let expected = (pieces.len() > 1).then(|| text.len() - last_piece);
+        prop_assert_eq!(last_cut_for_counting(text.as_bytes()), expected);
     }
 }

@@ -98,8 +98,18 @@ thread_local! {
     static CACHES: RefCell<[Option<Cache>; 2]> = const { RefCell::new([None, None]) };
 }
 
-/// The bpe-openai tokenizer for an encoding, if that crate supports it. o200k_harmony differs from
-/// o200k_base only in special tokens, which ordinary-text counting never produces.
+/// Whether bpe-openai counts `encoding`, answered without loading its tables (about 50 ms), so
+/// that choosing an engine costs nothing until the first count.
+pub(super) fn supports(encoding: Encoding) -> bool {
+    match encoding {
+        Encoding::O200kBase | Encoding::O200kHarmony | Encoding::Cl100kBase => true,
+        Encoding::P50kBase | Encoding::P50kEdit | Encoding::R50kBase => false,
+    }
+}
+
+/// The bpe-openai tokenizer for an encoding, if that crate supports it; its tables are loaded on
+/// first use. o200k_harmony differs from o200k_base only in special tokens, which ordinary-text
+/// counting never produces.
 pub(super) fn tokenizer(encoding: Encoding) -> Option<&'static bpe_openai::Tokenizer> {
     match encoding {
         Encoding::O200kBase | Encoding::O200kHarmony => Some(bpe_openai::o200k_base()),
@@ -201,6 +211,17 @@ mod tests {
             for encoding in [Encoding::O200kBase, Encoding::Cl100kBase] {
                 prop_assert_eq!(our_pieces(encoding, &text), their_pieces(encoding, &text));
             }
+        }
+    }
+
+    #[test]
+    fn supported_encodings_are_the_ones_with_a_tokenizer() {
+        for encoding in Encoding::ALL {
+            assert_eq!(
+                supports(encoding),
+                tokenizer(encoding).is_some(),
+                "{encoding}"
+            );
         }
     }
 
