@@ -430,7 +430,9 @@ impl AgentBuilder {
     /// prices are invalid; [`AgentError::Tokens`] for invalid tokenizer settings;
     /// [`AgentError::InvalidTool`] for two tools with one name; [`AgentError::Client`] when the
     /// HTTP client cannot be made; [`AgentError::Ledger`] when the settings' ledger cannot be
-    /// opened; [`AgentError::Sink`] when an optional sink's thread cannot be started.
+    /// opened; [`AgentError::Sink`] when an optional sink's thread cannot be started;
+    /// [`AgentError::CompactionTarget`] when `[context] target_tokens` is not below the
+    /// compaction trigger the model gets.
     pub fn build(self) -> Result<Agent, AgentError> {
         let mut settings = match self.settings {
             Some(settings) => settings,
@@ -449,6 +451,11 @@ impl AgentBuilder {
             Some(estimator) => estimator,
             None => settings.cost_estimator()?,
         };
+        crate::context::check_compaction_target(
+            &settings.context,
+            &self.model,
+            estimator.context_window(&self.model),
+        )?;
         let owns_tracker = self.tracker.is_none();
         let tracker = self
             .tracker
@@ -460,8 +467,10 @@ impl AgentBuilder {
             (Some(agent), _) => Some(agent),
             (None, Some(model)) if model != self.model => Some(
                 // The same settings, backend and ledger; its records go to the same tracker.
+                // Its conversation is never compacted (it only writes summaries and scores),
+                // so the target, checked for this agent's model, is not checked for its own.
                 Agent::builder(model)
-                    .settings(settings.clone())
+                    .settings(summarizer_settings(&settings))
                     .tracker(tracker.clone())
                     .labels(self.labels.clone())
                     .retry_backoff(self.retry_backoff)
@@ -553,4 +562,12 @@ impl AgentBuilder {
             settings,
         })))
     }
+}
+
+/// The settings of the agent that writes a `[context] summarization_model`'s summaries: this
+/// agent's, without a compaction target of its own.
+fn summarizer_settings(settings: &AgentSettings) -> AgentSettings {
+    let mut settings = settings.clone();
+    settings.context.target_tokens = None;
+    settings
 }

@@ -555,6 +555,58 @@ fn agent_with_context(
         .unwrap()
 }
 
+#[test]
+fn a_target_set_without_a_trigger_must_be_below_the_trigger_the_model_gets() {
+    let build = |model: &str, target: u64, summarizer: &str| {
+        let settings = mamba_agent::settings::AgentSettings::builder()
+            .defaults_only()
+            .compaction_target_tokens(target)
+            .summarization_model(summarizer)
+            .build()
+            .unwrap();
+        mamba_agent::Agent::builder(model)
+            .settings(settings)
+            .build()
+    };
+    // gpt-4o reads 128,000 tokens and answers at most 16,384: a trigger of 111,616.
+    assert!(build("gpt-4o", 111_615, "same").is_ok());
+    let error = build("gpt-4o", 111_616, "same").unwrap_err();
+    assert!(matches!(
+        error,
+        mamba_agent::AgentError::CompactionTarget {
+            target: 111_616,
+            trigger: 111_616,
+            ..
+        }
+    ));
+    assert_eq!(
+        error.to_string(),
+        "`context.target_tokens` (111616) is not below the compaction trigger of `gpt-4o` \
+         (111616: its input window of 128000 tokens less its largest answer of 16384); set a \
+         lower target, or `context.trigger_threshold_tokens` above it"
+    );
+    // A model without window data gets the default trigger of 100,000.
+    assert_eq!(
+        build("our-own-model", 100_000, "same")
+            .unwrap_err()
+            .to_string(),
+        "`context.target_tokens` (100000) is not below the compaction trigger of \
+         `our-own-model` (100000: the default trigger, as no usable context window is known \
+         for `our-own-model`); set a lower target, or `context.trigger_threshold_tokens` above it"
+    );
+    // The summaries' writer (gpt-4o-mini has the same window) is never compacted, so only the
+    // agent's own model is checked: a target that fits gpt-4.1 (a million tokens) builds.
+    assert!(build("gpt-4.1", 200_000, "gpt-4o-mini").is_ok());
+    // With a trigger set too, the settings check the pair when they are read.
+    let error = mamba_agent::settings::AgentSettings::builder()
+        .defaults_only()
+        .compaction_trigger_tokens(1_000)
+        .compaction_target_tokens(1_000)
+        .build()
+        .unwrap_err();
+    assert!(error.to_string().contains("1000 is not below"), "{error}");
+}
+
 /// The answers of two runs: Paris (90 + 8 tokens), then Rome (110 + 8).
 async fn script_two_weather_answers(server: &wiremock::MockServer) {
     then(

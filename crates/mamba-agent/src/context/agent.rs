@@ -7,11 +7,44 @@
 //! then puts the copy back with the turns other runs committed meanwhile appended; if the
 //! conversation was cleared or compacted by someone else meanwhile, the copy is dropped.
 
+use mamba_pricing::ContextWindow;
+use mamba_settings::CompactionConfig;
 use mamba_tokens::{ChatMessage, ToolDefinition};
 
-use super::{CompactionResult, ContextError, ContextManager, ContextState};
-use crate::Agent;
+use super::{CompactionResult, ContextError, ContextManager, ContextState, window_sizes};
 use crate::inner::Offer;
+use crate::{Agent, AgentError};
+
+/// Refuses a `[context] target_tokens` set without a trigger that is not below the trigger
+/// `model` gets from its `window` (or the default trigger without one): compacting "down to"
+/// more than the trigger leaves the conversation past the trigger, compacted after every run.
+/// (A target set with a trigger is checked against it when the settings are read.)
+pub(crate) fn check_compaction_target(
+    config: &CompactionConfig,
+    model: &str,
+    window: Option<ContextWindow>,
+) -> Result<(), AgentError> {
+    if config.trigger_threshold_tokens.is_some() || config.target_tokens.is_none() {
+        return Ok(());
+    }
+    let sizes = window_sizes(window);
+    let (trigger, target) = config.thresholds(sizes);
+    if target < trigger {
+        return Ok(());
+    }
+    let derived = match sizes {
+        Some((input, output)) if input > output => {
+            format!("its input window of {input} tokens less its largest answer of {output}")
+        }
+        _ => format!("the default trigger, as no usable context window is known for `{model}`"),
+    };
+    Err(AgentError::CompactionTarget {
+        model: model.to_owned(),
+        target,
+        trigger,
+        derived,
+    })
+}
 
 impl Agent {
     /// Whether the conversation's prompt (system prompt, messages, tools) has reached the

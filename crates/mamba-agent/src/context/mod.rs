@@ -22,6 +22,7 @@
 //! * counts use the manager's counter, the same one the agent bills its limits with.
 
 mod agent;
+pub(crate) use agent::check_compaction_target;
 mod strategies;
 mod units;
 
@@ -35,6 +36,16 @@ use rust_decimal::Decimal;
 
 use crate::{Agent, AgentError, Completion, RunOptions};
 use strategies::Counted;
+
+/// A model's window as [`CompactionConfig::thresholds`] takes it: its input and output sizes,
+/// when the input size is known (no output size: none is set aside for the answer).
+fn window_sizes(window: Option<ContextWindow>) -> Option<(u64, u64)> {
+    let window = window?;
+    Some((
+        window.max_input_tokens?,
+        window.max_output_tokens.unwrap_or(0),
+    ))
+}
 
 /// What one compaction did.
 ///
@@ -260,13 +271,7 @@ impl ContextManager {
 
     /// The trigger and the target, in tokens.
     pub fn thresholds(&self) -> (u64, u64) {
-        let window = self.window.and_then(|window| {
-            Some((
-                window.max_input_tokens?,
-                window.max_output_tokens.unwrap_or(0),
-            ))
-        });
-        self.config.thresholds(window)
+        self.config.thresholds(window_sizes(self.window))
     }
 
     /// Adds messages at the end. With `preserve_system_prompt`, a system message becomes the

@@ -67,8 +67,9 @@ impl Pretokenizer {
             let rest = &text[start..];
             let input = Input::new(rest).anchored(Anchored::Yes);
             let Some(found) = self.regex.search_with(cache, &input) else {
-                // Every character matches some alternative, so this is unreachable; counting
-                // the rest as one piece still never reports fewer tokens than zero-width text.
+                // Every character matches some alternative, so this is unreachable; if it were
+                // not, the rest counted as one piece keeps its tokens in the total (bpe-openai's
+                // own pre-tokenizer would drop them).
                 return total + count_piece(rest);
             };
             let mut end = found.end();
