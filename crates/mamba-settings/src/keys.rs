@@ -284,7 +284,7 @@ scalar_keys! {
         pub fn compaction_trigger_tokens(tokens: u64) => Some(tokens);
     context.target_tokens: Optional(positive::<u64>("a positive whole number of tokens, e.g. 80000")),
         unset = "80% of the trigger",
-        doc = "compact down to at most this many tokens; below the trigger",
+        doc = "compact down to at most this many tokens; below the trigger (without a trigger set, below the model's, checked when an agent is built)",
         pub fn compaction_target_tokens(tokens: u64) => Some(tokens);
     context.preserve_recent_turns: whole_number::<u32>("a whole number of turns, e.g. 10"),
         doc = "how many of the latest turns (a user message and everything after it) are never compacted",
