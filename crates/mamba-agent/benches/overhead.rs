@@ -5,6 +5,9 @@
 //!
 //! The server is a minimal keep-alive HTTP/1.1 responder on 127.0.0.1 with a canned body, so
 //! the measurement is dominated by the client side rather than by a mock framework's matching.
+//!
+//! `agent_request_100k_tokens` sends a 100k-token prompt under a request limit, where counting
+//! the prompt (for the reservation, and for the context trigger) dominates.
 
 use std::time::Duration;
 
@@ -12,7 +15,7 @@ use async_openai::Client;
 use async_openai::config::OpenAIConfig;
 use criterion::{BatchSize, Criterion, criterion_group, criterion_main};
 use mamba_agent::Agent;
-use mamba_agent::settings::AgentSettings;
+use mamba_agent::settings::{AgentSettings, UsageLimits};
 use serde_json::{Value, json};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
@@ -117,6 +120,29 @@ fn overhead(c: &mut Criterion) {
         b.to_async(&runtime).iter_batched(
             || agent.reset_all(),
             |()| async { agent.run("Hello!").await.unwrap() },
+            BatchSize::PerIteration,
+        )
+    });
+    group.finish();
+
+    // A request limit makes the agent count the prompt to reserve it; at 100k tokens that
+    // count is most of the client's time, so it must be made once per request.
+    let limited = runtime.block_on(async {
+        Agent::builder("gpt-4o-mini")
+            .settings(agent.settings().clone())
+            .usage_limits(UsageLimits::default().with_requests(u64::MAX))
+            .build()
+            .unwrap()
+    });
+    let long_prompt = "The quick brown fox jumps over the lazy dog. ".repeat(10_000);
+    let mut group = c.benchmark_group("agent_request_100k_tokens");
+    group
+        .sample_size(20)
+        .measurement_time(Duration::from_secs(10));
+    group.bench_function("tracked_agent_run_request_limit", |b| {
+        b.to_async(&runtime).iter_batched(
+            || limited.reset_all(),
+            |()| async { limited.run(&long_prompt).await.unwrap() },
             BatchSize::PerIteration,
         )
     });

@@ -122,10 +122,10 @@ impl Agent {
         for _ in 0..inner.max_turns() {
             // A request that would not fit is compacted first; the run's own turn is kept.
             let turn_length = messages.len() - first_new;
-            match self
+            let working = self
                 .compact_working(&mut messages, 0, false, &[], 1.0)
-                .await
-            {
+                .await;
+            match working.compaction {
                 Some(Ok(result)) if result.removed_count > 0 => {
                     first_new = messages.len() - turn_length;
                     compactions.push(result);
@@ -135,7 +135,9 @@ impl Agent {
                 }
                 _ => {}
             }
-            let completion = self.complete_within(&messages, &[], &mut books, None).await;
+            let completion = self
+                .complete_within(&messages, &[], working.prompt, &mut books, None)
+                .await;
             let Completion {
                 content,
                 tool_calls: calls,
@@ -333,7 +335,7 @@ impl Agent {
         options: RunOptions,
     ) -> Result<Completion, AgentError> {
         let mut books = self.inner.run_books(&options);
-        self.complete_within(messages, extra_tools, &mut books, None)
+        self.complete_within(messages, extra_tools, None, &mut books, None)
             .await
     }
 
@@ -346,28 +348,33 @@ impl Agent {
     ) -> Result<Completion, AgentError> {
         let mut books = self.inner.run_books(&options);
         books.offer = Offer::Bare;
-        self.complete_within(messages, &[], &mut books, None).await
+        self.complete_within(messages, &[], None, &mut books, None)
+            .await
     }
 
     /// [`complete`](Agent::complete), counting towards the run `books` (its run limits and
     /// records), and ended at `deadline` (the request is then recorded as cut off if it was
-    /// sent).
+    /// sent). `prompt`, when known, is the count of this request's prompt with the agent's
+    /// system prompt and tools ([`Offer::Agent`]), so it is not counted again.
     pub(crate) async fn complete_within(
         &self,
         messages: &[ChatMessage],
         extra_tools: &[ToolDefinition],
+        prompt: Option<u64>,
         books: &mut RunBooks,
         deadline: Option<Deadline>,
     ) -> Result<Completion, AgentError> {
         let inner = &*self.inner;
+        // A count made for the agent's offer is no count of a bare request.
+        let known = prompt.filter(|_| books.offer == Offer::Agent);
         let reserved = inner
             .reserve_all(
-                || inner.count_prompt(messages, extra_tools, books.offer),
+                || known.unwrap_or_else(|| inner.count_prompt(messages, extra_tools, books.offer)),
                 &books.budget,
                 &books.labels,
             )
             .await?;
-        let prompt = match reserved.prompt {
+        let prompt = match reserved.prompt.or(known) {
             Some(count) => Prompt::Counted(count),
             None => Prompt::Uncounted {
                 messages,

@@ -176,11 +176,11 @@ impl State {
         }
         // As in a run: a request that would not fit is compacted first.
         let turn_length = self.messages.len() - self.first_new;
-        match self
+        let working = self
             .agent
             .compact_working(&mut self.messages, 0, false, &[], 1.0)
-            .await
-        {
+            .await;
+        match working.compaction {
             Some(Ok(result)) if result.removed_count > 0 => {
                 self.first_new = self.messages.len() - turn_length;
                 self.compactions.push(result);
@@ -190,7 +190,9 @@ impl State {
             }
             _ => {}
         }
-        let count = || inner.count_prompt(&self.messages, &[], Offer::Agent);
+        let known = working.prompt;
+        let count =
+            || known.unwrap_or_else(|| inner.count_prompt(&self.messages, &[], Offer::Agent));
         let reserved = inner
             .reserve_all(count, &self.books.budget, &self.books.labels)
             .await?;

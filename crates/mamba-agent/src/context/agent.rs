@@ -133,13 +133,31 @@ impl Agent {
     }
 }
 
+/// What [`Agent::compact_working`] found and did to a run's working messages.
+pub(crate) struct Working {
+    /// The compaction, when one was due.
+    pub(crate) compaction: Option<Result<CompactionResult, ContextError>>,
+    /// The prompt tokens of a request of the messages as they now are (with the agent's
+    /// system prompt and tools, and the extra tools), when they were counted and have not
+    /// changed since: the request's reservation takes this count rather than counting the
+    /// same prompt again, which at 100k tokens is milliseconds a request.
+    pub(crate) prompt: Option<u64>,
+}
+
+impl Working {
+    const NOTHING: Working = Working {
+        compaction: None,
+        prompt: None,
+    };
+}
+
 impl Agent {
     /// Compacts a run's working `messages` (what its next request sends after the system
     /// prompt, with `extra_tools`) when their prompt has reached `ratio` of the trigger and
     /// `[context] auto_compact` is on. The first `fixed` messages (a workflow's task) and the
     /// latest turn are never compacted; with `steps`, each step after them (a thought, a tool
-    /// call with its results) is a turn, as in a workflow's scratchpad. `None` when nothing
-    /// was due.
+    /// call with its results) is a turn, as in a workflow's scratchpad. No compaction when
+    /// nothing was due.
     pub(crate) async fn compact_working(
         &self,
         messages: &mut Vec<ChatMessage>,
@@ -147,18 +165,21 @@ impl Agent {
         steps: bool,
         extra_tools: &[ToolDefinition],
         ratio: f64,
-    ) -> Option<Result<CompactionResult, ContextError>> {
+    ) -> Working {
         let inner = self.inner();
         let mut config = inner.settings().context.clone();
         if !config.auto_compact || fixed > messages.len() {
-            return None;
+            return Working::NOTHING;
         }
         // The run's own turn is what the next request is about.
         config.preserve_recent_turns = config.preserve_recent_turns.max(1);
         let (trigger, _) = inner.lock_context().manager.thresholds();
         let prompt = inner.count_prompt(messages, extra_tools, Offer::Agent);
         if (prompt as f64) < trigger as f64 * ratio {
-            return None;
+            return Working {
+                compaction: None,
+                prompt: Some(prompt),
+            };
         }
         let model = inner
             .compaction_model()
@@ -189,11 +210,19 @@ impl Agent {
         }
         manager.push_messages(&messages[fixed..]);
         let result = manager.compact().await;
-        if let Ok(result) = &result {
-            messages.truncate(fixed);
-            messages.extend_from_slice(&result.messages);
+        // A failed compaction leaves the messages, and so their count, as they were.
+        let prompt = match &result {
+            Ok(result) => {
+                messages.truncate(fixed);
+                messages.extend_from_slice(&result.messages);
+                None
+            }
+            Err(_) => Some(prompt),
+        };
+        Working {
+            compaction: Some(result),
+            prompt,
         }
-        Some(result)
     }
 }
 

@@ -232,11 +232,11 @@ impl ReActWorkflow {
         loop {
             run.begin_iteration().await?;
             let ratio = self.config.compact_threshold_ratio;
-            match self
+            let working = self
                 .agent
                 .compact_working(&mut messages, fixed, true, &final_answer, ratio)
-                .await
-            {
+                .await;
+            match working.compaction {
                 Some(Ok(result)) if result.removed_count > 0 || !result.records.is_empty() => {
                     run.compacted(&result).await;
                 }
@@ -246,11 +246,12 @@ impl ReActWorkflow {
                 _ => {}
             }
             let completion = run
-                .model_step(
+                .model_step_counted(
                     &self.agent,
                     "reason and choose an action",
                     &messages,
                     &final_answer,
+                    working.prompt,
                 )
                 .await?;
             let thought = completion.content.trim();

@@ -418,6 +418,20 @@ impl<'h, C: Clone + Send + Sync + 'static> WorkflowRun<'h, C> {
         messages: &[ChatMessage],
         extra_tools: &[ToolDefinition],
     ) -> Result<Completion, Stop> {
+        self.model_step_counted(agent, description, messages, extra_tools, None)
+            .await
+    }
+
+    /// [`model_step`](Self::model_step) of a prompt whose count (with the agent's system
+    /// prompt and tools, and `extra_tools`) is `prompt` when known, so it is not counted again.
+    pub(crate) async fn model_step_counted(
+        &mut self,
+        agent: &Agent,
+        description: &str,
+        messages: &[ChatMessage],
+        extra_tools: &[ToolDefinition],
+        prompt: Option<u64>,
+    ) -> Result<Completion, Stop> {
         let input = messages.last().map(|m| m.content.clone());
         let mut step = self
             .open_step(StepKind::Thought, description, input)
@@ -428,7 +442,7 @@ impl<'h, C: Clone + Send + Sync + 'static> WorkflowRun<'h, C> {
         let records_before = books.result.records.len();
         let cost_before = books.result.cost.total_cost;
         let outcome = agent
-            .complete_within(messages, extra_tools, books, self.deadline)
+            .complete_within(messages, extra_tools, prompt, books, self.deadline)
             .await;
         // Whatever happened, the requests made (a cut-off one included) are the step's.
         for record in &books.result.records[records_before..] {
