@@ -2,7 +2,7 @@
 //! window, source and date) and `mamba cost` (the exact cost of one request), from
 //! mamba-pricing's built-in table.
 
-use mamba_pricing::{CostEstimator, Decimal, ModelPrice, Price, PriceSource};
+use mamba_pricing::{ContextWindow, CostEstimator, Decimal, ModelPrice, Price, PriceSource};
 use mamba_usage::{ServiceTier, UsageRecord};
 
 use crate::money::exact_usd;
@@ -68,7 +68,7 @@ pub(crate) fn run_price(args: &PriceArgs) -> Result<Outcome> {
             Ok(price) => {
                 let priced_as = estimator.estimate(0, 0, model).priced_as;
                 let mut text = describe(model, priced_as.as_deref(), &price);
-                text.push_str(&earlier(&estimator.price_history(model), &price));
+                text.push_str(&other_periods(&estimator.price_history(model), &price));
                 shown.push(text);
             }
             Err(error) => {
@@ -96,12 +96,7 @@ fn describe(model: &str, priced_as: Option<&str>, price: &ModelPrice) -> String 
     }
     out.push_str(&format!("  {}\n", facts.join("; ")));
     if let Some(window) = price.context_window {
-        let side = |n: Option<u64>| n.map_or_else(|| "?".to_owned(), grouped);
-        out.push_str(&format!(
-            "  context window: {} tokens in, {} out\n",
-            side(window.max_input_tokens),
-            side(window.max_output_tokens)
-        ));
+        out.push_str(&format!("  context window: {}\n", window_sides(window)));
     }
     let mut table = Table::new(&[
         ("USD PER 1M TOKENS", Align::Left),
@@ -142,20 +137,134 @@ fn describe(model: &str, priced_as: Option<&str>, price: &ModelPrice) -> String 
     out
 }
 
-/// The prices in force before `current`, newest first, one line each.
-fn earlier(history: &[ModelPrice], current: &ModelPrice) -> String {
+/// The other periods of a model's price, one line each: the changes already scheduled (oldest
+/// first), then the prices in force before `current` (newest first). A line gives the standard
+/// input and output prices, then what else differs from the period next to it on the way to
+/// `current` (a service tier it lacks, another cache price), so that two periods with the same
+/// standard prices read apart.
+fn other_periods(history: &[ModelPrice], current: &ModelPrice) -> String {
+    let Some(at) = history.iter().position(|price| price == current) else {
+        return String::new();
+    };
     let mut out = String::new();
-    for price in history.iter().rev().filter(|price| *price != current) {
-        let since = price
-            .since
-            .map_or_else(|| "before that".to_owned(), |day| format!("from {day}"));
-        out.push_str(&format!(
-            "  earlier, {since}: input {}, output {}\n",
-            exact_usd(price.base.input),
-            exact_usd(price.base.output)
-        ));
+    for pair in history[at..].windows(2) {
+        if let [before, later] = pair {
+            let since = later.since.map_or_else(String::new, |day| day.to_string());
+            out.push_str(&format!(
+                "  from {since} (scheduled): {}\n",
+                period_summary(later, before)
+            ));
+        }
+    }
+    for pair in history[..=at].windows(2).rev() {
+        if let [older, newer] = pair {
+            let since = older
+                .since
+                .map_or_else(|| "before that".to_owned(), |day| format!("from {day}"));
+            out.push_str(&format!(
+                "  earlier, {since}: {}\n",
+                period_summary(older, newer)
+            ));
+        }
     }
     out
+}
+
+/// `price`'s standard input and output prices, then how else it differs from `next`.
+fn period_summary(price: &ModelPrice, next: &ModelPrice) -> String {
+    let mut parts = vec![
+        format!("input {}", exact_usd(price.base.input)),
+        format!("output {}", exact_usd(price.base.output)),
+    ];
+    parts.extend(differences(price, next));
+    parts.join(", ")
+}
+
+/// What `older` prices otherwise than `newer`, beyond the standard input and output prices.
+fn differences(older: &ModelPrice, newer: &ModelPrice) -> Vec<String> {
+    let mut parts = Vec::new();
+    let cache_prices = [
+        (
+            "cached input",
+            older.base.cached_input,
+            newer.base.cached_input,
+            "input",
+        ),
+        (
+            "cache write",
+            older.base.cache_write,
+            newer.base.cache_write,
+            "input",
+        ),
+        (
+            "cache write 1h",
+            older.base.cache_write_1h,
+            newer.base.cache_write_1h,
+            "cache write",
+        ),
+    ];
+    for (part, then, now, fallback) in cache_prices {
+        if then != now {
+            let value = then.map_or_else(|| format!("= {fallback}"), exact_usd);
+            parts.push(format!("{part} {value}"));
+        }
+    }
+    if older.tiers != newer.tiers {
+        if older.tiers.is_empty() {
+            parts.push("no long-context tier".to_owned());
+        }
+        parts.extend(older.tiers.iter().map(|tier| {
+            format!(
+                "prompt > {}: input {}, output {}",
+                grouped(tier.above_prompt_tokens),
+                exact_usd(tier.price.input),
+                exact_usd(tier.price.output)
+            )
+        }));
+    }
+    let mut lacked = Vec::new();
+    for service in ServiceTier::ALL {
+        match (
+            older.service_tiers.get(&service),
+            newer.service_tiers.get(&service),
+        ) {
+            (None, Some(_)) => lacked.push(service.name()),
+            (Some(then), now) if now != Some(then) => parts.push(format!(
+                "{} input {}, output {}",
+                service.name(),
+                exact_usd(then.base.input),
+                exact_usd(then.base.output)
+            )),
+            _ => {}
+        }
+    }
+    if !lacked.is_empty() {
+        parts.push(format!("no {} tier", or_list(&lacked)));
+    }
+    if older.context_window != newer.context_window {
+        let window = older.context_window.unwrap_or_default();
+        parts.push(format!("context window {}", window_sides(window)));
+    }
+    parts
+}
+
+/// `128,000 tokens in, 16,384 out`, with `?` for a side the data leave out.
+fn window_sides(window: ContextWindow) -> String {
+    let side = |n: Option<u64>| n.map_or_else(|| "?".to_owned(), grouped);
+    format!(
+        "{} tokens in, {} out",
+        side(window.max_input_tokens),
+        side(window.max_output_tokens)
+    )
+}
+
+/// `a`, `a or b`, `a, b or c`.
+fn or_list(names: &[&str]) -> String {
+    match names.split_last() {
+        Some((last, [])) => (*last).to_owned(),
+        Some((last, rest)) => format!("{} or {last}", rest.join(", ")),
+        None => String::new(),
+    }
 }
 
 /// A price as cells; a cache price the data leaves unset shows what applies (`= input`).
@@ -249,4 +358,109 @@ pub(crate) fn run_cost(args: &CostArgs) -> Result<Outcome> {
     ]);
     print_out(&format!("{heading}{}", table.render()))?;
     Ok(Outcome::Done)
+}
+
+#[cfg(test)]
+mod tests {
+    use mamba_pricing::{PriceDate, Tier, TieredPrice};
+
+    use super::*;
+
+    fn usd(cents: i64) -> Decimal {
+        Decimal::new(cents, 2)
+    }
+
+    fn day(year: u32, month: u32, date: u32) -> PriceDate {
+        PriceDate::from_ymd(year, month, date).unwrap()
+    }
+
+    #[test]
+    fn scheduled_prices_come_first_and_are_not_called_earlier() {
+        let launch = ModelPrice::new(Price::new(usd(1000), usd(4000)), "test");
+        let cut = ModelPrice::new(Price::new(usd(200), usd(800)), "test").since(day(2025, 6, 10));
+        let batch = cut
+            .clone()
+            .with_service_tier(
+                ServiceTier::Batch,
+                TieredPrice::new(Price::new(usd(100), usd(400))),
+            )
+            .since(day(2026, 10, 14));
+        let rise = ModelPrice::new(Price::new(usd(300), usd(800)), "test").since(day(2027, 1, 1));
+        let history = [launch, cut, batch.clone(), rise];
+        assert_eq!(
+            other_periods(&history, &batch),
+            "  from 2027-01-01 (scheduled): input $3.00, output $8.00, no batch tier\n  \
+             earlier, from 2025-06-10: input $2.00, output $8.00, no batch tier\n  \
+             earlier, before that: input $10.00, output $40.00\n"
+        );
+        assert_eq!(
+            other_periods(&history[..1], &history[0]),
+            "",
+            "a single period has no other"
+        );
+    }
+
+    #[test]
+    fn cache_prices_long_context_tiers_service_prices_and_windows_that_differ_are_named() {
+        let tiered = |above: u64| Tier::new(above, Price::new(usd(500), usd(2000)));
+        let mut older = ModelPrice::new(Price::new(usd(250), usd(1000)), "test")
+            .with_tier(tiered(200_000))
+            .with_service_tier(
+                ServiceTier::Priority,
+                TieredPrice::new(Price::new(usd(400), usd(1600))),
+            );
+        older.context_window = Some(ContextWindow::new(Some(128_000), None));
+        let mut newer = ModelPrice::new(
+            Price::new(usd(250), usd(1000))
+                .with_cached_input(usd(25))
+                .with_cache_write_1h(usd(600)),
+            "test",
+        )
+        .with_service_tier(
+            ServiceTier::Priority,
+            TieredPrice::new(Price::new(usd(425), usd(1700))),
+        )
+        .with_service_tier(
+            ServiceTier::Flex,
+            TieredPrice::new(Price::new(usd(125), usd(500))),
+        )
+        .with_service_tier(
+            ServiceTier::Batch,
+            TieredPrice::new(Price::new(usd(125), usd(500))),
+        );
+        newer.context_window = Some(ContextWindow::new(Some(1_000_000), Some(64_000)));
+        assert_eq!(
+            differences(&older, &newer),
+            [
+                "cached input = input",
+                "cache write 1h = cache write",
+                "prompt > 200,000: input $5.00, output $20.00",
+                "priority input $4.00, output $16.00",
+                "no flex or batch tier",
+                "context window 128,000 tokens in, ? out",
+            ]
+        );
+        assert_eq!(
+            differences(&newer, &older),
+            [
+                "cached input $0.25",
+                "cache write 1h $6.00",
+                "no long-context tier",
+                "flex input $1.25, output $5.00",
+                "priority input $4.25, output $17.00",
+                "batch input $1.25, output $5.00",
+                "context window 1,000,000 tokens in, 64,000 out",
+            ]
+        );
+    }
+
+    #[test]
+    fn lists_read_as_prose() {
+        assert_eq!(or_list(&["batch"]), "batch");
+        assert_eq!(or_list(&["flex", "priority"]), "flex or priority");
+        assert_eq!(
+            or_list(&["flex", "priority", "batch"]),
+            "flex, priority or batch"
+        );
+    }
 }

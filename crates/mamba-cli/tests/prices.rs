@@ -25,8 +25,8 @@ fn a_price_shows_every_tier_cache_price_service_tier_and_its_history() {
              flex               $1.00         $0.25      = input   = cache write   $4.00\n  \
              priority           $3.50        $0.875      = input   = cache write  $14.00\n  \
              batch              $1.00         $0.50      = input   = cache write   $4.00\n  \
-             earlier, from 2026-10-12: input $2.00, output $8.00\n  \
-             earlier, from 2025-06-10: input $2.00, output $8.00\n  \
+             earlier, from 2026-10-12: input $2.00, output $8.00, no batch tier\n  \
+             earlier, from 2025-06-10: input $2.00, output $8.00, no flex or priority tier\n  \
              earlier, before that: input $10.00, output $40.00\n"
         )
     );
