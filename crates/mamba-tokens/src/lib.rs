@@ -76,7 +76,7 @@ pub use counter::TokenCounter;
 pub use encoding::Encoding;
 pub use engine::CountingEngine;
 pub use error::TokensError;
-pub use message::{ChatMessage, MessagePart, Role, TokenizedMessage, ToolCall};
+pub use message::{ChatMessage, MessagePart, Role, TokenizedMessage, ToolCall, part_text};
 pub use model::{Accuracy, ModelEncoding, encoding_for_model};
 pub use split::{SplitForCounting, last_cut_for_counting, split_for_counting};
 pub use tools::{TokenizedTool, ToolDefinition, ToolProperty};

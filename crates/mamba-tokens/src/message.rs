@@ -270,8 +270,9 @@ impl TokenizedMessage for ChatMessage {
 }
 
 /// An OpenAI chat message as JSON: every string field counts (as in the cookbook), `name` also
-/// costs the name overhead, `content` may be a list of parts (their `text` fields count; images
-/// and audio are not counted), and `tool_calls` count each function's name and arguments.
+/// costs the name overhead, `content` may be a list of parts (their [`part_text`] counts: text
+/// and refusals; images, audio and files are not counted), and `tool_calls` count each
+/// function's name and arguments.
 /// A value that is not an object counts as one text: its string, or its JSON form.
 impl TokenizedMessage for Value {
     fn visit_parts(&self, visit: &mut dyn FnMut(MessagePart<'_>)) {
@@ -283,7 +284,7 @@ impl TokenizedMessage for Value {
             match (key.as_str(), value) {
                 ("name", Value::String(name)) => visit(MessagePart::Name(name)),
                 ("content", Value::Array(parts)) => {
-                    for text in parts.iter().filter_map(|part| part.get("text")) {
+                    for text in parts.iter().filter_map(part_text) {
                         visit_json(text, visit);
                     }
                 }
@@ -301,6 +302,22 @@ impl TokenizedMessage for Value {
             }
         }
     }
+}
+
+/// The words of a content part: a `text` part's `text`, or an assistant `refusal` part's
+/// `refusal`. Images, audio and files carry none and are not counted here; providers bill them
+/// by their own rules (size, detail, duration).
+///
+/// ```
+/// use mamba_tokens::part_text;
+/// use serde_json::json;
+///
+/// let refusal = json!({"type": "refusal", "refusal": "I can't help with that."});
+/// assert_eq!(part_text(&refusal), Some(&json!("I can't help with that.")));
+/// assert_eq!(part_text(&json!({"type": "image_url", "image_url": {"url": "cat.png"}})), None);
+/// ```
+pub fn part_text(part: &Value) -> Option<&Value> {
+    part.get("text").or_else(|| part.get("refusal"))
 }
 
 /// Visits a JSON value as text: strings as they are, anything else (not null) as compact JSON.

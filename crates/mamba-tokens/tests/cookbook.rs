@@ -165,3 +165,16 @@ fn content_parts_count_their_text_only() {
         3 + 3 + counter.count("user") + counter.count("Describe") + counter.count("this picture");
     assert_eq!(counter.count_messages(&[parts]), expected);
 }
+
+#[test]
+fn a_refusal_part_sent_back_in_an_assistant_message_counts_its_text() {
+    // OpenAI's assistant content parts are `text` and `refusal`; a refusal carries its words
+    // in a `refusal` field, and the provider bills them as prompt tokens when they are sent
+    // back.
+    let counter = TokenCounter::for_model("gpt-4o");
+    let refusal = json!({"role": "assistant", "content": [
+        {"type": "refusal", "refusal": "I can't help with that."}
+    ]});
+    let expected = 3 + 3 + counter.count("assistant") + counter.count("I can't help with that.");
+    assert_eq!(counter.count_messages(&[refusal]), expected);
+}
