@@ -8,6 +8,7 @@
 use std::io::Read;
 use std::path::PathBuf;
 
+use mamba_tokens::part_text;
 use serde_json::{Value, json};
 
 use crate::count::{counter, parse_encoding};
@@ -54,6 +55,18 @@ pub(crate) fn run(args: &Args) -> Result<Outcome> {
     if let Some(note) = note {
         eprintln!("mamba: note: {note}");
     }
+    let uncounted = uncounted_parts(messages);
+    if !uncounted.is_empty() {
+        let listed: Vec<String> = uncounted
+            .iter()
+            .map(|(message, kind)| format!("message {message} ({kind})"))
+            .collect();
+        eprintln!(
+            "mamba: note: content parts without text are not counted, and providers bill them by \
+             their own rules (image size and detail, audio length): {}; the totals leave them out",
+            listed.join(", ")
+        );
+    }
     let per_message: Vec<u64> = messages
         .iter()
         .map(|message| counter.count_messages(std::slice::from_ref(message)) - REPLY_PRIMING)
@@ -72,6 +85,10 @@ pub(crate) fn run(args: &Args) -> Result<Outcome> {
             "model": args.model,
             "exact": counter.is_exact(),
             "messages": listed,
+            "uncounted_parts": uncounted
+                .iter()
+                .map(|(message, kind)| json!({ "message": message, "type": kind }))
+                .collect::<Vec<_>>(),
             "tools_tokens": tool_tokens,
             "reply_priming_tokens": REPLY_PRIMING,
             "total_tokens": total,
@@ -144,6 +161,25 @@ fn conversation<'a>(name: &str, value: &'a Value) -> Result<(&'a [Value], &'a [V
         }
     }
     Ok((messages, tools))
+}
+
+/// The content parts that carry no text to count (images, audio, files), as (message number
+/// from 1, the part's `type`), in order.
+fn uncounted_parts(messages: &[Value]) -> Vec<(usize, String)> {
+    let mut uncounted = Vec::new();
+    for (index, message) in messages.iter().enumerate() {
+        let Some(parts) = message.get("content").and_then(Value::as_array) else {
+            continue;
+        };
+        for part in parts.iter().filter(|part| part_text(part).is_none()) {
+            let kind = part
+                .get("type")
+                .and_then(Value::as_str)
+                .unwrap_or("untyped");
+            uncounted.push((index + 1, kind.to_owned()));
+        }
+    }
+    uncounted
 }
 
 fn kind(value: &Value) -> &'static str {

@@ -289,6 +289,59 @@ fn a_conversation_is_counted_message_by_message_with_tools_and_overhead() {
 }
 
 #[test]
+fn content_parts_without_text_are_named_on_stderr_and_refusals_are_counted() {
+    let dir = Scratch::new("parts");
+    let messages = json!([
+        { "role": "user", "content": [
+            { "type": "text", "text": "What is in this picture?" },
+            { "type": "image_url", "image_url": { "url": "https://example.com/cat.png" } },
+        ]},
+        { "role": "assistant", "content": [{ "type": "refusal", "refusal": "I can't say." }] },
+        { "role": "user", "content": [
+            { "type": "input_audio", "input_audio": { "data": "UklGRg==", "format": "wav" } },
+        ]},
+    ]);
+    dir.file("vision.json", messages.to_string());
+    let counter = TokenCounter::for_model("gpt-4o");
+    let user = 3 + counter.count("user") + counter.count("What is in this picture?");
+    let refusal = 3 + counter.count("assistant") + counter.count("I can't say.");
+    assert_eq!((user, refusal), (10, 8));
+
+    let run = mamba_in(
+        &dir.0,
+        &["messages", "vision.json", "--model", "gpt-4o"],
+        None,
+    );
+    assert_eq!(run.status, Some(0));
+    assert_eq!(
+        run.stdout,
+        "#  ROLE           TOKENS\n\
+         1  user               10\n\
+         2  assistant           8\n\
+         3  user                4\n\
+         \x20  reply priming       3\n\
+         \x20  total              25\n"
+    );
+    assert_eq!(
+        run.stderr,
+        "mamba: note: content parts without text are not counted, and providers bill them by \
+         their own rules (image size and detail, audio length): message 1 (image_url), \
+         message 3 (input_audio); the totals leave them out\n"
+    );
+
+    let run = mamba_in(&dir.0, &["messages", "vision.json", "--json"], None);
+    let value: Value = serde_json::from_str(&run.stdout).unwrap();
+    assert_eq!(
+        value["uncounted_parts"],
+        json!([
+            { "message": 1, "type": "image_url" },
+            { "message": 3, "type": "input_audio" },
+        ])
+    );
+    assert_eq!(value["total_tokens"], 25);
+}
+
+#[test]
 fn a_conversation_file_that_is_not_one_is_an_error_naming_the_file_and_the_message() {
     let dir = Scratch::new("bad-messages");
     dir.file("a.json", "{\"messages\": [{\"content\": \"hi\"}]}");
