@@ -48,8 +48,7 @@ pub(crate) struct Args {
 }
 
 fn parse_day(text: &str) -> Result<PriceDate, String> {
-    text.parse::<PriceDate>()
-        .map_err(|error| format!("`{text}` is not a day like 2026-11-30: {error}"))
+    text.parse::<PriceDate>().map_err(|error| error.to_string())
 }
 
 /// What rows of a report stand for.
@@ -166,13 +165,23 @@ pub(crate) fn run(args: &Args) -> Result<Outcome> {
 fn open(url: &str) -> Result<Ledger> {
     let config =
         LedgerConfig::from_url(url).map_err(|error| Error::usage(format!("--ledger: {error}")))?;
-    if let Some(path) = config.sqlite_path()
-        && !path.exists()
-    {
-        return Err(Error::new(format!(
-            "--ledger: there is no ledger at {}",
-            path.display()
-        )));
+    match config.sqlite_path() {
+        Some(path) if !path.exists() => {
+            return Err(Error::new(format!(
+                "--ledger: there is no ledger at {}",
+                path.display()
+            )));
+        }
+        // The library's own error names its cargo feature; a user of the binary needs the
+        // install command instead.
+        #[cfg(not(feature = "postgres"))]
+        None => {
+            return Err(Error::new(format!(
+                "--ledger: `{config}` is a PostgreSQL ledger, and this mamba was built without \
+                 PostgreSQL: install it with `cargo install mamba-cli --features postgres`"
+            )));
+        }
+        _ => {}
     }
     Ledger::open(&config).map_err(|error| Error::new(format!("--ledger: {error}")))
 }

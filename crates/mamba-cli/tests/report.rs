@@ -157,6 +157,33 @@ fn unpriced_tokens_are_a_warning_never_a_silent_zero() {
     assert_eq!(value["total"]["cost_usd"], "0");
 }
 
+/// A user of a binary cannot enable a library feature; the error says how to install a
+/// `mamba` that reads PostgreSQL, and never shows the password.
+#[cfg(not(feature = "postgres"))]
+#[test]
+fn a_postgres_ledger_without_postgres_support_says_how_to_install_it() {
+    let dir = Scratch::new("report-no-postgres");
+    let run = mamba_in(
+        &dir.0,
+        &[
+            "report",
+            "--ledger",
+            "postgres://reporter:hunter2@db:5432/usage",
+        ],
+        None,
+    );
+    assert_eq!(
+        (run.status, run.stdout.as_str(), run.stderr.as_str()),
+        (
+            Some(1),
+            "",
+            "mamba: error: --ledger: `postgres://reporter:[redacted]@db:5432/usage` is a \
+             PostgreSQL ledger, and this mamba was built without PostgreSQL: install it with \
+             `cargo install mamba-cli --features postgres`\n"
+        )
+    );
+}
+
 #[test]
 fn bad_ledgers_and_arguments_name_what_is_wrong() {
     let dir = Scratch::new("report-bad");
@@ -185,7 +212,7 @@ fn bad_ledgers_and_arguments_name_what_is_wrong() {
                 "2026-13-01",
             ],
             2,
-            "`2026-13-01` is not a day like 2026-11-30",
+            "invalid value '2026-13-01' for '--since <SINCE>': `2026-13-01` is not a date of the form YYYY-MM-DD from 1970 on",
         ),
         (
             &["report", "--ledger", "sqlite://x.db", "--format", "pdf"],
