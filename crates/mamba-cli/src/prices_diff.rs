@@ -116,61 +116,62 @@ pub(crate) fn run(args: &Args) -> Result<Outcome> {
     Ok(Outcome::Done)
 }
 
-/// `(price, built-in, file)` for each price of the two that differs, in USD per 1M tokens.
+/// `(price, built-in, file)` for each price of the two that differs, in USD per 1M tokens. A
+/// price group (a service tier, a long-context tier) only one side has is one row, its input
+/// and output prices against `-`; a price neither side sets is no difference.
 fn differences(ours: &ModelPrice, theirs: &ModelPrice) -> Vec<(String, String, String)> {
-    let mut ours_by_name = BTreeMap::new();
-    let mut theirs_by_name = BTreeMap::new();
-    flatten(ours, &mut ours_by_name);
-    flatten(theirs, &mut theirs_by_name);
-    let names: BTreeSet<&String> = ours_by_name.keys().chain(theirs_by_name.keys()).collect();
-    let shown = |value: Option<&Option<Decimal>>| match value {
-        Some(Some(amount)) => exact_usd(*amount),
-        _ => "-".to_owned(),
-    };
-    names
-        .into_iter()
-        .filter(|name| ours_by_name.get(*name) != theirs_by_name.get(*name))
-        .map(|name| {
-            (
-                name.clone(),
-                shown(ours_by_name.get(name)),
-                shown(theirs_by_name.get(name)),
-            )
-        })
-        .collect()
-}
-
-/// Every price of a model by a readable name: `input`, `output, prompt > 200,000`,
-/// `flex cached_input`.
-fn flatten(price: &ModelPrice, into: &mut BTreeMap<String, Option<Decimal>>) {
-    let mut add = |prefix: &str, price: &Price| {
-        for (field, value) in price.fields() {
-            let name = if prefix.is_empty() {
+    let (ours, theirs) = (groups(ours), groups(theirs));
+    let names: BTreeSet<&String> = ours.keys().chain(theirs.keys()).collect();
+    let shown = |value: Option<Decimal>| value.map_or_else(|| "-".to_owned(), exact_usd);
+    let both = |price: &Price| format!("{} / {}", exact_usd(price.input), exact_usd(price.output));
+    let mut rows = Vec::new();
+    for group in names {
+        let named = |field: &str| {
+            if group.is_empty() {
                 field.to_owned()
             } else {
-                format!("{prefix} {field}")
-            };
-            into.insert(name, value);
+                format!("{group} {field}")
+            }
+        };
+        match (ours.get(group), theirs.get(group)) {
+            (Some(mine), Some(file)) => {
+                for ((field, mine), (_, file)) in mine.fields().into_iter().zip(file.fields()) {
+                    if mine != file {
+                        rows.push((named(field), shown(mine), shown(file)));
+                    }
+                }
+            }
+            (Some(mine), None) => rows.push((named("input / output"), both(mine), "-".to_owned())),
+            (None, Some(file)) => rows.push((named("input / output"), "-".to_owned(), both(file))),
+            (None, None) => {}
         }
-    };
-    add("", &price.base);
+    }
+    rows
+}
+
+/// A model's prices by group: `` (standard), `prompt > 200,000:`, `flex`,
+/// `flex prompt > 200,000:`.
+fn groups(price: &ModelPrice) -> BTreeMap<String, Price> {
+    let mut groups = BTreeMap::new();
+    groups.insert(String::new(), price.base);
     for tier in &price.tiers {
-        add(
-            &format!("prompt > {}:", grouped(tier.above_prompt_tokens)),
-            &tier.price,
+        groups.insert(
+            format!("prompt > {}:", grouped(tier.above_prompt_tokens)),
+            tier.price,
         );
     }
     for (service, tiered) in &price.service_tiers {
-        add(service.name(), &tiered.base);
+        groups.insert(service.name().to_owned(), tiered.base);
         for tier in &tiered.tiers {
-            add(
-                &format!(
+            groups.insert(
+                format!(
                     "{} prompt > {}:",
                     service.name(),
                     grouped(tier.above_prompt_tokens)
                 ),
-                &tier.price,
+                tier.price,
             );
         }
     }
+    groups
 }

@@ -227,6 +227,41 @@ fn a_price_file_is_compared_with_the_built_in_table_price_by_price() {
 }
 
 #[test]
+fn a_service_tier_only_one_side_prices_is_one_row_and_prices_neither_sets_are_no_difference() {
+    // gpt-4o's built-in priority and batch tiers set no cache-write price, and neither does a
+    // file without them: that is no difference. A tier the file lacks is one row, not one per
+    // price; a tier only the file has is one row too.
+    let dir = Scratch::new("diff-tiers");
+    dir.file(
+        "prices.json",
+        json!({
+            "gpt-4o": {
+                "input_cost_per_token": 2.5e-06, "output_cost_per_token": 1e-05,
+                "cache_read_input_token_cost": 1.25e-06,
+                "input_cost_per_token_flex": 1.25e-06, "output_cost_per_token_flex": 5e-06,
+                "max_input_tokens": 128000, "max_output_tokens": 16384,
+            },
+        })
+        .to_string(),
+    );
+    let run = mamba_in(&dir.0, &["prices", "diff", "prices.json"], None);
+    assert_eq!((run.status, run.stderr.as_str()), (Some(0), ""));
+    let lines: Vec<&str> = run.stdout.lines().collect();
+    assert_eq!(
+        lines[..4],
+        [
+            "STATUS   MODEL   PRICE                          BUILT-IN           FILE",
+            "changed  gpt-4o  batch input / output      $1.25 / $5.00              -",
+            "changed  gpt-4o  flex input / output                   -  $1.25 / $5.00",
+            "changed  gpt-4o  priority input / output  $4.25 / $17.00              -",
+        ],
+        "{}",
+        run.stdout
+    );
+    assert_eq!(lines.len(), 5, "{}", run.stdout);
+}
+
+#[test]
 fn help_lists_every_subcommand_with_examples() {
     let run = mamba(&["--help"]);
     assert_eq!(run.status, Some(0));
