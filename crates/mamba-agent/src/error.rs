@@ -205,9 +205,9 @@ pub enum AgentError {
     /// was not sent. Also a fleet budget that cannot be opened when the agent is built.
     #[error("fleet budget: {0}")]
     FleetBudget(#[source] mamba_ledger::LedgerError),
-    /// `[context] target_tokens` is set without `trigger_threshold_tokens` and is not below the
-    /// trigger the agent's model gets (from its context window, or the default): compacting
-    /// would leave the conversation past the trigger. Returned when the agent is built.
+    /// `[context] target_tokens` is not below the trigger the agent's model gets (the one
+    /// set, or else from its context window, or the default): compacting would leave the
+    /// conversation past the trigger. Returned when the agent is built.
     #[error(
         "`context.target_tokens` ({target}) is not below the compaction trigger of `{model}` \
          ({trigger}: {derived}); set a lower target, or `context.trigger_threshold_tokens` above it"

@@ -267,6 +267,60 @@ async fn below_the_target_nothing_changes() {
 }
 
 #[tokio::test]
+async fn a_target_not_below_the_trigger_is_an_error_naming_both_and_where_the_trigger_comes_from() {
+    use mamba_agent::pricing::ContextWindow;
+    let target_alone = |tokens: u64| {
+        let mut config = CompactionConfig::default();
+        config.target_tokens = Some(tokens);
+        config
+    };
+    // (config, window, trigger, target, where the trigger comes from)
+    let cases = [
+        (
+            CompactionConfig::default().with_thresholds(100, 100),
+            None,
+            100,
+            100,
+            "as set",
+        ),
+        (
+            target_alone(120_000),
+            Some(ContextWindow::new(Some(128_000), Some(16_384))),
+            111_616,
+            120_000,
+            "the model's input window of 128000 tokens less its largest answer of 16384",
+        ),
+        (
+            target_alone(100_000),
+            None,
+            100_000,
+            100_000,
+            "the default trigger, as no usable context window is known",
+        ),
+    ];
+    for (config, window, trigger, target, origin) in cases {
+        let mut context = manager(config);
+        if let Some(window) = window {
+            context = context.with_context_window(window);
+        }
+        let error = context.compact().await.unwrap_err();
+        assert!(
+            matches!(error, ContextError::TargetNotBelowTrigger { trigger: t, target: g, .. } if (t, g) == (trigger, target)),
+            "{error:?}"
+        );
+        assert_eq!(
+            error.to_string(),
+            format!(
+                "the compaction target ({target} tokens) is not below the trigger ({trigger} \
+                 tokens: {origin}); set a lower target, or a trigger above it"
+            )
+        );
+        assert_eq!(context.messages(), conversation(), "left as it was");
+        assert!(context.compaction_history().is_empty());
+    }
+}
+
+#[tokio::test]
 async fn the_model_strategies_need_a_model_and_leave_the_conversation_alone_without_one() {
     for strategy in [
         CompactionStrategy::SummarizeOlder,
@@ -556,7 +610,7 @@ fn agent_with_context(
 }
 
 #[test]
-fn a_target_set_without_a_trigger_must_be_below_the_trigger_the_model_gets() {
+fn a_target_must_be_below_the_trigger_the_model_gets() {
     let build = |model: &str, target: u64, summarizer: &str| {
         let settings = mamba_agent::settings::AgentSettings::builder()
             .defaults_only()
@@ -582,8 +636,8 @@ fn a_target_set_without_a_trigger_must_be_below_the_trigger_the_model_gets() {
     assert_eq!(
         error.to_string(),
         "`context.target_tokens` (111616) is not below the compaction trigger of `gpt-4o` \
-         (111616: its input window of 128000 tokens less its largest answer of 16384); set a \
-         lower target, or `context.trigger_threshold_tokens` above it"
+         (111616: the model's input window of 128000 tokens less its largest answer of 16384); \
+         set a lower target, or `context.trigger_threshold_tokens` above it"
     );
     // A model without window data gets the default trigger of 100,000.
     assert_eq!(
@@ -591,8 +645,8 @@ fn a_target_set_without_a_trigger_must_be_below_the_trigger_the_model_gets() {
             .unwrap_err()
             .to_string(),
         "`context.target_tokens` (100000) is not below the compaction trigger of \
-         `our-own-model` (100000: the default trigger, as no usable context window is known \
-         for `our-own-model`); set a lower target, or `context.trigger_threshold_tokens` above it"
+         `our-own-model` (100000: the default trigger, as no usable context window is known); \
+         set a lower target, or `context.trigger_threshold_tokens` above it"
     );
     // The summaries' writer (gpt-4o-mini has the same window) is never compacted, so only the
     // agent's own model is checked: a target that fits gpt-4.1 (a million tokens) builds.
@@ -605,6 +659,21 @@ fn a_target_set_without_a_trigger_must_be_below_the_trigger_the_model_gets() {
         .build()
         .unwrap_err();
     assert!(error.to_string().contains("1000 is not below"), "{error}");
+    // Settings made in code are not read, so the agent checks their pair when it is built.
+    let mut settings = mamba_agent::settings::AgentSettings::builder()
+        .defaults_only()
+        .build()
+        .unwrap();
+    settings.context = CompactionConfig::default().with_thresholds(1_000, 1_000);
+    let error = mamba_agent::Agent::builder("gpt-4o")
+        .settings(settings)
+        .build()
+        .unwrap_err();
+    assert_eq!(
+        error.to_string(),
+        "`context.target_tokens` (1000) is not below the compaction trigger of `gpt-4o` \
+         (1000: as set); set a lower target, or `context.trigger_threshold_tokens` above it"
+    );
 }
 
 /// The answers of two runs: Paris (90 + 8 tokens), then Rome (110 + 8).

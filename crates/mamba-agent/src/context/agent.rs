@@ -11,20 +11,23 @@ use mamba_pricing::ContextWindow;
 use mamba_settings::CompactionConfig;
 use mamba_tokens::{ChatMessage, ToolDefinition};
 
-use super::{CompactionResult, ContextError, ContextManager, ContextState, window_sizes};
+use super::{
+    CompactionResult, ContextError, ContextManager, ContextState, trigger_origin, window_sizes,
+};
 use crate::inner::Offer;
 use crate::{Agent, AgentError};
 
-/// Refuses a `[context] target_tokens` set without a trigger that is not below the trigger
-/// `model` gets from its `window` (or the default trigger without one): compacting "down to"
-/// more than the trigger leaves the conversation past the trigger, compacted after every run.
-/// (A target set with a trigger is checked against it when the settings are read.)
+/// Refuses a `[context] target_tokens` that is not below the trigger `model` gets: the one
+/// set, or else the one from its `window` (or the default trigger without one). Compacting
+/// "down to" more than the trigger leaves the conversation past the trigger, compacted after
+/// every run. Settings read from files and the environment have their pair checked already;
+/// settings made in code are checked only here.
 pub(crate) fn check_compaction_target(
     config: &CompactionConfig,
     model: &str,
     window: Option<ContextWindow>,
 ) -> Result<(), AgentError> {
-    if config.trigger_threshold_tokens.is_some() || config.target_tokens.is_none() {
+    if config.target_tokens.is_none() {
         return Ok(());
     }
     let sizes = window_sizes(window);
@@ -32,17 +35,11 @@ pub(crate) fn check_compaction_target(
     if target < trigger {
         return Ok(());
     }
-    let derived = match sizes {
-        Some((input, output)) if input > output => {
-            format!("its input window of {input} tokens less its largest answer of {output}")
-        }
-        _ => format!("the default trigger, as no usable context window is known for `{model}`"),
-    };
     Err(AgentError::CompactionTarget {
         model: model.to_owned(),
         target,
         trigger,
-        derived,
+        derived: trigger_origin(config, sizes),
     })
 }
 

@@ -47,6 +47,20 @@ fn window_sizes(window: Option<ContextWindow>) -> Option<(u64, u64)> {
     ))
 }
 
+/// Where the trigger of `config` comes from, for a model whose window is `sizes` (input,
+/// output): set, the window, or the default.
+fn trigger_origin(config: &CompactionConfig, sizes: Option<(u64, u64)>) -> String {
+    match (config.trigger_threshold_tokens, sizes) {
+        (Some(_), _) => "as set".to_owned(),
+        (None, Some((input, output))) if input > output => {
+            format!(
+                "the model's input window of {input} tokens less its largest answer of {output}"
+            )
+        }
+        _ => "the default trigger, as no usable context window is known".to_owned(),
+    }
+}
+
 /// What one compaction did.
 ///
 /// ```
@@ -120,6 +134,20 @@ pub struct ContextState {
 #[derive(Debug, Error)]
 #[non_exhaustive]
 pub enum ContextError {
+    /// The target is not below the trigger, so no compaction could bring the conversation
+    /// back under the trigger: it would stay due after every compaction.
+    #[error(
+        "the compaction target ({target} tokens) is not below the trigger ({trigger} tokens: \
+         {origin}); set a lower target, or a trigger above it"
+    )]
+    TargetNotBelowTrigger {
+        /// The target.
+        target: u64,
+        /// The trigger.
+        trigger: u64,
+        /// Where the trigger comes from: set, the model's window, or the default.
+        origin: String,
+    },
     /// The strategy asks a model, and the manager has none.
     #[error(
         "the `{strategy}` strategy needs a model to ask: give the context manager one with \
@@ -355,10 +383,18 @@ impl ContextManager {
     /// target, nothing changes.
     ///
     /// # Errors
-    /// A [`ContextError`], leaving the conversation as it was: the strategy needs a model and
-    /// there is none, the model request failed, or its answer was unusable.
+    /// A [`ContextError`], leaving the conversation as it was: the target is not below the
+    /// trigger, the strategy needs a model and there is none, the model request failed, or its
+    /// answer was unusable.
     pub async fn compact(&mut self) -> Result<CompactionResult, ContextError> {
-        let (_, target) = self.thresholds();
+        let (trigger, target) = self.thresholds();
+        if target >= trigger {
+            return Err(ContextError::TargetNotBelowTrigger {
+                target,
+                trigger,
+                origin: trigger_origin(&self.config, window_sizes(self.window)),
+            });
+        }
         let tokens_before = self.token_count();
         let mut counted = Counted {
             messages: self.messages.clone(),
