@@ -50,7 +50,35 @@ impl BuiltIn {
 
 /// The built-in entry the first of `forms` (see [`name_forms`]) that has one names.
 fn built_in_entry(forms: &[&str]) -> Option<(&'static str, &'static [ModelPrice])> {
-    forms.iter().find_map(|form| BUILT_IN.get(form))
+    let prefixed = forms.first().is_some_and(|name| name.contains('/'));
+    forms
+        .iter()
+        .enumerate()
+        .filter_map(|(index, form)| Some((index, BUILT_IN.get(form)?)))
+        // A model its maker gives away (every price zero) is not free from whoever serves it
+        // under another provider's prefix (`openrouter/google/gemma-...`): a silent $0 there
+        // would be wrong, so such a name is left unpriced instead.
+        .find(|(index, (name, periods))| {
+            *index == 0 || !prefixed || name.contains('/') || !is_free(periods)
+        })
+        .map(|(_, entry)| entry)
+}
+
+/// Whether every price of every period is zero.
+fn is_free(periods: &[ModelPrice]) -> bool {
+    let zero = |price: &Price| {
+        price
+            .fields()
+            .iter()
+            .all(|(_, value)| value.is_none_or(|v| v.is_zero()))
+    };
+    periods.iter().all(|period| {
+        zero(&period.base)
+            && period.tiers.iter().all(|tier| zero(&tier.price))
+            && period.service_tiers.values().all(|tiered| {
+                zero(&tiered.base) && tiered.tiers.iter().all(|tier| zero(&tier.price))
+            })
+    })
 }
 
 /// The period of `periods` (oldest first, never empty) in force at `at` (`None`: now). A time

@@ -187,6 +187,40 @@ fn look_alike_names_stay_unpriced_instead_of_borrowing_a_price() {
 }
 
 #[test]
+fn a_model_its_maker_gives_away_is_not_free_through_another_provider() {
+    let estimator = CostEstimator::new();
+    // Google serves gemma-4-31b-it at no charge; LiteLLM's table says so.
+    let free = estimator.estimate(1_000, 500, "gemma-4-31b-it");
+    assert_eq!(
+        (free.source, free.priced_as.as_deref(), free.total_cost),
+        (PriceSource::BuiltIn, Some("gemma-4-31b-it"), Decimal::ZERO)
+    );
+    // Under a reseller's prefix it is unpriced (a warning, the tokens counted as unpriced),
+    // never a silent $0; a priced model still gets its price through any prefix.
+    for model in [
+        "openrouter/google/gemma-4-31b-it",
+        "aihubmix/gemma-4-31b-it",
+    ] {
+        let cost = estimator.estimate(1_000, 500, model);
+        assert_eq!(
+            (cost.source, cost.unpriced_tokens, cost.priced_as),
+            (PriceSource::Unpriced, 1_500, None),
+            "{model}"
+        );
+        assert!(
+            matches!(
+                estimator.rate(model),
+                Err(PricingError::UnknownModel { .. })
+            ),
+            "{model}"
+        );
+    }
+    let paid = estimator.estimate(1_000_000, 0, "openrouter/google/gemini-2.5-flash");
+    assert_eq!(paid.source, PriceSource::BuiltIn);
+    assert!(paid.total_cost > Decimal::ZERO);
+}
+
+#[test]
 fn default_rate_local_models_and_custom_prices_follow_the_documented_order() {
     let mut estimator =
         CostEstimator::with_rates([("default", usd("0.001")), ("my-custom-model", usd("0.002"))])
