@@ -315,14 +315,28 @@ pub(crate) fn run_cost(args: &CostArgs) -> Result<Outcome> {
         );
         return Err(Error::new(error));
     }
+    if let Some(tier) = args.service_tier
+        && tier != ServiceTier::Standard
+        && let Ok(price) = estimator.rate(&args.model)
+        && !price.service_tiers.contains_key(&tier)
+    {
+        eprintln!(
+            "mamba: note: `{}` has no {} prices: priced at its standard prices",
+            args.model,
+            tier.name()
+        );
+    }
     if args.json {
         let value = serde_json::to_value(&cost)
             .map_err(|error| Error::new(format!("could not write the cost as JSON: {error}")))?;
         print_out(&format!("{value:#}\n"))?;
         return Ok(Outcome::Done);
     }
-    let heading = match &cost.priced_as {
-        Some(entry) if *entry != args.model => format!("{} (priced as {entry})\n", args.model),
+    let heading = match (&cost.priced_as, cost.source) {
+        (_, PriceSource::Local) => format!("{} (a local model: free)\n", args.model),
+        (Some(entry), _) if *entry != args.model => {
+            format!("{} (priced as {entry})\n", args.model)
+        }
         _ => format!("{}\n", args.model),
     };
     let mut table = Table::new(&[

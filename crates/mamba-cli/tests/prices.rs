@@ -130,6 +130,72 @@ fn a_cost_is_exact_part_by_part() {
 }
 
 #[test]
+fn a_service_tier_the_model_has_no_prices_for_and_a_local_model_are_said_so() {
+    let run = mamba(&[
+        "cost",
+        "--model",
+        "gpt-4o",
+        "--input",
+        "1000",
+        "--output",
+        "10",
+        "--service-tier",
+        "flex",
+    ]);
+    assert_eq!(
+        (run.status, run.stderr.as_str()),
+        (
+            Some(0),
+            "mamba: note: `gpt-4o` has no flex prices: priced at its standard prices\n"
+        )
+    );
+    assert!(
+        run.stdout.ends_with("total          1,010  $0.0026\n"),
+        "{}",
+        run.stdout
+    );
+    // o3 has flex prices: half the standard ones, and no note.
+    let run = mamba(&[
+        "cost",
+        "--model",
+        "o3",
+        "--input",
+        "1000",
+        "--output",
+        "10",
+        "--service-tier",
+        "flex",
+    ]);
+    assert_eq!((run.status, run.stderr.as_str()), (Some(0), ""));
+    assert!(
+        run.stdout.ends_with("total          1,010  $0.00104\n"),
+        "{}",
+        run.stdout
+    );
+
+    let run = mamba(&[
+        "cost",
+        "--model",
+        "ollama/llama3",
+        "--input",
+        "10",
+        "--output",
+        "5",
+    ]);
+    assert_eq!((run.status, run.stderr.as_str()), (Some(0), ""));
+    assert_eq!(
+        run.stdout,
+        "ollama/llama3 (a local model: free)\n\
+         PART          TOKENS   COST\n\
+         input             10  $0.00\n\
+         cached input       0  $0.00\n\
+         cache write        0  $0.00\n\
+         output             5  $0.00\n\
+         total             15  $0.00\n"
+    );
+}
+
+#[test]
 fn cache_counts_beyond_their_totals_are_usage_errors() {
     let run = mamba(&[
         "cost", "--model", "gpt-4o", "--input", "100", "--output", "1", "--cached", "200",
