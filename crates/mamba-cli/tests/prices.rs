@@ -131,47 +131,27 @@ fn a_cost_is_exact_part_by_part() {
 
 #[test]
 fn a_service_tier_the_model_has_no_prices_for_and_a_local_model_are_said_so() {
-    let run = mamba(&[
-        "cost",
-        "--model",
-        "gpt-4o",
-        "--input",
-        "1000",
-        "--output",
-        "10",
-        "--service-tier",
-        "flex",
-    ]);
-    assert_eq!(
-        (run.status, run.stderr.as_str()),
+    // gpt-4o has no flex prices: its standard ones, with a note; o3's are half its standard.
+    let cases = [
         (
-            Some(0),
-            "mamba: note: `gpt-4o` has no flex prices: priced at its standard prices\n"
-        )
-    );
-    assert!(
-        run.stdout.ends_with("total          1,010  $0.0026\n"),
-        "{}",
-        run.stdout
-    );
-    // o3 has flex prices: half the standard ones, and no note.
-    let run = mamba(&[
-        "cost",
-        "--model",
-        "o3",
-        "--input",
-        "1000",
-        "--output",
-        "10",
-        "--service-tier",
-        "flex",
-    ]);
-    assert_eq!((run.status, run.stderr.as_str()), (Some(0), ""));
-    assert!(
-        run.stdout.ends_with("total          1,010  $0.00104\n"),
-        "{}",
-        run.stdout
-    );
+            "gpt-4o",
+            "mamba: note: `gpt-4o` has no flex prices: priced at its standard prices\n",
+            "total          1,010  $0.0026\n",
+        ),
+        ("o3", "", "total          1,010  $0.00104\n"),
+    ];
+    for (model, note, total) in cases {
+        let args = [
+            "cost", "--model", model, "--input", "1000", "--output", "10",
+        ];
+        let run = mamba(&[&args[..], &["--service-tier", "flex"]].concat());
+        assert_eq!(
+            (run.status, run.stderr.as_str()),
+            (Some(0), note),
+            "{model}"
+        );
+        assert!(run.stdout.ends_with(total), "{model}: {}", run.stdout);
+    }
 
     let run = mamba(&[
         "cost",
