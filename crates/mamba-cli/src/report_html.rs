@@ -118,6 +118,7 @@ const STYLE: &str = "body{font-family:system-ui,sans-serif;margin:2em;color:#222
 h1{margin-bottom:.2em}h2{margin-top:2em}.summary{font-size:1.1em}.warning{color:#a33}\
 table{border-collapse:collapse;margin-top:.8em}td,th{padding:.25em .8em;border-bottom:1px solid #ddd}\
 td.n{text-align:right;font-variant-numeric:tabular-nums}th{text-align:left}\
+th,td:first-child{white-space:nowrap}\
 .legend span{display:inline-block;margin-right:1.2em}.legend i{display:inline-block;width:.9em;\
 height:.9em;margin-right:.3em;vertical-align:middle}svg text{font-size:11px;fill:#444}";
 
@@ -226,7 +227,7 @@ fn tokens_by_kind(page: &mut String, total: &LedgerTotals) {
     let usage = &total.usage;
     let kinds = [
         (
-            "input",
+            "input, uncached",
             usage
                 .prompt_tokens
                 .saturating_sub(usage.cached_tokens)
@@ -235,14 +236,18 @@ fn tokens_by_kind(page: &mut String, total: &LedgerTotals) {
         ("cached input", usage.cached_tokens),
         ("cache write", usage.cache_write_tokens),
         (
-            "output",
+            "output, not reasoning",
             usage
                 .completion_tokens
                 .saturating_sub(usage.reasoning_tokens),
         ),
         ("reasoning", usage.reasoning_tokens),
     ];
-    page.push_str("<h2>Tokens by kind</h2>\n");
+    page.push_str(
+        "<h2>Tokens by kind</h2>\n<p>The kinds add up to the total: the input is what the \
+         cache did not touch, cache reads and cache writes; the output is what was shown and \
+         reasoning.</p>\n",
+    );
     let max = kinds.iter().map(|(_, n)| *n).max().unwrap_or(0);
     bars(
         page,
@@ -261,6 +266,12 @@ fn tokens_by_kind(page: &mut String, total: &LedgerTotals) {
             grouped(tokens)
         );
     }
+    let _ = writeln!(
+        page,
+        "<tr><td>total</td><td class=\"n\" data-value=\"{}\">{}</td></tr>",
+        usage.total_tokens,
+        grouped(usage.total_tokens)
+    );
     page.push_str("</table>\n");
 }
 

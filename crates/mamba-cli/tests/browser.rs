@@ -175,4 +175,31 @@ fn the_rendered_report_shows_charts_and_the_ledgers_numbers() {
         day_keys
     );
     assert_eq!(days[1], ["2026-11-02", "0.009", "0", "0.026", "0.035"]);
+    // The tokens by kind split the ledger's total: uncached input, cache reads and writes,
+    // output that was not reasoning, and reasoning.
+    let usage = &totals.usage;
+    let kinds = table_rows(&dom, "tokens-by-kind-table");
+    let expected = [
+        (
+            "input, uncached",
+            usage.prompt_tokens - usage.cached_tokens - usage.cache_write_tokens,
+        ),
+        ("cached input", usage.cached_tokens),
+        ("cache write", usage.cache_write_tokens),
+        (
+            "output, not reasoning",
+            usage.completion_tokens - usage.reasoning_tokens,
+        ),
+        ("reasoning", usage.reasoning_tokens),
+        ("total", usage.total_tokens),
+    ]
+    .map(|(kind, tokens)| vec![kind.to_owned(), tokens.to_string()]);
+    assert_eq!(kinds, expected);
+    assert_eq!(
+        expected[..5]
+            .iter()
+            .map(|row| row[1].parse::<u64>().unwrap())
+            .sum::<u64>(),
+        usage.total_tokens
+    );
 }
