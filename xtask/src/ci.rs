@@ -1,15 +1,18 @@
 //! `cargo xtask ci`: the whole CI pipeline: fmt, clippy (all features, then each crate's
 //! feature combinations), the price table check, the packages, the local model server, a
 //! PostgreSQL server, the tests (of the published crates from their tarballs), docs as docs.rs
-//! builds them, tidy, cargo-deny, the README quick starts, then the README's main job,
-//! stopping at the first failure (and always stopping the servers it started).
+//! builds them, tidy, cargo-deny, the README quick starts, the README's main job, then
+//! docs/cli.md's transcripts, stopping at the first failure (and always stopping the servers
+//! it started).
 
 use std::time::Instant;
 
 use anyhow::Result;
 
 use crate::service::ServiceGuard;
-use crate::{cargo, demo, packaged, quickstarts, run_command, tidy, tools, workspace_root};
+use crate::{
+    cargo, demo, packaged, quickstarts, run_command, tidy, tools, transcripts, workspace_root,
+};
 
 /// Runs every step in order and stops at the first failure.
 pub(crate) fn run() -> Result<()> {
@@ -158,6 +161,11 @@ pub(crate) fn run() -> Result<()> {
     )?;
     // The README's main-job command, so it cannot rot; it reuses the running server.
     step("demo (README main job: cargo xtask demo)", demo::run)?;
+    // docs/cli.md's transcripts print what the page shows (the demo built `mamba` already).
+    step(
+        "transcripts (docs/cli.md's console blocks, run)",
+        transcripts::run,
+    )?;
     // The standalone tracking example (no model needed).
     step("example token_tracking", || {
         run_command(cargo_with(&[

@@ -5,6 +5,7 @@
 //! * `cargo xtask bench [criterion args]`: the criterion benchmarks and a table of figures.
 //! * `cargo xtask tidy`: layering, dependency fences and manifest rules.
 //! * `cargo xtask quickstarts`: every README quick start in a crate of its own.
+//! * `cargo xtask transcripts`: docs/cli.md's console transcripts, run and compared.
 //! * `cargo xtask prices [--check]`: regenerate (or check) the built-in price table.
 //! * `cargo xtask llm-server start|stop|status`: the local llama.cpp model server.
 //! * `cargo xtask postgres start|stop|status`: a PostgreSQL server for the ledger's tests.
@@ -21,6 +22,7 @@ mod quickstarts;
 mod service;
 mod tidy;
 mod tools;
+mod transcripts;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
@@ -35,12 +37,13 @@ fn main() -> ExitCode {
         Some("bench") => bench::run(&args[1..]),
         Some("tidy") => tidy::run(&workspace_root()),
         Some("quickstarts") => quickstarts::run(),
+        Some("transcripts") => transcripts::run(),
         Some("llm-server") => service::run(&llm::SERVER, &args[1..]),
         Some("prices") => prices::run(&args[1..]),
         Some("postgres") => service::run(&postgres::SERVER, &args[1..]),
         _ => {
             eprintln!(
-                "usage: cargo xtask <demo | ci | bench [criterion args] | tidy | quickstarts | prices [--check] | llm-server start|stop|status | postgres start|stop|status>"
+                "usage: cargo xtask <demo | ci | bench [criterion args] | tidy | quickstarts | transcripts | prices [--check] | llm-server start|stop|status | postgres start|stop|status>"
             );
             return ExitCode::from(2);
         }
