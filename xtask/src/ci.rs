@@ -161,9 +161,9 @@ pub(crate) fn run() -> Result<()> {
     )?;
     // The README's main-job command, so it cannot rot; it reuses the running server.
     step("demo (README main job: cargo xtask demo)", demo::run)?;
-    // docs/cli.md's transcripts print what the page shows (the demo built `mamba` already).
+    // The `mamba` pages' transcripts print what the pages show (the demo built it already).
     step(
-        "transcripts (docs/cli.md's console blocks, run)",
+        "transcripts (console blocks of docs/cli.md and mamba-cli's README, run)",
         transcripts::run,
     )?;
     // The standalone tracking example (no model needed).

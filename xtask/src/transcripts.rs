@@ -1,11 +1,12 @@
-//! `cargo xtask ci`'s check of docs/cli.md: every ` ```console ` block is a transcript, run as
-//! it reads, so the page cannot show output the command no longer prints.
+//! `cargo xtask ci`'s check of the `mamba` command's pages (docs/cli.md, mamba-cli's README):
+//! every ` ```console ` block is a transcript, run as it reads, so a page cannot show output
+//! the command no longer prints.
 //!
 //! A line `$ COMMAND` is a command (run with `sh -c`, so pipes work, with the `mamba` just
 //! built first on `PATH`); the lines after it, up to the next command or the end of the
 //! block, are what it must print on stdout, exactly. The files the commands read are blocks
 //! of the page too: a block whose info string has `file=NAME` (` ```json file=request.json `)
-//! is written to `NAME` in a scratch directory the commands run in. Other blocks (` ```sh `,
+//! is written to `NAME` in a scratch directory of the page's, where its commands run. Other blocks (` ```sh `,
 //! ` ```text `) are not run.
 
 use std::fmt::Write as _;
@@ -16,8 +17,8 @@ use anyhow::{Context, Result, bail};
 
 use crate::{cargo, run_command, workspace_root};
 
-/// The page whose transcripts are run.
-const PAGE: &str = "docs/cli.md";
+/// The pages whose transcripts are run.
+const PAGES: [&str; 2] = ["docs/cli.md", "crates/mamba-cli/README.md"];
 
 /// A file a transcript reads, from a ` ```LANG file=NAME ` block.
 #[derive(Debug, PartialEq, Eq)]
@@ -35,55 +36,60 @@ struct Transcript {
     stdout: String,
 }
 
-/// Builds `mamba`, then runs every transcript of the page and compares what it prints.
+/// Builds `mamba`, then runs every transcript of the pages and compares what it prints.
 pub(crate) fn run() -> Result<()> {
     let root = workspace_root();
-    let page =
-        std::fs::read_to_string(root.join(PAGE)).with_context(|| format!("cannot read {PAGE}"))?;
-    let (fixtures, transcripts) = parse(&page)?;
-    if transcripts.is_empty() {
-        bail!("{PAGE} has no ```console transcript to run");
-    }
     let mut build = cargo();
     build.args(["build", "--locked", "--quiet", "--package", "mamba-cli"]);
     run_command(build)?;
     let bin = root.join("target").join("debug");
-    let scratch = root.join("target").join("cli-transcripts");
-    if scratch.exists() {
-        std::fs::remove_dir_all(&scratch)
-            .with_context(|| format!("cannot empty {}", scratch.display()))?;
-    }
-    std::fs::create_dir_all(&scratch)
-        .with_context(|| format!("cannot create {}", scratch.display()))?;
-    for fixture in &fixtures {
-        let path = scratch.join(&fixture.name);
-        std::fs::write(&path, &fixture.text)
-            .with_context(|| format!("cannot write {}", path.display()))?;
-    }
     let mut failures = String::new();
-    for transcript in &transcripts {
-        let output = shell(&transcript.command, &scratch, &bin)?;
-        let stdout = String::from_utf8_lossy(&output.stdout);
-        if !output.status.success() || stdout != transcript.stdout {
-            let _ = write!(
-                failures,
-                "\n{PAGE}:{}: `{}` exited with {} and printed:\n{stdout}\
-                 the page shows:\n{}stderr:\n{}",
-                transcript.line,
-                transcript.command,
-                output.status,
-                transcript.stdout,
-                String::from_utf8_lossy(&output.stderr)
-            );
+    for page in PAGES {
+        let text = std::fs::read_to_string(root.join(page))
+            .with_context(|| format!("cannot read {page}"))?;
+        let (fixtures, transcripts) = parse(page, &text)?;
+        if transcripts.is_empty() {
+            bail!("{page} has no ```console transcript to run");
         }
+        let scratch = root
+            .join("target")
+            .join("cli-transcripts")
+            .join(page.replace('/', "_"));
+        if scratch.exists() {
+            std::fs::remove_dir_all(&scratch)
+                .with_context(|| format!("cannot empty {}", scratch.display()))?;
+        }
+        std::fs::create_dir_all(&scratch)
+            .with_context(|| format!("cannot create {}", scratch.display()))?;
+        for fixture in &fixtures {
+            let path = scratch.join(&fixture.name);
+            std::fs::write(&path, &fixture.text)
+                .with_context(|| format!("cannot write {}", path.display()))?;
+        }
+        for transcript in &transcripts {
+            let output = shell(&transcript.command, &scratch, &bin)?;
+            let stdout = String::from_utf8_lossy(&output.stdout);
+            if !output.status.success() || stdout != transcript.stdout {
+                let _ = write!(
+                    failures,
+                    "\n{page}:{}: `{}` exited with {} and printed:\n{stdout}\
+                     the page shows:\n{}stderr:\n{}",
+                    transcript.line,
+                    transcript.command,
+                    output.status,
+                    transcript.stdout,
+                    String::from_utf8_lossy(&output.stderr)
+                );
+            }
+        }
+        println!(
+            "{page}: {} commands print what the page shows",
+            transcripts.len()
+        );
     }
     if !failures.is_empty() {
         bail!("transcripts that no longer hold:{failures}");
     }
-    println!(
-        "{PAGE}: {} commands print what the page shows",
-        transcripts.len()
-    );
     Ok(())
 }
 
@@ -117,12 +123,12 @@ enum Block {
     Other,
 }
 
-/// The fixtures and transcripts of a page, in order.
-fn parse(page: &str) -> Result<(Vec<Fixture>, Vec<Transcript>)> {
+/// The fixtures and transcripts of `text`, the page `page`, in order.
+fn parse(page: &str, text: &str) -> Result<(Vec<Fixture>, Vec<Transcript>)> {
     let mut fixtures = Vec::new();
     let mut transcripts: Vec<Transcript> = Vec::new();
     let mut open: Option<(Block, String)> = None;
-    for (index, line) in page.lines().enumerate() {
+    for (index, line) in text.lines().enumerate() {
         let number = index + 1;
         let Some(info) = line.strip_prefix("```") else {
             match &mut open {
@@ -136,7 +142,7 @@ fn parse(page: &str) -> Result<(Vec<Fixture>, Vec<Transcript>)> {
                     } else {
                         let Some(last) = transcripts.last_mut() else {
                             bail!(
-                                "{PAGE}:{number}: a console block must start with a `$ ` command"
+                                "{page}:{number}: a console block must start with a `$ ` command"
                             );
                         };
                         last.stdout.push_str(line);
@@ -161,7 +167,7 @@ fn parse(page: &str) -> Result<(Vec<Fixture>, Vec<Transcript>)> {
                 let block = match (file, info.split_whitespace().next()) {
                     (Some(name), _) => {
                         if name.is_empty() || name.contains('/') {
-                            bail!("{PAGE}:{number}: `file={name}` must name a file, not a path");
+                            bail!("{page}:{number}: `file={name}` must name a file, not a path");
                         }
                         Block::Fixture(name.to_owned())
                     }
@@ -173,7 +179,7 @@ fn parse(page: &str) -> Result<(Vec<Fixture>, Vec<Transcript>)> {
         }
     }
     if open.is_some() {
-        bail!("{PAGE}: a fenced block is not closed");
+        bail!("{page}: a fenced block is not closed");
     }
     Ok((fixtures, transcripts))
 }
@@ -189,7 +195,7 @@ mod tests {
                     ```sh\n$ not run\n```\n\
                     ```console\n$ mamba count a.txt\nTOKENS  FILE\n     1  a.txt\n\
                     $ printf hi | mamba count\nTOKENS  FILE\n```\n";
-        let (fixtures, transcripts) = parse(page).unwrap();
+        let (fixtures, transcripts) = parse("docs/cli.md", page).unwrap();
         assert_eq!(
             fixtures,
             [Fixture {
@@ -231,7 +237,7 @@ mod tests {
             ),
         ];
         for (page, expected) in cases {
-            let error = parse(page).unwrap_err().to_string();
+            let error = parse("docs/cli.md", page).unwrap_err().to_string();
             assert!(error.starts_with(expected), "{error}");
         }
     }
