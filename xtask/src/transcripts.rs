@@ -6,8 +6,8 @@
 //! built first on `PATH`); the lines after it, up to the next command or the end of the
 //! block, are what it must print on stdout, exactly. The files the commands read are blocks
 //! of the page too: a block whose info string has `file=NAME` (` ```json file=request.json `)
-//! is written to `NAME` in a scratch directory of the page's, where its commands run. Other blocks (` ```sh `,
-//! ` ```text `) are not run.
+//! is written to `NAME` in a scratch directory of the page's, where its commands run. Other
+//! blocks (` ```sh `, ` ```text `) are not run.
 
 use std::fmt::Write as _;
 use std::path::Path;
