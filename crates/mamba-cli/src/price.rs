@@ -2,7 +2,7 @@
 //! window, source and date) and `mamba cost` (the exact cost of one request), from
 //! mamba-pricing's built-in table.
 
-use mamba_pricing::{ContextWindow, CostEstimator, Decimal, ModelPrice, Price, PriceSource};
+use mamba_pricing::{ContextWindow, CostEstimator, Decimal, ModelPrice, Price, PriceSource, Tier};
 use mamba_usage::{ServiceTier, UsageRecord};
 
 use crate::money::exact_usd;
@@ -172,69 +172,38 @@ fn other_periods(history: &[ModelPrice], current: &ModelPrice) -> String {
 
 /// `price`'s standard input and output prices, then how else it differs from `next`.
 fn period_summary(price: &ModelPrice, next: &ModelPrice) -> String {
-    let mut parts = vec![
-        format!("input {}", exact_usd(price.base.input)),
-        format!("output {}", exact_usd(price.base.output)),
-    ];
+    let mut parts = vec![input_output(&price.base)];
     parts.extend(differences(price, next));
     parts.join(", ")
 }
 
 /// What `older` prices otherwise than `newer`, beyond the standard input and output prices.
 fn differences(older: &ModelPrice, newer: &ModelPrice) -> Vec<String> {
-    let mut parts = Vec::new();
-    let cache_prices = [
-        (
-            "cached input",
-            older.base.cached_input,
-            newer.base.cached_input,
-            "input",
-        ),
-        (
-            "cache write",
-            older.base.cache_write,
-            newer.base.cache_write,
-            "input",
-        ),
-        (
-            "cache write 1h",
-            older.base.cache_write_1h,
-            newer.base.cache_write_1h,
-            "cache write",
-        ),
-    ];
-    for (part, then, now, fallback) in cache_prices {
-        if then != now {
-            let value = then.map_or_else(|| format!("= {fallback}"), exact_usd);
-            parts.push(format!("{part} {value}"));
-        }
-    }
-    if older.tiers != newer.tiers {
-        if older.tiers.is_empty() {
-            parts.push("no long-context tier".to_owned());
-        }
-        parts.extend(older.tiers.iter().map(|tier| {
-            format!(
-                "prompt > {}: input {}, output {}",
-                grouped(tier.above_prompt_tokens),
-                exact_usd(tier.price.input),
-                exact_usd(tier.price.output)
-            )
-        }));
-    }
+    let mut parts = changed_cache_prices(&older.base, &newer.base);
+    tier_changes("", &older.tiers, &newer.tiers, &mut parts);
     let mut lacked = Vec::new();
     for service in ServiceTier::ALL {
+        let name = service.name();
+        let prefix = format!("{name} ");
         match (
             older.service_tiers.get(&service),
             newer.service_tiers.get(&service),
         ) {
-            (None, Some(_)) => lacked.push(service.name()),
-            (Some(then), now) if now != Some(then) => parts.push(format!(
-                "{} input {}, output {}",
-                service.name(),
-                exact_usd(then.base.input),
-                exact_usd(then.base.output)
-            )),
+            (None, Some(_)) => lacked.push(name),
+            (Some(then), None) => {
+                parts.push(format!("{name} {}", input_output(&then.base)));
+                tier_changes(&prefix, &then.tiers, &[], &mut parts);
+            }
+            (Some(then), Some(now)) if then != now => {
+                let mut changed = changed_cache_prices(&then.base, &now.base);
+                if (then.base.input, then.base.output) != (now.base.input, now.base.output) {
+                    changed.insert(0, input_output(&then.base));
+                }
+                if !changed.is_empty() {
+                    parts.push(format!("{name} {}", changed.join(", ")));
+                }
+                tier_changes(&prefix, &then.tiers, &now.tiers, &mut parts);
+            }
             _ => {}
         }
     }
@@ -246,6 +215,56 @@ fn differences(older: &ModelPrice, newer: &ModelPrice) -> Vec<String> {
         parts.push(format!("context window {}", window_sides(window)));
     }
     parts
+}
+
+/// `input $2.00, output $8.00`.
+fn input_output(price: &Price) -> String {
+    format!(
+        "input {}, output {}",
+        exact_usd(price.input),
+        exact_usd(price.output)
+    )
+}
+
+/// The cache prices of `then` that differ from `now`'s: `cached input $0.25`, or what applies
+/// where `then` sets none (`cache write = input`).
+fn changed_cache_prices(then: &Price, now: &Price) -> Vec<String> {
+    [
+        ("cached input", then.cached_input, now.cached_input, "input"),
+        ("cache write", then.cache_write, now.cache_write, "input"),
+        (
+            "cache write 1h",
+            then.cache_write_1h,
+            now.cache_write_1h,
+            "cache write",
+        ),
+    ]
+    .into_iter()
+    .filter(|(_, then, now, _)| then != now)
+    .map(|(part, then, _, fallback)| {
+        let value = then.map_or_else(|| format!("= {fallback}"), exact_usd);
+        format!("{part} {value}")
+    })
+    .collect()
+}
+
+/// The long-context tiers of `older` when they differ from `newer`'s (`no long-context tier`
+/// when it has none), each named after `prefix` (a service tier's name and a space, or
+/// nothing for the standard prices).
+fn tier_changes(prefix: &str, older: &[Tier], newer: &[Tier], parts: &mut Vec<String>) {
+    if older == newer {
+        return;
+    }
+    if older.is_empty() {
+        parts.push(format!("no {prefix}long-context tier"));
+    }
+    parts.extend(older.iter().map(|tier| {
+        format!(
+            "{prefix}prompt > {}: {}",
+            grouped(tier.above_prompt_tokens),
+            input_output(&tier.price)
+        )
+    }));
 }
 
 /// `128,000 tokens in, 16,384 out`, with `?` for a side the data leave out.
@@ -376,7 +395,7 @@ pub(crate) fn run_cost(args: &CostArgs) -> Result<Outcome> {
 
 #[cfg(test)]
 mod tests {
-    use mamba_pricing::{PriceDate, Tier, TieredPrice};
+    use mamba_pricing::{PriceDate, TieredPrice};
 
     use super::*;
 
@@ -464,6 +483,31 @@ mod tests {
                 "priority input $4.25, output $17.00",
                 "batch input $1.25, output $5.00",
                 "context window 1,000,000 tokens in, 64,000 out",
+            ]
+        );
+    }
+
+    #[test]
+    fn a_service_tier_that_changed_only_its_cache_price_or_long_context_tier_says_so() {
+        let standard = Price::new(usd(125), usd(1000));
+        let flex = |cached: i64| Price::new(usd(100), usd(400)).with_cached_input(usd(cached));
+        let with_flex = |flex: TieredPrice| {
+            ModelPrice::new(standard, "test").with_service_tier(ServiceTier::Flex, flex)
+        };
+        let older = with_flex(TieredPrice::new(flex(50)));
+        let newer = with_flex(
+            TieredPrice::new(flex(25))
+                .with_tier(Tier::new(200_000, Price::new(usd(200), usd(800)))),
+        );
+        assert_eq!(
+            differences(&older, &newer),
+            ["flex cached input $0.50", "no flex long-context tier"]
+        );
+        assert_eq!(
+            differences(&newer, &older),
+            [
+                "flex cached input $0.25",
+                "flex prompt > 200,000: input $2.00, output $8.00"
             ]
         );
     }
